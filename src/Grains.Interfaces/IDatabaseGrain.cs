@@ -1,0 +1,47 @@
+using Orleans.Concurrency;
+
+namespace Chat;
+
+/// <summary>What a database is: its catalog id (new on every publish after a delete), owner and settings.</summary>
+[GenerateSerializer, Immutable]
+public sealed record DatabaseDescriptor(
+    [property: Id(0)] string Name,
+    [property: Id(1)] long Id,
+    [property: Id(2)] Identity Owner,
+    [property: Id(3)] DateTime CreatedAt,
+    [property: Id(4)] ModuleSettings Settings);
+
+[GenerateSerializer, Immutable]
+public sealed record PublishResult(
+    [property: Id(0)] ReducerResult Result,
+    [property: Id(1)] DatabaseDescriptor? Database,
+    [property: Id(2)] bool Created);
+
+/// <summary>One published database (instance of the chat module), keyed by its name. Holds metadata and settings.</summary>
+public interface IDatabaseGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the database with <paramref name="caller"/> as owner; publishing again is a no-op for the owner. <paramref name="clear"/> deletes all rows first.</summary>
+    Task<PublishResult> Publish(Identity caller, bool clear = false, ModuleSettings? settings = null);
+
+    /// <summary>Deletes the database and all its rows. Owner only.</summary>
+    Task<ReducerResult> Delete(Identity caller);
+
+    /// <summary>Replaces the validation settings. Owner only.</summary>
+    Task<ReducerResult> UpdateSettings(Identity caller, ModuleSettings settings);
+
+    /// <summary>The database, or null when it does not exist.</summary>
+    [ReadOnly]
+    Task<DatabaseDescriptor?> Describe();
+}
+
+/// <summary>Lists the published databases (a read of the catalog table, from any silo).</summary>
+public interface IDatabaseCatalogGrain : IGrainWithIntegerKey
+{
+    Task<IReadOnlyList<DatabaseSummary>> List();
+}
+
+[GenerateSerializer, Immutable]
+public sealed record DatabaseSummary(
+    [property: Id(0)] string Name,
+    [property: Id(1)] Identity Owner,
+    [property: Id(2)] DateTime CreatedAt);

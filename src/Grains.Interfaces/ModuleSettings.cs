@@ -1,0 +1,40 @@
+namespace Chat;
+
+/// <summary>
+/// The per-database knobs for the validation the seed suggests. The defaults are safe and
+/// never reject anything the quickstart walkthrough does.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record ModuleSettings
+{
+    public static readonly ModuleSettings Default = new();
+
+    /// <summary>Maximum name length, in Unicode characters (code points) after NFC normalisation.</summary>
+    [Id(0)] public int MaxNameLength { get; init; } = 64;
+
+    /// <summary>Maximum message length, in Unicode characters (code points).</summary>
+    [Id(1)] public int MaxMessageLength { get; init; } = 4096;
+
+    /// <summary>When on, two users of one database cannot hold names that differ only by case.</summary>
+    [Id(2)] public bool UniqueNames { get; init; }
+
+    /// <summary>When on, send_message is refused to identities that have not set a name.</summary>
+    [Id(3)] public bool RequireNameToSend { get; init; }
+
+    /// <summary>Sustained send_message rate per identity (token bucket refill per second); 0 turns the limit off.</summary>
+    [Id(4)] public double MessagesPerSecond { get; init; } = 20;
+
+    /// <summary>Token bucket capacity: how many messages an identity may send in a burst.</summary>
+    [Id(5)] public int MessageBurst { get; init; } = 100;
+
+    /// <returns>null when the settings make sense, otherwise why not.</returns>
+    public string? Validate()
+    {
+        if (MaxNameLength is < 1 or > 1024) return "MaxNameLength must be between 1 and 1024.";
+        if (MaxMessageLength is < 1 or > 1_000_000) return "MaxMessageLength must be between 1 and 1,000,000.";
+        if (MessagesPerSecond < 0 || double.IsNaN(MessagesPerSecond) || double.IsInfinity(MessagesPerSecond))
+            return "MessagesPerSecond must be 0 (no limit) or a positive number.";
+        if (MessagesPerSecond > 0 && MessageBurst < 1) return "MessageBurst must be at least 1 when a rate limit is set.";
+        return null;
+    }
+}

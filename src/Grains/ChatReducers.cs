@@ -1,0 +1,196 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text;
+
+namespace Chat.Grains;
+
+/// <summary>A user as the reducers see it: the row plus the connections that keep it online.</summary>
+public sealed record UserState(UserRow Row, ImmutableHashSet<ConnectionId> Connections);
+
+/// <summary>Either a value or the reducer's error; the rules below return these instead of throwing.</summary>
+public readonly record struct Outcome<T>(T? Value, ReducerStatus Status, string? Error)
+{
+    public bool IsOk => Status == ReducerStatus.Committed;
+    public static implicit operator Outcome<T>(T value) => new(value, ReducerStatus.Committed, null);
+    public static Outcome<T> Fail(ReducerStatus status, string error) => new(default, status, error);
+}
+
+/// <summary>
+/// The chat module's rules: the seed's four reducers plus the validation it suggests.
+/// Pure functions of (current state, arguments, settings, time): no Orleans, no SQL, so every rule
+/// is tested on its own and the grains only load, call, and commit.
+/// </summary>
+public static class ChatReducers
+{
+    public static Outcome<string> ValidateName(string? name, ModuleSettings settings)
+    {
+        if (string.IsNullOrEmpty(name))
+            return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Names must not be empty");
+        if (!IsWellFormed(name))
+            return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Names must be valid Unicode text");
+        name = name.Normalize(NormalizationForm.FormC);
+        if (FirstUnprintable(name, allowLineBreaksAndTabs: false) is { } bad)
+            return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
+                $"Names must not contain control or other non-printable characters (found U+{bad:X4})");
+        if (string.IsNullOrWhiteSpace(name))
+            return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Names must not be only white space");
+        var length = CodePoints(name);
+        if (length > settings.MaxNameLength)
+            return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
+                $"Names must be at most {settings.MaxNameLength} characters long (this one has {length})");
+        return name;
+    }
+
+    public static Outcome<string> ValidateMessage(string? text, ModuleSettings settings)
+    {
+        if (string.IsNullOrEmpty(text))
+            return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Messages must not be empty");
+        if (!IsWellFormed(text))
+            return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Messages must be valid Unicode text");
+        if (FirstUnprintable(text, allowLineBreaksAndTabs: true) is { } bad)
+            return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
+                $"Messages must not contain control characters other than newline and tab (found U+{bad:X4})");
+        var length = CodePoints(text);
+        if (length > settings.MaxMessageLength)
+            return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
+                $"Messages must be at most {settings.MaxMessageLength} characters long (this one has {length})");
+        return text;
+    }
+
+    /// <summary>set_name: validate, then update the caller's row, which must exist.</summary>
+    public static Outcome<UserState> SetName(UserState? user, string? name, ModuleSettings settings)
+    {
+        var valid = ValidateName(name, settings);
+        if (!valid.IsOk)
+            return Outcome<UserState>.Fail(valid.Status, valid.Error!);
+        if (user is null)
+            return Outcome<UserState>.Fail(ReducerStatus.FailedPrecondition, "Cannot set name for unknown user");
+        return user with { Row = user.Row with { Name = valid.Value } };
+    }
+
+    /// <summary>The key that makes names unique when the database asks for it: case-folded, or null when names need not be unique.</summary>
+    public static string? UniqueNameKey(string name, ModuleSettings settings) =>
+        settings.UniqueNames ? name.ToUpperInvariant().ToLowerInvariant() : null;
+
+    public static string NameTaken(string name) => $"The name '{name}' is already taken";
+
+    /// <summary>identity_connected: insert the user (no name, online) or mark the returning user online.</summary>
+    public static UserState IdentityConnected(UserState? user, ReducerCaller caller)
+    {
+        var connections = (user?.Connections ?? []).Add(caller.ConnectionId ?? default);
+        var row = user?.Row ?? new UserRow(caller.Identity, Name: null, Online: true);
+        return new UserState(row with { Online = true }, connections);
+    }
+
+    /// <summary>
+    /// identity_disconnected: the user goes offline when its last connection ends.
+    /// An unknown user is not an error: the seed logs a warning and changes nothing.
+    /// </summary>
+    public static (UserState? User, string? Warning) IdentityDisconnected(UserState? user, ReducerCaller caller)
+    {
+        if (user is null)
+            return (null, $"Disconnect event for unknown user with identity {caller.Identity}");
+        var connections = user.Connections.Remove(caller.ConnectionId ?? default);
+        return (new UserState(user.Row with { Online = !connections.IsEmpty }, connections), null);
+    }
+
+    /// <summary>
+    /// send_message's checks, in the order a user would want to hear about them: the text itself,
+    /// then whether the sender may send. The rate limit is consulted last so a rejected message costs no token.
+    /// </summary>
+    public static Outcome<string> SendMessage(string? text, UserRow? sender, ModuleSettings settings, ref TokenBucket bucket, DateTime now)
+    {
+        var valid = ValidateMessage(text, settings);
+        if (!valid.IsOk)
+            return valid;
+        if (settings.RequireNameToSend && sender?.Name is null)
+            return Outcome<string>.Fail(ReducerStatus.FailedPrecondition, "Set a name before sending messages");
+        if (settings.MessagesPerSecond > 0 && !bucket.TryTake(now, settings.MessagesPerSecond, settings.MessageBurst))
+            return Outcome<string>.Fail(ReducerStatus.ResourceExhausted,
+                $"Too many messages: at most {settings.MessagesPerSecond:0.##} per second with bursts of {settings.MessageBurst}; wait a moment and try again");
+        return valid;
+    }
+
+    /// <summary>The server timestamp of the next message: now at microsecond precision, but always after the previous one.</summary>
+    public static DateTime NextTimestamp(DateTime now, DateTime previous)
+    {
+        var micros = TruncateToMicroseconds(now);
+        return micros > previous ? micros : previous.AddTicks(TimeSpan.TicksPerMicrosecond);
+    }
+
+    public static DateTime TruncateToMicroseconds(DateTime time) =>
+        new(time.Ticks - time.Ticks % TimeSpan.TicksPerMicrosecond, DateTimeKind.Utc);
+
+    private static bool IsWellFormed(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) i++;
+            else if (char.IsSurrogate(text[i])) return false;
+        }
+        return true;
+    }
+
+    private static int CodePoints(string text)
+    {
+        var count = 0;
+        foreach (var _ in text.EnumerateRunes()) count++;
+        return count;
+    }
+
+    /// <summary>
+    /// Controls, unassigned and private-use code points, line/paragraph separators, and format characters
+    /// (invisible bidi overrides and the like) are unprintable; zero-width joiners stay, because emoji need them.
+    /// </summary>
+    private static int? FirstUnprintable(string text, bool allowLineBreaksAndTabs)
+    {
+        foreach (var rune in text.EnumerateRunes())
+        {
+            if (allowLineBreaksAndTabs && rune.Value is '\n' or '\t' or '\r') continue;
+            if (rune.Value is 0x200C or 0x200D) continue;
+            switch (Rune.GetUnicodeCategory(rune))
+            {
+                case UnicodeCategory.Control:
+                case UnicodeCategory.Format:
+                case UnicodeCategory.OtherNotAssigned:
+                case UnicodeCategory.PrivateUse:
+                case UnicodeCategory.LineSeparator:
+                case UnicodeCategory.ParagraphSeparator:
+                    return rune.Value;
+            }
+        }
+        return null;
+    }
+}
+
+/// <summary>A per-identity token bucket for send_message: refills continuously, holds at most the burst.</summary>
+public struct TokenBucket
+{
+    private double _tokens;
+    private DateTime _updated;
+    private bool _started;
+
+    public bool TryTake(DateTime now, double perSecond, int burst)
+    {
+        if (!_started)
+        {
+            (_tokens, _updated, _started) = (burst, now, true);
+        }
+        else if (now > _updated)
+        {
+            _tokens = Math.Min(burst, _tokens + (now - _updated).TotalSeconds * perSecond);
+            _updated = now;
+        }
+        if (_tokens < 1)
+            return false;
+        _tokens -= 1;
+        return true;
+    }
+
+    /// <summary>Gives back a token taken for a message whose commit then failed.</summary>
+    public void Refund(int burst) => _tokens = Math.Min(burst, _tokens + 1);
+
+    /// <summary>True when the bucket is full again, so forgetting it changes nothing.</summary>
+    public readonly bool IsFullAt(DateTime now, double perSecond, int burst) =>
+        !_started || _tokens + (now - _updated).TotalSeconds * perSecond >= burst;
+}

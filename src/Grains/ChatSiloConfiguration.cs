@@ -1,0 +1,36 @@
+using Chat.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Chat.Grains;
+
+/// <summary>Everything a silo needs to host the chat module; shared by the silo host, the tests and the benchmark.</summary>
+public static class ChatSiloConfiguration
+{
+    /// <summary>The Orleans grain storage (ADO.NET, PostgreSQL) that holds database metadata and settings.</summary>
+    public const string GrainStorage = "chat";
+
+    /// <summary>The ADO.NET invariant the Orleans providers use for PostgreSQL.</summary>
+    public const string AdoNetInvariant = "Npgsql";
+
+    /// <summary>Grains, their PostgreSQL store and the Orleans grain storage. Clustering is configured separately.</summary>
+    public static ISiloBuilder AddChat(this ISiloBuilder silo, string connectionString)
+    {
+        silo.Services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+        silo.Services.AddSingleton<ChatStore>();
+        silo.AddAdoNetGrainStorage(GrainStorage, options =>
+        {
+            options.Invariant = AdoNetInvariant;
+            options.ConnectionString = connectionString;
+        });
+        return silo;
+    }
+
+    /// <summary>Cluster membership in the same PostgreSQL server, through the Orleans ADO.NET clustering provider.</summary>
+    public static ISiloBuilder UseChatClustering(this ISiloBuilder silo, string connectionString) =>
+        silo.UseAdoNetClustering(options =>
+        {
+            options.Invariant = AdoNetInvariant;
+            options.ConnectionString = connectionString;
+        });
+}

@@ -1,0 +1,114 @@
+using Chat.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Chat.Grains;
+
+[GenerateSerializer]
+public sealed class DatabaseState
+{
+    [Id(0)] public DatabaseDescriptor? Database { get; set; }
+}
+
+/// <summary>
+/// A published database: its catalog row in <c>chat.database</c> (which users and messages hang off)
+/// and its metadata and settings as grain state in the Orleans ADO.NET storage.
+/// </summary>
+public sealed class DatabaseGrain(
+    [PersistentState("database", ChatSiloConfiguration.GrainStorage)] IPersistentState<DatabaseState> state,
+    ChatStore store,
+    ILogger<DatabaseGrain> logger) : Grain, IDatabaseGrain
+{
+    private string Name => this.GetPrimaryKeyString();
+
+    public async Task<PublishResult> Publish(Identity caller, bool clear = false, ModuleSettings? settings = null)
+    {
+        if (DatabaseName.Validate(Name) is { } nameError)
+            return new(ReducerResult.Fail(ReducerStatus.InvalidArgument, nameError), null, false);
+        if (settings?.Validate() is { } settingsError)
+            return new(ReducerResult.Fail(ReducerStatus.InvalidArgument, settingsError), null, false);
+
+        var existing = state.State.Database;
+        if (existing is not null && existing.Owner != caller)
+            return new(NotOwner(existing), null, false);
+        if (existing is not null && !clear)
+        {
+            if (settings is not null && settings != existing.Settings)
+            {
+                var updated = await UpdateSettings(caller, settings);
+                if (!updated.IsCommitted) return new(updated, null, false);
+            }
+            return new(ReducerResult.Committed(DateTime.UtcNow), state.State.Database, Created: false);
+        }
+
+        try
+        {
+            if (existing is not null)
+                await store.DeleteDatabaseAsync(existing.Id);
+            var (id, owner, createdAt) = await store.CreateDatabaseAsync(Name, caller, ChatReducers.TruncateToMicroseconds(DateTime.UtcNow));
+            if (owner != caller)
+                return new(ReducerResult.Fail(ReducerStatus.PermissionDenied,
+                    $"Database '{Name}' is owned by identity {owner}; only its owner can publish to it."), null, false);
+            var created = new DatabaseDescriptor(Name, id, owner, createdAt, settings ?? existing?.Settings ?? ModuleSettings.Default);
+            state.State.Database = created;
+            await state.WriteStateAsync();
+            logger.LogInformation("Published database {Database} (id {DatabaseId}, owner {Owner}{Cleared})",
+                Name, id, owner, existing is null ? "" : ", cleared");
+            return new(ReducerResult.Committed(createdAt), created, Created: true);
+        }
+        catch (Exception e)
+        {
+            state.State.Database = existing;
+            return new(StorageFailure.ToResult(e, Name, logger, "publishing"), null, false);
+        }
+    }
+
+    public async Task<ReducerResult> Delete(Identity caller)
+    {
+        var existing = state.State.Database;
+        if (existing is null)
+            return ReducerResult.DatabaseNotFound(Name);
+        if (existing.Owner != caller)
+            return NotOwner(existing);
+        try
+        {
+            await store.DeleteDatabaseAsync(existing.Id);
+            await state.ClearStateAsync();
+        }
+        catch (Exception e)
+        {
+            state.State.Database = existing;
+            return StorageFailure.ToResult(e, Name, logger, "deleting");
+        }
+        logger.LogInformation("Deleted database {Database} (id {DatabaseId}) and all its rows", Name, existing.Id);
+        return ReducerResult.Committed(DateTime.UtcNow);
+    }
+
+    public async Task<ReducerResult> UpdateSettings(Identity caller, ModuleSettings settings)
+    {
+        var existing = state.State.Database;
+        if (existing is null)
+            return ReducerResult.DatabaseNotFound(Name);
+        if (existing.Owner != caller)
+            return NotOwner(existing);
+        if (settings.Validate() is { } error)
+            return ReducerResult.Fail(ReducerStatus.InvalidArgument, error);
+        state.State.Database = existing with { Settings = settings };
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch (Exception e)
+        {
+            state.State.Database = existing;
+            return StorageFailure.ToResult(e, Name, logger, "updating settings");
+        }
+        logger.LogInformation("Updated settings of database {Database}: {Settings}", Name, settings);
+        return ReducerResult.Committed(DateTime.UtcNow);
+    }
+
+    public Task<DatabaseDescriptor?> Describe() => Task.FromResult(state.State.Database);
+
+    private ReducerResult NotOwner(DatabaseDescriptor database) =>
+        ReducerResult.Fail(ReducerStatus.PermissionDenied,
+            $"Database '{Name}' is owned by identity {database.Owner}; only its owner can change or delete it.");
+}
