@@ -1,1 +1,65 @@
-Console.WriteLine("todo");
+using Chat.Grains;
+using Chat.Silo;
+using Chat.Storage;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+
+// The silo host: PostgreSQL (ours, unless a connection string is given), the schema, then Orleans.
+var builder = Host.CreateApplicationBuilder(args);
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+var settings = builder.Configuration.GetSection("Chat").Get<SiloSettings>() ?? new SiloSettings();
+using var loggerFactory = LoggerFactory.Create(b => b.AddConfiguration(builder.Configuration.GetSection("Logging")).AddSimpleConsole(o => o.SingleLine = true));
+var startupLog = loggerFactory.CreateLogger("Chat.Silo");
+
+LocalPostgresCluster? localPostgres = null;
+var connectionString = builder.Configuration.GetConnectionString("Chat");
+try
+{
+    if (string.IsNullOrWhiteSpace(connectionString))
+    {
+        var folder = Path.Combine(settings.ResolveDataDirectory(), "postgres");
+        localPostgres = await LocalPostgresCluster.StartAsync(folder, durable: true, startupLog);
+        connectionString = localPostgres.ConnectionString;
+    }
+    await ChatSchema.MigrateAsync(connectionString, startupLog);
+}
+catch (Exception e) when (e is InvalidOperationException or Npgsql.NpgsqlException)
+{
+    startupLog.LogCritical("Cannot start: {Reason}", e.Message);
+    if (localPostgres is not null) await localPostgres.DisposeAsync();
+    return 1;
+}
+
+builder.UseOrleans(silo =>
+{
+    silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (settings.ClusterId, settings.ServiceId));
+    silo.ConfigureEndpoints(System.Net.IPAddress.Parse(settings.AdvertisedIPAddress), settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: settings.ListenOnAnyAddress);
+    silo.UseChatClustering(connectionString);
+    silo.AddChat(connectionString);
+});
+
+var host = builder.Build();
+var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+lifetime.ApplicationStarted.Register(() => startupLog.LogInformation(
+    "Chat silo is up: cluster {ClusterId}, silo port {SiloPort}, client gateway port {GatewayPort}, PostgreSQL {Postgres}. Press Ctrl+C to stop.",
+    settings.ClusterId, settings.SiloPort, settings.GatewayPort, Describe(connectionString)));
+try
+{
+    await host.RunAsync();
+}
+finally
+{
+    // Orleans has stopped by now (grains deactivated, pending group commits flushed); the database goes last.
+    if (localPostgres is not null)
+    {
+        startupLog.LogInformation("Stopping local PostgreSQL");
+        await localPostgres.DisposeAsync();
+    }
+}
+return 0;
+
+static string Describe(string connectionString)
+{
+    var b = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+    return $"{b.Host}:{b.Port}/{b.Database}";
+}
