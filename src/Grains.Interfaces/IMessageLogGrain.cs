@@ -9,6 +9,9 @@ public interface IMessageLogGrain : IGrainWithStringKey
     /// <summary>The send_message reducer. Completes only after the row is durably committed.</summary>
     Task<ReducerResult> SendMessage(ReducerCaller caller, string text);
 
+    /// <summary>Told by the database grain when the database was published, changed or deleted, so the next call sees it.</summary>
+    Task DatabaseChanged(DatabaseDescriptor? database);
+
     /// <summary>Up to <paramref name="limit"/> messages with offsets after <paramref name="afterOffset"/>, in offset order.</summary>
     Task<IReadOnlyList<MessageRow>> Read(long afterOffset, int limit);
 }

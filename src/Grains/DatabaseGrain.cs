@@ -53,6 +53,7 @@ public sealed class DatabaseGrain(
             await state.WriteStateAsync();
             logger.LogInformation("Published database {Database} (id {DatabaseId}, owner {Owner}{Cleared})",
                 Name, id, owner, existing is null ? "" : ", cleared");
+            await Announce(created);
             return new(ReducerResult.Committed(createdAt), created, Created: true);
         }
         catch (Exception e)
@@ -80,6 +81,7 @@ public sealed class DatabaseGrain(
             return StorageFailure.ToResult(e, Name, logger, "deleting");
         }
         logger.LogInformation("Deleted database {Database} (id {DatabaseId}) and all its rows", Name, existing.Id);
+        await Announce(null);
         return ReducerResult.Committed(DateTime.UtcNow);
     }
 
@@ -103,10 +105,27 @@ public sealed class DatabaseGrain(
             return StorageFailure.ToResult(e, Name, logger, "updating settings");
         }
         logger.LogInformation("Updated settings of database {Database}: {Settings}", Name, settings);
+        await Announce(state.State.Database);
         return ReducerResult.Committed(DateTime.UtcNow);
     }
 
     public Task<DatabaseDescriptor?> Describe() => Task.FromResult(state.State.Database);
+
+    /// <summary>
+    /// The message log caches the descriptor between groups; telling it makes a change apply to the very next call.
+    /// Best effort: if it cannot be told, it still re-reads the descriptor before its next commit.
+    /// </summary>
+    private async Task Announce(DatabaseDescriptor? database)
+    {
+        try
+        {
+            await GrainFactory.GetMessageLogGrain(Name).DatabaseChanged(database);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Could not tell the message log of {Database} about a change; it will notice before its next commit", Name);
+        }
+    }
 
     private ReducerResult NotOwner(DatabaseDescriptor database) =>
         ReducerResult.Fail(ReducerStatus.PermissionDenied,

@@ -56,6 +56,12 @@ public sealed class MessageLogGrain(ChatStore store, ILogger<MessageLogGrain> lo
         return await pending.Done.Task;
     }
 
+    public Task DatabaseChanged(DatabaseDescriptor? database)
+    {
+        Adopt(database);
+        return Task.CompletedTask;
+    }
+
     public async Task<IReadOnlyList<MessageRow>> Read(long afterOffset, int limit)
     {
         var database = await Describe();
@@ -157,9 +163,10 @@ public sealed class MessageLogGrain(ChatStore store, ILogger<MessageLogGrain> lo
         }
     }
 
-    private async Task<DatabaseDescriptor?> Describe()
+    private async Task<DatabaseDescriptor?> Describe() => Adopt(await GrainFactory.GetDatabaseGrain(Database).Describe());
+
+    private DatabaseDescriptor? Adopt(DatabaseDescriptor? database)
     {
-        var database = await GrainFactory.GetDatabaseGrain(Database).Describe();
         if (database?.Id != _database?.Id)
             _buckets.Clear();
         return _database = database;

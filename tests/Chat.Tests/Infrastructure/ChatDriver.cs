@@ -1,0 +1,24 @@
+namespace Chat.Tests.Infrastructure;
+
+/// <summary>Calls the grains the way the gateway will: one caller, one database.</summary>
+public sealed class ChatDriver(IClusterClient client, string database)
+{
+    public string Database => database;
+
+    public Task<PublishResult> Publish(Identity owner, bool clear = false, ModuleSettings? settings = null) =>
+        client.GetDatabaseGrain(database).Publish(owner, clear, settings);
+
+    public Task<ReducerResult> Connect(Identity identity, ConnectionId connection) =>
+        client.GetUserGrain(database, identity).IdentityConnected(new ReducerCaller(identity, connection));
+
+    public Task<ReducerResult> Disconnect(Identity identity, ConnectionId connection) =>
+        client.GetUserGrain(database, identity).IdentityDisconnected(new ReducerCaller(identity, connection));
+
+    public Task<ReducerResult> SetName(Identity identity, string name) =>
+        client.GetUserGrain(database, identity).SetName(new ReducerCaller(identity), name);
+
+    public Task<ReducerResult> Send(Identity identity, string text) =>
+        client.GetMessageLogGrain(database).SendMessage(new ReducerCaller(identity), text);
+
+    public Task<UserRow?> User(Identity identity) => client.GetUserGrain(database, identity).Get();
+}
