@@ -66,7 +66,11 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         return await Apply(database, next!, "identity_disconnected");
     }
 
-    public Task<UserRow?> Get() => Task.FromResult(_user?.Row);
+    public async Task<UserRow?> Get()
+    {
+        var (database, _) = await Prepare(new ReducerCaller(_identity), "reading the user");
+        return database is null ? null : _user?.Row;
+    }
 
     /// <summary>Writes the online flag when it changed; connection bookkeeping alone needs no write.</summary>
     private async Task<ReducerResult> Apply(DatabaseDescriptor database, UserState next, string reducer)

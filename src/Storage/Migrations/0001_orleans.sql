@@ -26,9 +26,11 @@
 -- snapshot above does not contain): DbStoredQueries / RelationalOrleansQueries / AdoNetGrainStorage.
 --
 -- Differences from the upstream base scripts:
---   * Added CleanupDefunctSiloEntriesKey. It is REQUIRED by 10.4.2 (DbStoredQueries refuses to
---     start without it) but missing from the released base PostgreSQL clustering script.
---     Parameters: @DeploymentId, @IAmAliveTime (the cut-off, a UTC DateTime).
+--   * Added CleanupDefunctSiloEntriesKey. 10.4.2 REQUIRES it (DbStoredQueries refuses to start
+--     without it), but the base PostgreSQL clustering script lacked it; upstream only shipped it
+--     in Migrations/PostgreSQL-Clustering-3.7.0.sql until commit 80676edf (PR #9125).
+--     Parameters: @DeploymentId, @IAmAliveTime (the cut-off, a UTC DateTime). Our version only
+--     deletes Dead (6) rows, as AtomicWrites does; the 3.7.0 version deleted any non-Active row.
 --   * Added the optional CleanupDefunctSiloEntryKey, which 10.4.2 prefers when present: the
 --     provider reads all rows, picks Dead silos older than the cut-off without recent suspicion
 --     votes, and deletes each one only if it is still exactly as read. Parameters: @DeploymentId,

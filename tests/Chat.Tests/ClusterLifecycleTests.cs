@@ -1,0 +1,70 @@
+using Orleans.Runtime;
+
+namespace Chat.Tests;
+
+/// <summary>What must survive the cluster: restarts, more than one silo, membership in PostgreSQL.</summary>
+public class ClusterLifecycleTests
+{
+    [Fact]
+    public async Task Everything_acknowledged_survives_a_full_cluster_restart()
+    {
+        var connectionString = await TestPostgres.CreateDatabaseAsync();
+        var (owner, alice) = (Identity.Random(), Identity.Random());
+        var connection = ConnectionId.New();
+
+        await using (var first = await ChatCluster.StartAsync(connectionString, serviceId: "restart"))
+        {
+            var chat = new ChatDriver(first.Client, "quickstart");
+            Assert.True((await chat.Publish(owner, settings: ModuleSettings.Default with { MaxNameLength = 10 })).Result.IsCommitted);
+            await chat.Connect(alice, connection);
+            await chat.SetName(alice, "Alice");
+            for (var i = 1; i <= 10; i++)
+                Assert.Equal(i, (await chat.Send(alice, $"before restart {i}")).Message!.Offset);
+            await first.StopAllSilosAsync();
+        }
+
+        await using var second = await ChatCluster.StartAsync(connectionString, serviceId: "restart");
+        var again = new ChatDriver(second.Client, "quickstart");
+        var database = await second.Client.GetDatabaseGrain("quickstart").Describe();
+        Assert.NotNull(database);
+        Assert.Equal(owner, database.Owner);
+        Assert.Equal(10, database.Settings.MaxNameLength);
+        Assert.Equal(new UserRow(alice, "Alice", true), await again.User(alice));
+
+        var next = await again.Send(alice, "after restart");
+        Assert.Equal(11, next.Message!.Offset);
+        var history = await second.Client.GetMessageLogGrain("quickstart").Read(0, 100);
+        Assert.Equal(Enumerable.Range(1, 11).Select(i => (long)i), history.Select(m => m.Offset));
+        Assert.True(history[^1].Sent > history[^2].Sent);
+        Assert.Equal("Names must be at most 10 characters long (this one has 11)", (await again.SetName(alice, "Alexandrina")).Error);
+    }
+
+    [Fact]
+    public async Task Two_silos_share_one_database_through_PostgreSQL_membership()
+    {
+        var connectionString = await TestPostgres.CreateDatabaseAsync();
+        await using var cluster = await ChatCluster.StartAsync(connectionString, silos: 2, serviceId: "two-silos");
+        Assert.Equal(2, cluster.GetActiveSilos().Count());
+        var active = await TestPostgres.ScalarAsync<long>(connectionString,
+            "SELECT count(*) FROM OrleansMembershipTable WHERE Status = 3");
+        Assert.Equal(2, active);
+
+        var owner = Identity.Random();
+        var chat = new ChatDriver(cluster.Client, "shared");
+        await chat.Publish(owner, settings: ModuleSettings.Default with { MessagesPerSecond = 0 });
+        var users = Enumerable.Range(0, 40).Select(_ => Identity.Random()).ToArray();
+        await Task.WhenAll(users.Select(u => chat.Connect(u, ConnectionId.New())));
+        await Task.WhenAll(users.Select((u, i) => chat.SetName(u, $"user {i}")));
+        var sends = await Task.WhenAll(users.SelectMany(u => Enumerable.Range(0, 5).Select(i => chat.Send(u, $"hi {i}"))));
+        Assert.All(sends, s => Assert.True(s.IsCommitted, s.ToString()));
+
+        // The user grains really are spread over both silos.
+        var statistics = await cluster.Client.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics();
+        var silosWithUsers = statistics.Where(s => s.GrainType.Contains("UserGrain") && s.ActivationCount > 0).Select(s => s.SiloAddress).Distinct();
+        Assert.Equal(2, silosWithUsers.Count());
+
+        Assert.Equal(40, await TestPostgres.ScalarAsync<long>(connectionString, """SELECT count(*) FROM chat."user" WHERE online AND name LIKE 'user %'"""));
+        Assert.Equal(200, await TestPostgres.ScalarAsync<long>(connectionString, "SELECT count(DISTINCT \"offset\") FROM chat.message"));
+        Assert.Equal(200, await TestPostgres.ScalarAsync<long>(connectionString, "SELECT max(\"offset\") FROM chat.message"));
+    }
+}
