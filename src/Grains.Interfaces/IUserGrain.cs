@@ -9,8 +9,11 @@ public interface IUserGrain : IGrainWithStringKey
 {
     Task<ReducerResult> SetName(ReducerCaller caller, string name);
 
-    /// <summary>Lifecycle reducer, called by the gateway only when a connection opens.</summary>
-    Task<ReducerResult> IdentityConnected(ReducerCaller caller);
+    /// <summary>
+    /// Lifecycle reducer, called by the gateway only when a connection opens. The connection is recorded
+    /// against <paramref name="gatewayId"/>, so that it is ended for the gateway if the gateway dies.
+    /// </summary>
+    Task<ReducerResult> IdentityConnected(ReducerCaller caller, Guid gatewayId);
 
     /// <summary>Lifecycle reducer, called by the gateway only when a connection ends, however it ends.</summary>
     Task<ReducerResult> IdentityDisconnected(ReducerCaller caller);

@@ -18,6 +18,8 @@ public static class ChatSiloConfiguration
     {
         silo.Services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
         silo.Services.AddSingleton<ChatStore>();
+        silo.Services.AddOptions<ConnectionCleanupOptions>().BindConfiguration("Chat:Connections");
+        silo.Services.AddHostedService<ConnectionJanitor>();
         silo.AddAdoNetGrainStorage(GrainStorage, options =>
         {
             options.Invariant = AdoNetInvariant;

@@ -46,11 +46,14 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         return ReducerResult.Committed(Now());
     }
 
-    public async Task<ReducerResult> IdentityConnected(ReducerCaller caller)
+    public async Task<ReducerResult> IdentityConnected(ReducerCaller caller, Guid gatewayId)
     {
         var (database, failure) = await Prepare(caller, "identity_connected");
         if (database is null) return failure!;
-        return await Apply(database, ChatReducers.IdentityConnected(_user, caller), "identity_connected");
+        var next = ChatReducers.IdentityConnected(_user, caller);
+        var connection = caller.ConnectionId ?? default;
+        return await Commit(next, "identity_connected",
+            () => store.SaveConnectedAsync(database.Id, _identity, connection, gatewayId));
     }
 
     public async Task<ReducerResult> IdentityDisconnected(ReducerCaller caller)
@@ -63,7 +66,9 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
             logger.LogWarning("[{Database}] {Warning}", _database, warning);
             return ReducerResult.Committed(Now());
         }
-        return await Apply(database, next!, "identity_disconnected");
+        var connection = caller.ConnectionId ?? default;
+        return await Commit(next!, "identity_disconnected",
+            () => store.SaveDisconnectedAsync(database.Id, _identity, connection, next!.Row.Online));
     }
 
     public async Task<UserRow?> Get()
@@ -72,19 +77,16 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         return database is null ? null : _user?.Row;
     }
 
-    /// <summary>Writes the online flag when it changed; connection bookkeeping alone needs no write.</summary>
-    private async Task<ReducerResult> Apply(DatabaseDescriptor database, UserState next, string reducer)
+    /// <summary>Memory follows PostgreSQL: the new state is adopted only once its write has committed.</summary>
+    private async Task<ReducerResult> Commit(UserState next, string reducer, Func<Task> write)
     {
-        if (_user?.Row != next.Row)
+        try
         {
-            try
-            {
-                await store.SaveOnlineAsync(database.Id, _identity, next.Row.Online);
-            }
-            catch (Exception e)
-            {
-                return Forget(e, reducer);
-            }
+            await write();
+        }
+        catch (Exception e)
+        {
+            return Forget(e, reducer);
         }
         _user = next;
         return ReducerResult.Committed(Now());
@@ -106,10 +108,9 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         {
             try
             {
-                var row = await store.LoadUserAsync(database.Id, _identity);
-                // The live connections are this grain's own knowledge; keep them unless the database is a new one.
-                var connections = database.Id == _loadedFor && _user is not null ? _user.Connections : [];
-                (_user, _loadedFor, _stale) = (row is null ? null : new UserState(row, connections), database.Id, false);
+                var loaded = await store.LoadUserAsync(database.Id, _identity);
+                _user = loaded is { } found ? new UserState(found.Row, [.. found.Connections]) : null;
+                (_loadedFor, _stale) = (database.Id, false);
             }
             catch (Exception e)
             {

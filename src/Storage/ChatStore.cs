@@ -56,16 +56,25 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
 
     // ---- users -----------------------------------------------------------------------------
 
-    public async Task<UserRow?> LoadUserAsync(long databaseId, Identity identity)
+    /// <summary>The user's row and its live connections, or null when the identity has no row in the database.</summary>
+    public async Task<(UserRow Row, IReadOnlyList<ConnectionId> Connections)?> LoadUserAsync(long databaseId, Identity identity)
     {
-        await using var command = dataSource.CreateCommand(
-            """SELECT name, online FROM chat."user" WHERE database_id = @database_id AND identity = @identity""");
+        await using var command = dataSource.CreateCommand("""
+            SELECT u.name, u.online, c.id FROM chat."user" u
+            LEFT JOIN chat.connection c ON c.database_id = u.database_id AND c.identity = u.identity
+            WHERE u.database_id = @database_id AND u.identity = @identity
+            """);
         command.Parameters.AddWithValue("database_id", databaseId);
         command.Parameters.AddWithValue("identity", identity.ToBytes());
         await using var reader = await command.ExecuteReaderAsync();
-        if (!await reader.ReadAsync())
-            return null;
-        return new UserRow(identity, reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetBoolean(1));
+        UserRow? row = null;
+        var connections = new List<ConnectionId>();
+        while (await reader.ReadAsync())
+        {
+            row ??= new UserRow(identity, reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetBoolean(1));
+            if (!reader.IsDBNull(2)) connections.Add(new ConnectionId(reader.GetGuid(2)));
+        }
+        return row is null ? null : (row, connections);
     }
 
     /// <summary>
@@ -94,24 +103,124 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         }
     }
 
-    /// <summary>Inserts the user (no name) with the given online flag, or sets the flag of the existing row.</summary>
-    public async Task SaveOnlineAsync(long databaseId, Identity identity, bool online)
+    /// <summary>identity_connected: inserts the user or marks it online, and records the connection, in one transaction.</summary>
+    public Task SaveConnectedAsync(long databaseId, Identity identity, ConnectionId connection, Guid gatewayId) =>
+        InTransaction(async (connectionToDb, transaction) =>
+        {
+            await using (var user = new NpgsqlCommand("""
+                INSERT INTO chat."user" (database_id, identity, name, online) VALUES (@database_id, @identity, NULL, true)
+                ON CONFLICT (database_id, identity) DO UPDATE SET online = true
+                """, connectionToDb, transaction))
+            {
+                AddUserKey(user, databaseId, identity);
+                await user.ExecuteNonQueryAsync();
+            }
+            await using var live = new NpgsqlCommand("""
+                INSERT INTO chat.connection (database_id, identity, id, gateway_id, connected_at)
+                VALUES (@database_id, @identity, @id, @gateway_id, now())
+                ON CONFLICT DO NOTHING
+                """, connectionToDb, transaction);
+            AddUserKey(live, databaseId, identity);
+            live.Parameters.AddWithValue("id", connection.Value);
+            live.Parameters.AddWithValue("gateway_id", gatewayId);
+            await live.ExecuteNonQueryAsync();
+        });
+
+    /// <summary>identity_disconnected: forgets the connection and sets the online flag, in one transaction.</summary>
+    public Task SaveDisconnectedAsync(long databaseId, Identity identity, ConnectionId connection, bool online) =>
+        InTransaction(async (connectionToDb, transaction) =>
+        {
+            await using (var live = new NpgsqlCommand(
+                "DELETE FROM chat.connection WHERE database_id = @database_id AND identity = @identity AND id = @id",
+                connectionToDb, transaction))
+            {
+                AddUserKey(live, databaseId, identity);
+                live.Parameters.AddWithValue("id", connection.Value);
+                await live.ExecuteNonQueryAsync();
+            }
+            await using var user = new NpgsqlCommand("""
+                UPDATE chat."user" SET online = @online WHERE database_id = @database_id AND identity = @identity
+                """, connectionToDb, transaction);
+            AddUserKey(user, databaseId, identity);
+            user.Parameters.AddWithValue("online", online);
+            await user.ExecuteNonQueryAsync();
+        });
+
+    private static void AddUserKey(NpgsqlCommand command, long databaseId, Identity identity)
     {
-        await using var command = dataSource.CreateCommand("""
-            INSERT INTO chat."user" (database_id, identity, name, online) VALUES (@database_id, @identity, NULL, @online)
-            ON CONFLICT (database_id, identity) DO UPDATE SET online = EXCLUDED.online
-            """);
         command.Parameters.AddWithValue("database_id", databaseId);
         command.Parameters.AddWithValue("identity", identity.ToBytes());
-        command.Parameters.AddWithValue("online", online);
+    }
+
+    private async Task InTransaction(Func<NpgsqlConnection, NpgsqlTransaction, Task> work)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
         try
         {
-            await command.ExecuteNonQueryAsync();
+            await work(connection, transaction);
         }
         catch (PostgresException e) when (e.SqlState == ForeignKeyViolation)
         {
             throw new DatabaseGoneException();
         }
+        await transaction.CommitAsync();
+    }
+
+    // ---- gateways --------------------------------------------------------------------------
+
+    /// <summary>A gateway says it is alive; its connections are safe from the janitor while it keeps saying so.</summary>
+    public async Task TouchGatewayAsync(Guid gatewayId)
+    {
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO chat.gateway (id, started_at, last_seen) VALUES (@id, now(), now())
+            ON CONFLICT (id) DO UPDATE SET last_seen = now()
+            """);
+        command.Parameters.AddWithValue("id", gatewayId);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>A gateway that shut down cleanly (all its connections ended) leaves the table.</summary>
+    public async Task RemoveGatewayAsync(Guid gatewayId)
+    {
+        await using var command = dataSource.CreateCommand("""
+            DELETE FROM chat.gateway g WHERE id = @id AND NOT EXISTS (SELECT 1 FROM chat.connection c WHERE c.gateway_id = g.id)
+            """);
+        command.Parameters.AddWithValue("id", gatewayId);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>
+    /// Connections held by gateways not seen for <paramref name="silence"/> (or by no known gateway at all,
+    /// after the same grace period), with the database name so the right user grain can be called.
+    /// </summary>
+    public async Task<IReadOnlyList<(string Database, Identity Identity, ConnectionId Connection)>> FindOrphanedConnectionsAsync(TimeSpan silence, int limit)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT d.name, c.identity, c.id FROM chat.connection c
+            JOIN chat.database d ON d.id = c.database_id
+            LEFT JOIN chat.gateway g ON g.id = c.gateway_id
+            WHERE COALESCE(g.last_seen, c.connected_at) < now() - @silence
+            LIMIT @limit
+            """);
+        command.Parameters.AddWithValue("silence", silence);
+        command.Parameters.AddWithValue("limit", limit);
+        await using var reader = await command.ExecuteReaderAsync();
+        var result = new List<(string, Identity, ConnectionId)>();
+        while (await reader.ReadAsync())
+            result.Add((reader.GetString(0), Identity.FromBytes((byte[])reader[1]), new ConnectionId(reader.GetGuid(2))));
+        return result;
+    }
+
+    /// <summary>Forgets gateways that have been silent for long and hold no connections any more.</summary>
+    public async Task ForgetSilentGatewaysAsync(TimeSpan silence)
+    {
+        await using var command = dataSource.CreateCommand("""
+            DELETE FROM chat.gateway g WHERE last_seen < now() - @silence
+            AND NOT EXISTS (SELECT 1 FROM chat.connection c WHERE c.gateway_id = g.id)
+            """);
+        command.Parameters.AddWithValue("silence", silence);
+        await command.ExecuteNonQueryAsync();
     }
 
     // ---- messages --------------------------------------------------------------------------

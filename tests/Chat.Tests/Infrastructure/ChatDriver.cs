@@ -5,11 +5,14 @@ public sealed class ChatDriver(IClusterClient client, string database)
 {
     public string Database => database;
 
+    /// <summary>The driver stands in for one gateway; the janitor leaves its connections alone only while it heartbeats.</summary>
+    public Guid GatewayId { get; } = Guid.NewGuid();
+
     public Task<PublishResult> Publish(Identity owner, bool clear = false, ModuleSettings? settings = null) =>
         client.GetDatabaseGrain(database).Publish(owner, clear, settings);
 
     public Task<ReducerResult> Connect(Identity identity, ConnectionId connection) =>
-        client.GetUserGrain(database, identity).IdentityConnected(new ReducerCaller(identity, connection));
+        client.GetUserGrain(database, identity).IdentityConnected(new ReducerCaller(identity, connection), GatewayId);
 
     public Task<ReducerResult> Disconnect(Identity identity, ConnectionId connection) =>
         client.GetUserGrain(database, identity).IdentityDisconnected(new ReducerCaller(identity, connection));

@@ -1,0 +1,93 @@
+using Npgsql;
+
+namespace Chat.Bench;
+
+/// <summary>The baseline's table and writes, and the checks that every acknowledged message is stored exactly once.</summary>
+public static class Sql
+{
+    /// <summary>
+    /// chat.message's shape, constraints and indexes (foreign key included: the baseline rows hang off the same
+    /// published database), except that the offset comes from a sequence, as independent writers cannot agree on one.
+    /// </summary>
+    public static async Task CreateBaselineTable(NpgsqlDataSource db)
+    {
+        await using var command = db.CreateCommand("""
+            CREATE TABLE bench_baseline_message (
+                database_id bigint      NOT NULL REFERENCES chat.database (id) ON DELETE CASCADE,
+                "offset"    bigserial   NOT NULL CHECK ("offset" > 0),
+                sender      bytea       NOT NULL CHECK (length(sender) = 32),
+                sent        timestamptz NOT NULL,
+                text        text        NOT NULL,
+                PRIMARY KEY (database_id, "offset"));
+            CREATE INDEX bench_baseline_message_sent ON bench_baseline_message (database_id, sent);
+            CREATE INDEX bench_baseline_message_sender ON bench_baseline_message (database_id, sender);
+            """);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>One autocommit statement: one transaction, one durable commit, per message.</summary>
+    public static async Task<string?> InsertBaseline(NpgsqlDataSource db, long databaseId, byte[] sender, string text, CancellationToken cancel)
+    {
+        await using var command = db.CreateCommand(
+            "INSERT INTO bench_baseline_message (database_id, sender, sent, text) VALUES (@database_id, @sender, @sent, @text)");
+        command.Parameters.AddWithValue("database_id", databaseId);
+        command.Parameters.AddWithValue("sender", sender);
+        command.Parameters.AddWithValue("sent", DateTime.UtcNow);
+        command.Parameters.AddWithValue("text", text);
+        return await command.ExecuteNonQueryAsync(cancel) == 1 ? null : "the INSERT stored no row";
+    }
+
+    private const string MessagesOf = "chat.message m JOIN chat.database d ON d.id = m.database_id WHERE d.name = @key";
+    private const string BaselineOf = "bench_baseline_message m WHERE m.database_id = @key";
+
+    /// <summary>The grains' rows: one per acknowledgement, per sender, with offsets exactly 1..n.</summary>
+    public static Task<List<string>> VerifyMessages(NpgsqlDataSource db, string database, IReadOnlyList<(Identity Sender, long Count)> acked) =>
+        Verify(db, "grains", MessagesOf, database, acked, gapFree: true);
+
+    /// <summary>The baseline's rows: one per acknowledgement, per sender (its offsets come from a sequence shared by all levels).</summary>
+    public static Task<List<string>> VerifyBaseline(NpgsqlDataSource db, long databaseId, IReadOnlyList<(Identity Sender, long Count)> acked) =>
+        Verify(db, "baseline", BaselineOf, databaseId, acked, gapFree: false);
+
+    /// <summary>Rows per inserting transaction (xmin) among the grains' rows after <paramref name="afterOffset"/>, i.e. the measured ones.</summary>
+    public static async Task<double> AverageGroupSize(NpgsqlDataSource db, string database, long afterOffset)
+    {
+        await using var command = db.CreateCommand(
+            $"""SELECT count(*)::float8 / nullif(count(DISTINCT m.xmin::text), 0) FROM {MessagesOf} AND m."offset" > @after""");
+        command.Parameters.AddWithValue("key", database);
+        command.Parameters.AddWithValue("after", afterOffset);
+        return await command.ExecuteScalarAsync() is double size ? size : double.NaN;
+    }
+
+    // `from` is one of the two constants above, never input; the values are parameters.
+    private static async Task<List<string>> Verify(NpgsqlDataSource db, string label, string from, object key,
+        IReadOnlyList<(Identity Sender, long Count)> acked, bool gapFree)
+    {
+        var issues = new List<string>();
+        var expected = acked.Sum(a => a.Count);
+        await using (var totals = db.CreateCommand($"""SELECT count(*), count(DISTINCT m."offset"), coalesce(max(m."offset"), 0) FROM {from}"""))
+        {
+            totals.Parameters.AddWithValue("key", key);
+            await using var reader = await totals.ExecuteReaderAsync();
+            await reader.ReadAsync();
+            var (rows, distinct, max) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+            if (rows != expected) issues.Add($"{label}: {rows} rows stored but {expected} messages acknowledged");
+            if (distinct != rows) issues.Add($"{label}: {rows} rows but only {distinct} distinct offsets");
+            if (gapFree && max != rows) issues.Add($"{label}: max offset {max} but {rows} rows (offsets not exactly 1..n)");
+        }
+
+        var stored = new Dictionary<Identity, long>();
+        await using (var perSender = db.CreateCommand($"SELECT m.sender, count(*) FROM {from} GROUP BY m.sender"))
+        {
+            perSender.Parameters.AddWithValue("key", key);
+            await using var reader = await perSender.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+                stored[Identity.FromBytes((byte[])reader[0])] = reader.GetInt64(1);
+        }
+        foreach (var (sender, count) in acked)
+            if (stored.GetValueOrDefault(sender) != count)
+                issues.Add($"{label}: sender {sender.ToShortString()} had {count} messages acknowledged but {stored.GetValueOrDefault(sender)} stored");
+        if (stored.Keys.Except(acked.Select(a => a.Sender)) is var strangers && strangers.Any())
+            issues.Add($"{label}: rows from {strangers.Count()} senders that sent nothing");
+        return issues;
+    }
+}
