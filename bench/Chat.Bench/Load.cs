@@ -12,6 +12,22 @@ public sealed record Phase(long[] Acked, long Failures, string? FirstError, Time
     public double PercentileMs(double q) => SortedLatencyTicks.Length == 0
         ? double.NaN
         : SortedLatencyTicks[Math.Max(0, (int)Math.Ceiling(q * SortedLatencyTicks.Length) - 1)] * 1000.0 / Stopwatch.Frequency;
+
+    /// <summary>Slices of one side taken at different times, as one measurement: totals, all calls' latencies, time-weighted CPU.</summary>
+    public static Phase Combine(IReadOnlyList<Phase> slices)
+    {
+        var elapsed = slices.Aggregate(TimeSpan.Zero, (sum, p) => sum + p.Elapsed);
+        double Weighted(Func<CpuUse, double> metric) => slices.Sum(p => metric(p.Cpu) * p.Elapsed.TotalSeconds) / elapsed.TotalSeconds;
+        var latencies = slices.SelectMany(p => p.SortedLatencyTicks).ToArray();
+        Array.Sort(latencies);
+        return new Phase(
+            Enumerable.Range(0, slices[0].Acked.Length).Select(i => slices.Sum(p => p.Acked[i])).ToArray(),
+            slices.Sum(p => p.Failures),
+            slices.Select(p => p.FirstError).FirstOrDefault(e => e is not null),
+            elapsed,
+            latencies,
+            new CpuUse(Weighted(c => c.MachineBusyPercent), Weighted(c => c.IowaitPercent), Weighted(c => c.ProcessCores)));
+    }
 }
 
 /// <summary>Machine-wide busy share of all cores, and this process (bench + silo) in cores, over a phase.</summary>

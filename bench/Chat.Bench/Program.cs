@@ -93,6 +93,7 @@ try
         var publish = await grains.GetDatabaseGrain(name).Publish(owner, clear: false, settings: ModuleSettings.Default with { MessagesPerSecond = 0 });
         if (!publish.Result.IsCommitted)
             throw new InvalidOperationException($"publishing {name} failed: {publish.Result}");
+        var databaseId = publish.Database!.Id;
 
         var identities = Enumerable.Range(0, senders).Select(_ => Identity.Random()).ToArray();
         var senderBytes = identities.Select(i => i.ToBytes()).ToArray();
@@ -103,7 +104,7 @@ try
             return result.IsCommitted ? null : result.ToString();
         }
         Task<string?> SendToBaseline(int i, CancellationToken token) =>
-            Sql.InsertBaseline(db, senders, senderBytes[i], Text(i), token);
+            Sql.InsertBaseline(db, databaseId, senderBytes[i], Text(i), token);
 
         // The order alternates per level (baseline first at the 1st, 3rd... level, grains first at the others), so
         // that drift on a shared machine (other tenants, WAL growth, autovacuum) does not always favour one side.
@@ -122,7 +123,7 @@ try
                 if (phase.Failures > 0)
                     issues.Add($"{label}: {phase.Failures} calls not committed, first: {phase.FirstError}");
             issues.AddRange(runBaseline
-                ? await Sql.VerifyBaseline(db, senders, expected)
+                ? await Sql.VerifyBaseline(db, databaseId, expected)
                 : await Sql.VerifyMessages(db, name, expected));
             var groupSize = runBaseline ? 1.0 : await Sql.AverageGroupSize(db, name, afterOffset: warm.Total);
             foreach (var issue in issues)

@@ -1,6 +1,40 @@
-// The gRPC gateway arrives with its own issue; until then it only says that it is not there yet.
+using Chat;
+using Chat.Gateway;
+using Chat.Storage;
+using Orleans.Configuration;
+
+// A standalone gateway: an Orleans client of a running cluster, found through the membership table in PostgreSQL.
 var builder = WebApplication.CreateBuilder(args);
+var connectionString = builder.Configuration.GetConnectionString("Chat");
+if (string.IsNullOrWhiteSpace(connectionString))
+{
+    // Locally, the silo's own PostgreSQL (started by `dotnet run --project src/Silo`).
+    var folder = Path.Combine(LocalDataDirectory.Resolve(builder.Configuration["Chat:DataDirectory"]), "postgres");
+    connectionString = LocalPostgresCluster.FindRunning(folder);
+    if (connectionString is null)
+    {
+        Console.Error.WriteLine($"No cluster to join: ConnectionStrings__Chat is not set and no local PostgreSQL runs in {folder}. " +
+                                "Start the stack first with `dotnet run --project src/Silo`, or set ConnectionStrings__Chat to the cluster's PostgreSQL.");
+        return 1;
+    }
+}
+
+builder.UseOrleansClient(client =>
+{
+    client.Configure<ClusterOptions>(o =>
+    {
+        o.ClusterId = builder.Configuration["Chat:ClusterId"] ?? "chat-local";
+        o.ServiceId = builder.Configuration["Chat:ServiceId"] ?? "chat";
+    });
+    client.UseAdoNetClustering(o =>
+    {
+        o.Invariant = "Npgsql";
+        o.ConnectionString = connectionString;
+    });
+});
+builder.Services.AddChatGateway(builder.Configuration);
+
 var app = builder.Build();
-app.MapGet("/healthz", () => Results.Text("ok"));
-app.MapGet("/", () => Results.Text("Chat gateway: the gRPC API is not implemented yet; run the silo with `dotnet run --project src/Silo`."));
+app.MapChatGateway();
 app.Run();
+return 0;

@@ -1,11 +1,13 @@
+using Chat.Gateway;
 using Chat.Grains;
 using Chat.Silo;
 using Chat.Storage;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 
-// The silo host: PostgreSQL (ours, unless a connection string is given), the schema, then Orleans.
-var builder = Host.CreateApplicationBuilder(args);
+// The whole stack in one process: PostgreSQL (ours, unless a connection string is given), the schema,
+// the Orleans silo, and the gRPC gateway co-hosted with it (Chat:Gateway:Enabled=false turns it off).
+var builder = WebApplication.CreateBuilder(args);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 var settings = builder.Configuration.GetSection("Chat").Get<SiloSettings>() ?? new SiloSettings();
 using var loggerFactory = LoggerFactory.Create(b => b.AddConfiguration(builder.Configuration.GetSection("Logging")).AddSimpleConsole(o => o.SingleLine = true));
@@ -38,11 +40,19 @@ builder.UseOrleans(silo =>
     silo.AddChat(connectionString);
 });
 
+var gatewayEnabled = builder.Configuration.GetValue("Chat:Gateway:Enabled", true);
+if (gatewayEnabled)
+    builder.Services.AddChatGateway(builder.Configuration);
+
 var host = builder.Build();
+if (gatewayEnabled)
+    host.MapChatGateway();
+else
+    host.MapGet("/healthz", () => Results.Text("ok"));
 var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
 lifetime.ApplicationStarted.Register(() => startupLog.LogInformation(
-    "Chat silo is up: cluster {ClusterId}, silo port {SiloPort}, client gateway port {GatewayPort}, PostgreSQL {Postgres}. Press Ctrl+C to stop.",
-    settings.ClusterId, settings.SiloPort, settings.GatewayPort, Describe(connectionString)));
+    "Chat is up: cluster {ClusterId}, PostgreSQL {Postgres}, gRPC gateway {Gateway}. Press Ctrl+C to stop.",
+    settings.ClusterId, Describe(connectionString), gatewayEnabled ? builder.Configuration["Kestrel:Endpoints:Grpc:Url"] : "off"));
 try
 {
     await host.RunAsync();

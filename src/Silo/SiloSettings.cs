@@ -12,18 +12,5 @@ public sealed class SiloSettings
     public string AdvertisedIPAddress { get; set; } = "127.0.0.1";
     public bool ListenOnAnyAddress { get; set; }
 
-    public string ResolveDataDirectory()
-    {
-        if (!string.IsNullOrWhiteSpace(DataDirectory))
-            return Path.GetFullPath(DataDirectory);
-        // The repository root (where Chat.sln is), found from the working directory or the binaries.
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "Chat.sln")))
-                    return Path.Combine(dir.FullName, ".data");
-        }
-        var home = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData);
-        return Path.Combine(string.IsNullOrEmpty(home) ? Path.GetTempPath() : home, "chat");
-    }
+    public string ResolveDataDirectory() => LocalDataDirectory.Resolve(DataDirectory);
 }

@@ -66,6 +66,15 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         "Install them with `sudo apt-get update && sudo apt-get install -y postgresql`, set CHAT_POSTGRES_BIN to their folder, " +
         "or point the service at an existing server with ConnectionStrings__Chat.";
 
+    /// <summary>The connection string of a local cluster already running in <paramref name="root"/>, or null.</summary>
+    public static string? FindRunning(string root)
+    {
+        var cluster = new LocalPostgresCluster(Path.GetFullPath(root), "", durable: true, NullLogger.Instance);
+        if (cluster.ReadRunningPort() is not { } port) return null;
+        cluster.Port = port;
+        return cluster.ConnectionString;
+    }
+
     public static string? FindBinDirectory()
     {
         var configured = Environment.GetEnvironmentVariable("CHAT_POSTGRES_BIN");

@@ -1,4 +1,5 @@
 using Chat.Grains;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
@@ -11,7 +12,8 @@ namespace Chat.Tests.Infrastructure;
 /// </summary>
 public static class ChatCluster
 {
-    public static async Task<InProcessTestCluster> StartAsync(string connectionString, short silos = 1, string serviceId = "chat-tests", string? clusterId = null)
+    public static async Task<InProcessTestCluster> StartAsync(string connectionString, short silos = 1, string serviceId = "chat-tests",
+        string? clusterId = null, Action<ISiloBuilder>? configure = null)
     {
         var builder = new InProcessTestClusterBuilder(silos);
         builder.Options.ServiceId = serviceId;
@@ -21,6 +23,7 @@ public static class ChatCluster
         {
             silo.UseChatClustering(connectionString);
             silo.AddChat(connectionString);
+            configure?.Invoke(silo);
         });
         builder.ConfigureClient(client => client.UseAdoNetClustering(o =>
         {
@@ -63,7 +66,39 @@ public class ChatClusterFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 }
 
-public sealed class TwoSiloChatClusterFixture : ChatClusterFixture
+/// <summary>
+/// A cluster with two gateways in front of it and a quick janitor (a gateway silent for 3 s is dead),
+/// plus a published database whose owner holds a token.
+/// </summary>
+public sealed class GatewayFixture : IAsyncLifetime
 {
-    protected override short Silos => 2;
+    public const string Database = "quickstart";
+    public string ConnectionString { get; private set; } = "";
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+    public TestGateway A { get; private set; } = null!;
+    public TestGateway B { get; private set; } = null!;
+    public string OwnerToken { get; private set; } = "";
+
+    public async Task InitializeAsync()
+    {
+        ConnectionString = await TestPostgres.CreateDatabaseAsync();
+        Cluster = await ChatCluster.StartAsync(ConnectionString, serviceId: "gateway-tests", configure: QuickJanitor);
+        A = await TestGateway.StartAsync(Cluster.Client);
+        B = await TestGateway.StartAsync(Cluster.Client);
+        (_, OwnerToken) = await A.CreateIdentityAsync();
+        await A.Databases.PublishAsync(new Chat.Api.V1.PublishRequest { Database = Database }, TestGateway.Bearer(OwnerToken));
+    }
+
+    public static void QuickJanitor(ISiloBuilder silo) => silo.Services.Configure<ConnectionCleanupOptions>(o =>
+    {
+        o.GatewayTimeout = TimeSpan.FromSeconds(3);
+        o.Interval = TimeSpan.FromSeconds(1);
+    });
+
+    public async Task DisposeAsync()
+    {
+        await A.DisposeAsync();
+        await B.DisposeAsync();
+        await Cluster.DisposeAsync();
+    }
 }

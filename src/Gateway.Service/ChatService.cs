@@ -1,0 +1,135 @@
+using Chat.Api.V1;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ProtoReducerResult = Chat.Api.V1.ReducerResult;
+
+namespace Chat.Gateway;
+
+/// <summary>The <c>chat.v1.Chat</c> service: identities, live connections and reducer calls, relayed to the grains.</summary>
+public sealed class ChatService(
+    IGrainFactory grains,
+    TokenService tokens,
+    Authentication authentication,
+    ConnectionRegistry connections,
+    IHostApplicationLifetime lifetime,
+    ILogger<ChatService> logger) : Api.V1.Chat.ChatBase
+{
+    /// <summary>How long a disconnect may take once its stream has ended, even while the gateway shuts down.</summary>
+    private static readonly TimeSpan DisconnectTimeout = TimeSpan.FromSeconds(10);
+
+    public override Task<CreateIdentityResponse> CreateIdentity(CreateIdentityRequest request, ServerCallContext context)
+    {
+        var identity = Identity.Random();
+        return Task.FromResult(new CreateIdentityResponse { Identity = identity.ToString(), Token = tokens.Issue(identity) });
+    }
+
+    public override async Task Connect(IAsyncStreamReader<ClientMessage> requestStream, IServerStreamWriter<ServerMessage> responseStream, ServerCallContext context)
+    {
+        var database = Authentication.RequireDatabaseName(context.RequestHeaders.GetValue("database"));
+        // Like SpacetimeDB's anonymous connect: no token, a new identity.
+        var identity = await authentication.TryAuthenticateAsync(context);
+        var token = identity is null ? null : context.RequestHeaders.GetValue("authorization")!["Bearer ".Length..].Trim();
+        if (identity is null)
+        {
+            identity = Identity.Random();
+            token = tokens.Issue(identity.Value);
+        }
+
+        using var slot = connections.Open(identity.Value);
+        var caller = new ReducerCaller(identity.Value, ConnectionId.New());
+        var user = grains.GetUserGrain(database, identity.Value);
+        (await user.IdentityConnected(caller, connections.GatewayId)).OrThrow();
+        logger.LogInformation("Connection {ConnectionId} opened: identity {Identity}, database {Database}", caller.ConnectionId, identity, database);
+
+        var reason = "the client closed the stream";
+        try
+        {
+            await responseStream.WriteAsync(new ServerMessage
+            {
+                IdentityToken = new IdentityToken { Identity = identity.Value.ToString(), Token = token, ConnectionId = caller.ConnectionId.ToString() },
+            });
+            // The stream also ends when the gateway shuts down, so that its users go offline properly.
+            using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+            await foreach (var message in requestStream.ReadAllAsync(ending.Token))
+            {
+                if (message.MessageCase == ClientMessage.MessageOneofCase.CallReducer)
+                    await responseStream.WriteAsync(new ServerMessage { ReducerResult = await Call(database, caller, message.CallReducer) });
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException || e is RpcException { StatusCode: StatusCode.Cancelled })
+        {
+            reason = lifetime.ApplicationStopping.IsCancellationRequested ? "the gateway is shutting down" : "the client went away";
+        }
+        finally
+        {
+            using var timeout = new CancellationTokenSource(DisconnectTimeout);
+            var result = await user.IdentityDisconnected(caller).WaitAsync(timeout.Token);
+            logger.LogInformation("Connection {ConnectionId} closed: identity {Identity}, database {Database}, because {Reason} (identity_disconnected: {Result})",
+                caller.ConnectionId, identity, database, reason, result);
+        }
+    }
+
+    private async Task<ProtoReducerResult> Call(string database, ReducerCaller caller, CallReducer call)
+    {
+        var response = new ProtoReducerResult { RequestId = call.RequestId, Reducer = call.Reducer };
+        try
+        {
+            var result = await ReducerCatalog.Call(grains, database, caller, call.Reducer, call.ArgsJson);
+            response.Outcome = result.ToOutcome();
+            if (!result.IsCommitted) LogFailure(database, caller, call.Reducer, result.Status.ToStatusCode(), result.Error);
+        }
+        catch (RpcException e)
+        {
+            response.Outcome = e.ToOutcome();
+            LogFailure(database, caller, call.Reducer, e.StatusCode, e.Status.Detail);
+        }
+        return response;
+    }
+
+    public override async Task<CallReducerResponse> CallReducer(CallReducerRequest request, ServerCallContext context)
+    {
+        var (database, caller) = await Unary(request.Database, context);
+        var result = await Run(database, caller, request.Reducer,
+            () => ReducerCatalog.Call(grains, database, caller, request.Reducer, request.ArgsJson));
+        return new CallReducerResponse { Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value), MessageOffset = (ulong)(result.Message?.Offset ?? 0) };
+    }
+
+    public override async Task<ReducerResponse> SetName(SetNameRequest request, ServerCallContext context)
+    {
+        var (database, caller) = await Unary(request.Database, context);
+        var result = await Run(database, caller, "set_name", () => grains.GetUserGrain(database, caller.Identity).SetName(caller, request.Name));
+        return new ReducerResponse { Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value) };
+    }
+
+    public override async Task<ReducerResponse> SendMessage(SendMessageRequest request, ServerCallContext context)
+    {
+        var (database, caller) = await Unary(request.Database, context);
+        var result = await Run(database, caller, "send_message", () => grains.GetMessageLogGrain(database).SendMessage(caller, request.Text));
+        return new ReducerResponse { Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value), MessageOffset = (ulong)result.Message!.Offset };
+    }
+
+    private async Task<(string Database, ReducerCaller Caller)> Unary(string database, ServerCallContext context)
+    {
+        var identity = await authentication.RequireAsync(context);
+        return (Authentication.RequireDatabaseName(database), new ReducerCaller(identity));
+    }
+
+    private async Task<ReducerResult> Run(string database, ReducerCaller caller, string reducer, Func<Task<ReducerResult>> call)
+    {
+        try
+        {
+            return (await call()).OrThrow();
+        }
+        catch (RpcException e)
+        {
+            LogFailure(database, caller, reducer, e.StatusCode, e.Status.Detail);
+            throw;
+        }
+    }
+
+    private void LogFailure(string database, ReducerCaller caller, string reducer, StatusCode code, string? error) =>
+        logger.LogInformation("Reducer {Reducer} failed with {Code}: {Error} (identity {Identity}, connection {ConnectionId}, database {Database})",
+            reducer, code, error, caller.Identity, caller.ConnectionId?.ToString() ?? "none", database);
+}

@@ -1,0 +1,75 @@
+using Chat.Api.V1;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Chat.Gateway;
+
+/// <summary>The <c>chat.v1.Databases</c> service: publish, delete and list databases.</summary>
+public sealed class DatabasesService(IGrainFactory grains, Authentication authentication, ILogger<DatabasesService> logger)
+    : Api.V1.Databases.DatabasesBase
+{
+    public override async Task<PublishResponse> Publish(PublishRequest request, ServerCallContext context)
+    {
+        var owner = await authentication.RequireAsync(context);
+        var name = Authentication.RequireDatabaseName(request.Database);
+        var published = await grains.GetDatabaseGrain(name).Publish(owner, request.Clear, ToSettings(request.Settings));
+        published.Result.OrThrow();
+        logger.LogInformation("Database {Database} published by {Identity} (created: {Created}, clear: {Clear})", name, owner, published.Created, request.Clear);
+        return new PublishResponse { Database = ToInfo(published.Database!), Created = published.Created };
+    }
+
+    public override async Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context)
+    {
+        var caller = await authentication.RequireAsync(context);
+        var name = Authentication.RequireDatabaseName(request.Database);
+        (await grains.GetDatabaseGrain(name).Delete(caller)).OrThrow();
+        logger.LogInformation("Database {Database} deleted by {Identity}", name, caller);
+        return new DeleteResponse();
+    }
+
+    public override async Task<ListResponse> List(ListRequest request, ServerCallContext context)
+    {
+        await authentication.RequireAsync(context);
+        var response = new ListResponse();
+        foreach (var database in await grains.GetGrain<IDatabaseCatalogGrain>(0).List())
+            response.Databases.Add(new DatabaseInfo
+            {
+                Name = database.Name,
+                OwnerIdentity = database.Owner.ToString(),
+                CreatedAt = Timestamp.FromDateTime(database.CreatedAt),
+            });
+        return response;
+    }
+
+    private static ModuleSettings? ToSettings(DatabaseSettings? settings)
+    {
+        if (settings is null) return null;
+        var defaults = ModuleSettings.Default;
+        return new ModuleSettings
+        {
+            MaxNameLength = settings.HasMaxNameLength ? (int)Math.Min(settings.MaxNameLength, int.MaxValue) : defaults.MaxNameLength,
+            MaxMessageLength = settings.HasMaxMessageLength ? (int)Math.Min(settings.MaxMessageLength, int.MaxValue) : defaults.MaxMessageLength,
+            UniqueNames = settings.HasUniqueNames ? settings.UniqueNames : defaults.UniqueNames,
+            RequireNameToSend = settings.HasRequireNameToSend ? settings.RequireNameToSend : defaults.RequireNameToSend,
+            MessagesPerSecond = settings.HasMessagesPerSecond ? settings.MessagesPerSecond : defaults.MessagesPerSecond,
+            MessageBurst = settings.HasMessageBurst ? (int)Math.Min(settings.MessageBurst, int.MaxValue) : defaults.MessageBurst,
+        };
+    }
+
+    private static DatabaseInfo ToInfo(DatabaseDescriptor database) => new()
+    {
+        Name = database.Name,
+        OwnerIdentity = database.Owner.ToString(),
+        CreatedAt = Timestamp.FromDateTime(database.CreatedAt),
+        Settings = new DatabaseSettings
+        {
+            MaxNameLength = (uint)database.Settings.MaxNameLength,
+            MaxMessageLength = (uint)database.Settings.MaxMessageLength,
+            UniqueNames = database.Settings.UniqueNames,
+            RequireNameToSend = database.Settings.RequireNameToSend,
+            MessagesPerSecond = database.Settings.MessagesPerSecond,
+            MessageBurst = (uint)database.Settings.MessageBurst,
+        },
+    };
+}

@@ -1,0 +1,48 @@
+namespace Chat.Gateway;
+
+/// <summary>The <c>Chat:Gateway</c> section.</summary>
+public sealed class GatewayOptions
+{
+    /// <summary>Largest request message accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.</summary>
+    public int MaxRequestBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Live Connect streams one identity may hold on this gateway.</summary>
+    public int MaxConnectionsPerIdentity { get; set; } = 16;
+
+    /// <summary>Live Connect streams this gateway holds in all.</summary>
+    public int MaxConnections { get; set; } = 10_000;
+
+    /// <summary>How often the gateway tells the cluster it is alive; keep well under the silos' Chat:Connections:GatewayTimeout.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>The <c>Chat:Auth</c> section.</summary>
+public sealed class AuthOptions
+{
+    /// <summary>The issuer of the tokens this service signs.</summary>
+    public string Issuer { get; set; } = "chat-on-orleans";
+
+    public string Audience { get; set; } = "chat";
+
+    /// <summary>Base64 of at least 32 random bytes (HMAC-SHA256). Empty: generated once and kept in <see cref="SigningKeyFile"/>.</summary>
+    public string? SigningKey { get; set; }
+
+    /// <summary>Where a generated key is kept. Default: <c>.data/gateway/signing-key</c> in the repository.</summary>
+    public string? SigningKeyFile { get; set; }
+
+    public TimeSpan TokenLifetime { get; set; } = TimeSpan.FromDays(365);
+
+    /// <summary>OpenID Connect issuers whose tokens are accepted too; their users' identities derive from (issuer, subject).</summary>
+    public List<ExternalIssuer> ExternalIssuers { get; set; } = [];
+}
+
+public sealed class ExternalIssuer
+{
+    public string Issuer { get; set; } = "";
+
+    /// <summary>Expected audience; empty accepts any.</summary>
+    public string? Audience { get; set; }
+
+    /// <summary>The issuer's JSON Web Key Set (the document at its jwks_uri), inline, since the gateway does not fetch it.</summary>
+    public string Jwks { get; set; } = "";
+}

@@ -1,0 +1,41 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Chat.Gateway;
+
+/// <summary>Adds the gateway to an ASP.NET Core app that has an Orleans client (a standalone gateway) or a silo (co-hosted).</summary>
+public static class GatewayServiceCollectionExtensions
+{
+    public static IServiceCollection AddChatGateway(this IServiceCollection services, IConfiguration configuration)
+    {
+        var gateway = configuration.GetSection("Chat:Gateway").Get<GatewayOptions>() ?? new GatewayOptions();
+        services.AddOptions<GatewayOptions>().Bind(configuration.GetSection("Chat:Gateway"));
+        services.AddOptions<AuthOptions>().Bind(configuration.GetSection("Chat:Auth"));
+        services.AddSingleton<TokenService>();
+        services.AddSingleton<Authentication>();
+        services.AddSingleton<ConnectionRegistry>();
+        services.AddHostedService(sp => sp.GetRequiredService<ConnectionRegistry>());
+        services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = gateway.MaxRequestBytes;
+            o.Interceptors.Add<ClusterFailureInterceptor>();
+        });
+        services.AddGrpcReflection();
+        services.AddGrpcHealthChecks().AddCheck<ConnectionRegistry>("orleans-cluster");
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapChatGateway(this IEndpointRouteBuilder app)
+    {
+        app.MapGrpcService<ChatService>();
+        app.MapGrpcService<DatabasesService>();
+        app.MapGrpcReflectionService();
+        app.MapGrpcHealthChecksService();
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapHealthChecks("/readyz");
+        return app;
+    }
+}

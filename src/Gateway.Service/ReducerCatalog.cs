@@ -1,0 +1,78 @@
+using System.Text.Json;
+using Grpc.Core;
+
+namespace Chat.Gateway;
+
+/// <summary>
+/// The chat module's reducers as a client may call them by name, with JSON arguments as
+/// `spacetime call` takes them. The lifecycle reducers exist but belong to the server.
+/// </summary>
+public static class ReducerCatalog
+{
+    private sealed record Reducer(string Name, string[] Parameters, Func<IGrainFactory, string, ReducerCaller, string[], Task<ReducerResult>> Invoke);
+
+    private static readonly Dictionary<string, Reducer> ClientReducers = new[]
+    {
+        new Reducer("set_name", ["name"], (grains, db, caller, args) => grains.GetUserGrain(db, caller.Identity).SetName(caller, args[0])),
+        new Reducer("send_message", ["text"], (grains, db, caller, args) => grains.GetMessageLogGrain(db).SendMessage(caller, args[0])),
+    }.ToDictionary(r => r.Name, StringComparer.Ordinal);
+
+    private static readonly HashSet<string> LifecycleReducers = ["identity_connected", "identity_disconnected"];
+
+    private static string Signatures => string.Join(", ", ClientReducers.Values.Select(r => $"{r.Name}({string.Join(", ", r.Parameters.Select(p => p + ": string"))})"));
+
+    /// <summary>Checks the call and runs it; a bad reducer name or bad arguments throw an <see cref="RpcException"/> before anything runs.</summary>
+    public static Task<ReducerResult> Call(IGrainFactory grains, string database, ReducerCaller caller, string reducer, string argsJson)
+    {
+        if (LifecycleReducers.Contains(reducer))
+            throw new RpcException(new Status(StatusCode.PermissionDenied,
+                $"{reducer} is a lifecycle reducer: the server runs it when a client connects or disconnects; clients cannot call it."));
+        if (!ClientReducers.TryGetValue(reducer, out var target))
+            throw new RpcException(new Status(StatusCode.NotFound,
+                $"No reducer '{reducer}' in database '{database}'. Reducers: {Signatures}."));
+        return target.Invoke(grains, database, caller, ParseArguments(target, argsJson));
+    }
+
+    private static string[] ParseArguments(Reducer reducer, string argsJson)
+    {
+        var expected = $"{reducer.Name} takes {reducer.Parameters.Length} argument{(reducer.Parameters.Length == 1 ? "" : "s")} " +
+                       $"({string.Join(", ", reducer.Parameters.Select(p => p + ": string"))}) as a JSON array, like [\"Hello, World!\"]";
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(string.IsNullOrWhiteSpace(argsJson) ? "[]" : argsJson);
+        }
+        catch (JsonException e)
+        {
+            throw Invalid($"args_json is not valid JSON ({e.Message}); {expected}.");
+        }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Array)
+                throw Invalid($"args_json must be a JSON array, not {Describe(document.RootElement.ValueKind)}; {expected}.");
+            var items = document.RootElement.EnumerateArray().ToArray();
+            if (items.Length != reducer.Parameters.Length)
+                throw Invalid($"{expected}; got {items.Length}.");
+            var values = new string[items.Length];
+            for (var i = 0; i < items.Length; i++)
+            {
+                if (items[i].ValueKind != JsonValueKind.String)
+                    throw Invalid($"Argument {i + 1} ({reducer.Parameters[i]}) of {reducer.Name} must be a string, not {Describe(items[i].ValueKind)}.");
+                values[i] = items[i].GetString()!;
+            }
+            return values;
+        }
+    }
+
+    private static string Describe(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.Null => "null",
+        _ => kind.ToString().ToLowerInvariant(),
+    };
+
+    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+}
