@@ -130,6 +130,37 @@ public class GatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixture
     }
 
     [Fact]
+    public async Task Tokens_of_a_configured_external_issuer_map_to_an_identity_derived_from_issuer_and_subject()
+    {
+        using var rsa = System.Security.Cryptography.RSA.Create(2048);
+        var key = new RsaSecurityKey(rsa) { KeyId = "test-key" };
+        var jwk = JsonWebKeyConverter.ConvertFromRSASecurityKey(new RsaSecurityKey(rsa.ExportParameters(false)) { KeyId = "test-key" });
+        var jwks = System.Text.Json.JsonSerializer.Serialize(new { keys = new[] { new { kty = jwk.Kty, kid = jwk.Kid, use = "sig", alg = "RS256", n = jwk.N, e = jwk.E } } });
+        await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client, new Dictionary<string, string?>
+        {
+            ["Chat:Auth:ExternalIssuers:0:Issuer"] = "https://login.example.test",
+            ["Chat:Auth:ExternalIssuers:0:Audience"] = "chat-app",
+            ["Chat:Auth:ExternalIssuers:0:Jwks"] = jwks,
+        });
+        var now = DateTime.UtcNow;
+        string Token(string audience) => new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = "https://login.example.test",
+            Audience = audience,
+            Subject = new ClaimsIdentity([new Claim("sub", "user-42")]),
+            IssuedAt = now, NotBefore = now, Expires = now.AddMinutes(10),
+            SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.RsaSha256),
+        });
+
+        using var connection = await gateway.ConnectAsync(Db, Token("chat-app"));
+        Assert.Equal(Chat.Gateway.TokenService.DeriveIdentity("https://login.example.test", "user-42").ToString(), connection.Identity);
+        await connection.CloseAsync();
+        await Refused(() => gateway.ConnectAsync(Db, Token("someone-else")), StatusCode.Unauthenticated, "The token is for another audience.");
+        // The same external token means nothing to a gateway that does not trust its issuer.
+        await Refused(() => A.ConnectAsync(Db, Token("chat-app")), StatusCode.Unauthenticated, "Tokens from issuer 'https://login.example.test' are not accepted here.");
+    }
+
+    [Fact]
     public async Task Unary_calls_without_a_token_are_refused()
     {
         await Refused(() => A.Chat.SendMessageAsync(new V1.SendMessageRequest { Database = Db, Text = "hi" }).ResponseAsync, StatusCode.Unauthenticated,
@@ -296,6 +327,20 @@ public class GatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixture
         var services = call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
         Assert.Contains("chat.v1.Chat", services);
         Assert.Contains("chat.v1.Databases", services);
+    }
+
+    [Fact]
+    public async Task A_gateway_shutting_down_ends_its_connections_and_its_users_go_offline()
+    {
+        var leaving = await TestGateway.StartAsync(fixture.Cluster.Client);
+        var gatewayId = leaving.Registry.GatewayId;
+        var connection = await leaving.ConnectAsync(Db);
+        Assert.True(await Online(connection.Identity));
+
+        await leaving.DisposeAsync(); // graceful: the stream ends, identity_disconnected runs, the gateway deregisters
+        Assert.False(await Online(connection.Identity));
+        Assert.Equal(0, await TestPostgres.ScalarAsync<long>(fixture.ConnectionString, "SELECT count(*) FROM chat.gateway WHERE id = @id", ("id", gatewayId)));
+        connection.Dispose();
     }
 
     [Fact]
