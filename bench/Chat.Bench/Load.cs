@@ -8,6 +8,9 @@ public sealed record Phase(long[] Acked, long Failures, string? FirstError, Time
     public long Total => Acked.Sum();
     public double PerSecond => Total / Elapsed.TotalSeconds;
 
+    /// <summary>CPU of bench + silo + PostgreSQL per acknowledged message: unlike msg/s, barely moved by other tenants.</summary>
+    public double CpuMicrosecondsPerMessage => (Cpu.BenchCores + Cpu.PostgresCores) * Elapsed.TotalSeconds / Total * 1e6;
+
     /// <summary>Nearest-rank percentile of the individual calls (never an average of percentiles).</summary>
     public double PercentileMs(double q) => SortedLatencyTicks.Length == 0
         ? double.NaN
@@ -26,12 +29,18 @@ public sealed record Phase(long[] Acked, long Failures, string? FirstError, Time
             slices.Select(p => p.FirstError).FirstOrDefault(e => e is not null),
             elapsed,
             latencies,
-            new CpuUse(Weighted(c => c.MachineBusyPercent), Weighted(c => c.IowaitPercent), Weighted(c => c.ProcessCores)));
+            new CpuUse(Weighted(c => c.MachineCores), Weighted(c => c.IowaitPercent), Weighted(c => c.BenchCores), Weighted(c => c.PostgresCores)));
     }
 }
 
-/// <summary>Machine-wide busy share of all cores, and this process (bench + silo) in cores, over a phase.</summary>
-public sealed record CpuUse(double MachineBusyPercent, double IowaitPercent, double ProcessCores);
+/// <summary>Average cores busy over a phase: the whole machine, this process (bench + silo), our PostgreSQL, and everyone else.</summary>
+public sealed record CpuUse(double MachineCores, double IowaitPercent, double BenchCores, double PostgresCores)
+{
+    public double OtherCores => MachineCores - BenchCores - PostgresCores;
+
+    public override string ToString() =>
+        $"cpu cores: bench {BenchCores:0.00} + postgres {PostgresCores:0.00} + others {OtherCores:0.00} (iowait {IowaitPercent:0}%)";
+}
 
 public static class Load
 {
@@ -82,23 +91,33 @@ public static class Load
     }
 }
 
-/// <summary>Reads /proc/stat and this process's CPU time; on a shared 2-core box this tells who was starved.</summary>
+/// <summary>
+/// CPU over a phase from /proc: the machine, this process (bench + silo) and our PostgreSQL server; the rest is other
+/// tenants. On a shared 2-core box this tells who was starved. Linux only; NaN elsewhere.
+/// </summary>
 internal sealed class CpuSampler
 {
+    /// <summary>Our server's postmaster; its children are the backends, WAL writer, checkpointer...</summary>
+    public static int? PostgresPid { get; set; }
+
+    private const double TicksPerSecond = 100; // USER_HZ, fixed at 100 on Linux
     private readonly long[]? _machine = ReadMachine();
+    private readonly long _postgres = ReadPostgres();
     private readonly TimeSpan _process = Process.GetCurrentProcess().TotalProcessorTime;
 
     public static CpuSampler Start() => new();
 
     public CpuUse Stop(TimeSpan elapsed)
     {
-        var process = (Process.GetCurrentProcess().TotalProcessorTime - _process).TotalSeconds / elapsed.TotalSeconds;
+        var seconds = elapsed.TotalSeconds;
+        var bench = (Process.GetCurrentProcess().TotalProcessorTime - _process).TotalSeconds / seconds;
+        var postgres = PostgresPid is null ? double.NaN : (ReadPostgres() - _postgres) / TicksPerSecond / seconds;
         if (_machine is null || ReadMachine() is not { } now)
-            return new CpuUse(double.NaN, double.NaN, process);
+            return new CpuUse(double.NaN, double.NaN, bench, postgres);
         var delta = now.Zip(_machine, (a, b) => a - b).ToArray();
         double total = delta.Sum();
-        // Fields: user nice system idle iowait irq softirq steal ...; idle and iowait are "not running".
-        return new CpuUse(100 * (total - delta[3] - delta[4]) / total, 100 * delta[4] / total, process);
+        // Fields: user nice system idle iowait irq softirq steal; idle and iowait are "not running".
+        return new CpuUse(Environment.ProcessorCount * (total - delta[3] - delta[4]) / total, 100 * delta[4] / total, bench, postgres);
     }
 
     private static long[]? ReadMachine()
@@ -108,7 +127,25 @@ internal sealed class CpuSampler
             var line = File.ReadLines("/proc/stat").First();
             return line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8).Select(long.Parse).ToArray();
         }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>utime + stime of the postmaster and its live children, plus what its exited children used (cutime + cstime).</summary>
+    private static long ReadPostgres()
+    {
+        if (PostgresPid is not { } postmaster) return 0;
+        long ticks = 0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            string stat;
+            try { stat = File.ReadAllText(Path.Combine(dir, "stat")); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; } // exited meanwhile
+            // After the command name in parentheses: state, ppid, ... utime at [11], stime [12], cutime [13], cstime [14].
+            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            if (pid == postmaster) ticks += long.Parse(f[11]) + long.Parse(f[12]) + long.Parse(f[13]) + long.Parse(f[14]);
+            else if (int.Parse(f[1]) == postmaster) ticks += long.Parse(f[11]) + long.Parse(f[12]);
+        }
+        return ticks;
     }
 }

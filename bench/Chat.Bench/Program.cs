@@ -1,6 +1,6 @@
 // send_message throughput through the grains (group commit, durable PostgreSQL) against a baseline
 // measured in the same run on the same server: one INSERT + one commit per message through Npgsql.
-// Usage: dotnet run -c Release --project bench/Chat.Bench -- [--quick] [--seconds N] [--warmup N] [--senders 1,16,64]
+// Usage: dotnet run -c Release --project bench/Chat.Bench -- [--quick] [--seconds N] [--warmup N] [--rounds N] [--senders 1,16,64]
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -20,6 +20,7 @@ using Orleans.Configuration;
 const double TargetRatio = 5;
 var seconds = 5.0;
 var warmupSeconds = 1.0;
+var rounds = 2;
 int[] levels = [1, 16, 64];
 try
 {
@@ -29,16 +30,17 @@ try
             case "--quick": seconds = 2; break;
             case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
             case "--warmup": warmupSeconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
+            case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
             case "--senders": levels = args[++i].Split(',').Select(int.Parse).Distinct().ToArray(); break;
             default: throw new FormatException($"unknown argument '{args[i]}'");
         }
     // Up to 100: the baseline's Npgsql pool (default size) must give every sender its own connection.
-    if (seconds <= 0 || warmupSeconds < 0 || levels.Length == 0 || levels.Any(c => c is < 1 or > 100))
-        throw new FormatException("need --seconds > 0, --warmup >= 0 and senders between 1 and 100");
+    if (seconds <= 0 || warmupSeconds < 0 || rounds < 1 || levels.Length == 0 || levels.Any(c => c is < 1 or > 100))
+        throw new FormatException("need --seconds > 0, --warmup >= 0, --rounds >= 1 and senders between 1 and 100");
 }
 catch (Exception e) when (e is FormatException or IndexOutOfRangeException)
 {
-    Console.Error.WriteLine($"{e.Message}\nusage: Chat.Bench [--quick] [--seconds N] [--warmup N] [--senders 1,16,64]");
+    Console.Error.WriteLine($"{e.Message}\nusage: Chat.Bench [--quick] [--seconds N] [--warmup N] [--rounds N] [--senders 1,16,64]");
     return 2;
 }
 
@@ -58,17 +60,24 @@ var started = DateTime.UtcNow;
 var problems = new List<string>();
 var results = new List<LevelResult>();
 
-Console.WriteLine($"Chat.Bench: senders {string.Join(",", levels)}, {seconds:0.#} s per measurement after {warmupSeconds:0.#} s warm-up, " +
-                  $"{Environment.ProcessorCount} cores, durable PostgreSQL (fsync on, synchronous_commit on)");
+Console.WriteLine($"Chat.Bench: senders {string.Join(",", levels)}, {seconds:0.#} s per side in {rounds} slices after {warmupSeconds:0.#} s warm-up, " +
+                  $"{Environment.ProcessorCount} cores");
+var durability = "";
 // Not cancellable: a start abandoned half-way could leave a server running that nobody stops (pg_ctl is bounded to 60 s).
 var postgres = await LocalPostgresCluster.StartAsync(Path.Combine(Path.GetTempPath(), $"chat-bench-{Guid.NewGuid():N}"), durable: true);
 IHost? host = null;
 try
 {
+    CpuSampler.PostgresPid = int.Parse(File.ReadLines(Path.Combine(postgres.DataDirectory, "postmaster.pid")).First());
     var cs = postgres.ConnectionString;
     await ChatSchema.MigrateAsync(cs, cancellationToken: cancel.Token);
     await using var db = NpgsqlDataSource.Create(cs);
     await Sql.CreateBaselineTable(db);
+    // The point is durable commits on both sides: refuse to measure anything less.
+    durability = await Sql.Durability(db);
+    Console.WriteLine($"PostgreSQL {durability}");
+    if (!durability.Contains("fsync=on") || !durability.Contains("synchronous_commit=on"))
+        throw new InvalidOperationException($"the server does not commit durably: {durability}");
 
     var builder = Host.CreateApplicationBuilder();
     // MessageLogGrain logs every message at Information: writing that out is not what we measure.
@@ -106,44 +115,57 @@ try
         Task<string?> SendToBaseline(int i, CancellationToken token) =>
             Sql.InsertBaseline(db, databaseId, senderBytes[i], Text(i), token);
 
-        // The order alternates per level (baseline first at the 1st, 3rd... level, grains first at the others), so
-        // that drift on a shared machine (other tenants, WAL growth, autovacuum) does not always favour one side.
-        var baselineFirst = index % 2 == 0;
-        Console.WriteLine($"-- {senders} senders ({(baselineFirst ? "baseline, then grains" : "grains, then baseline")})");
-        Measured? grainRun = null, baselineRun = null;
-        foreach (var runBaseline in baselineFirst ? new[] { true, false } : [false, true])
+        // Each side is measured in `rounds` slices, the order mirrored from round to round (b g g b ... or g b b g ...,
+        // the starting side alternating per level): drift on a shared machine (other tenants, WAL growth, autovacuum)
+        // then hits both sides alike instead of whichever happened to run second.
+        (string Label, Func<int, CancellationToken, Task<string?>> Send)[] sides = [("baseline", SendToBaseline), ("grains", SendThroughGrain)];
+        var order = new List<int>();
+        for (var round = 0; round < rounds; round++)
+            order.AddRange((round + index) % 2 == 0 ? [0, 1] : [1, 0]);
+        var orderText = string.Concat(order.Select(s => sides[s].Label[0]));
+        Console.WriteLine($"-- {senders} senders, order {orderText} (b = baseline, g = grains)");
+        var warm = new Phase[2];
+        var slices = new[] { new List<Phase>(), new List<Phase>() };
+        foreach (var s in order.Distinct())
+            warm[s] = await Load.Drive(senders, warmup, sides[s].Send, cancel.Token);
+        foreach (var s in order)
+            slices[s].Add(await Load.Drive(senders, duration / rounds, sides[s].Send, cancel.Token));
+
+        var measured = new Measured[2];
+        for (var s = 0; s < 2; s++)
         {
-            var send = runBaseline ? SendToBaseline : (Func<int, CancellationToken, Task<string?>>)SendThroughGrain;
-            var label = runBaseline ? "baseline" : "grains";
-            var warm = await Load.Drive(senders, warmup, send, cancel.Token);
-            var run = await Load.Drive(senders, duration, send, cancel.Token);
-            var expected = identities.Select((id, i) => (Sender: id, Count: warm.Acked[i] + run.Acked[i])).ToArray();
+            var (label, run) = (sides[s].Label, Phase.Combine(slices[s]));
+            var expected = identities.Select((id, i) => (Sender: id, Count: warm[s].Acked[i] + run.Acked[i])).ToArray();
             var issues = new List<string>();
-            foreach (var phase in new[] { warm, run })
+            foreach (var phase in new[] { warm[s], run })
                 if (phase.Failures > 0)
                     issues.Add($"{label}: {phase.Failures} calls not committed, first: {phase.FirstError}");
-            issues.AddRange(runBaseline
+            issues.AddRange(s == 0
                 ? await Sql.VerifyBaseline(db, databaseId, expected)
                 : await Sql.VerifyMessages(db, name, expected));
-            var groupSize = runBaseline ? 1.0 : await Sql.AverageGroupSize(db, name, afterOffset: warm.Total);
+            // Every grain slice starts after the grain warm-up has finished, so the measured rows are the offsets after it.
+            var groupSize = s == 0 ? 1.0 : await Sql.AverageGroupSize(db, name, afterOffset: warm[s].Total);
             foreach (var issue in issues)
                 Console.Error.WriteLine($"!! {senders} senders, {issue}");
             problems.AddRange(issues);
             Console.WriteLine($"   {label,-8} {run.PerSecond,9:0} msg/s  p50 {run.PercentileMs(0.5),7:0.00} ms  p99 {run.PercentileMs(0.99),7:0.00} ms" +
-                              $"  group {groupSize,5:0.0}  cpu {run.Cpu.MachineBusyPercent,3:0}% (iowait {run.Cpu.IowaitPercent:0}%, this process {run.Cpu.ProcessCores:0.00} cores)" +
+                              $"  group {groupSize,5:0.0}  {run.CpuMicrosecondsPerMessage,4:0} cpu-us/msg, {run.Cpu}" +
                               $"  rows {(issues.Count == 0 ? "verified" : "WRONG")}");
-            var measured = new Measured(run.Total, run.Failures + warm.Failures, run.Elapsed.TotalSeconds, run.PerSecond,
-                run.PercentileMs(0.5), run.PercentileMs(0.99), groupSize, run.Cpu, issues.Count == 0);
-            if (runBaseline) baselineRun = measured; else grainRun = measured;
+            measured[s] = new Measured(run.Total, run.Failures + warm[s].Failures, run.Elapsed.TotalSeconds, run.PerSecond,
+                run.PercentileMs(0.5), run.PercentileMs(0.99), groupSize, run.CpuMicrosecondsPerMessage, run.Cpu, issues.Count == 0);
         }
-        results.Add(new LevelResult(senders, baselineFirst ? "baseline-first" : "grains-first", grainRun!, baselineRun!,
-            grainRun!.MessagesPerSecond / baselineRun!.MessagesPerSecond));
+        results.Add(new LevelResult(senders, orderText, measured[1], measured[0], measured[1].MessagesPerSecond / measured[0].MessagesPerSecond));
     }
 }
 catch (OperationCanceledException) when (cancel.IsCancellationRequested)
 {
     Console.Error.WriteLine("Cancelled: no results written.");
     return 130;
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"FAILED: {e}");
+    return 1;
 }
 finally
 {
@@ -159,16 +181,17 @@ finally
 }
 
 Console.WriteLine();
-Console.WriteLine("senders | grains msg/s | baseline msg/s | ratio  | grains p50 ms | grains p99 ms | avg group | baseline p50 ms | order");
-Console.WriteLine("--------|-------------|----------------|--------|---------------|---------------|-----------|-----------------|---------------");
+Console.WriteLine("senders | grains msg/s | baseline msg/s | ratio  | grains p50 ms | grains p99 ms | avg group | baseline p50 ms | cpu us/msg g / b | order");
+Console.WriteLine("--------|-------------|----------------|--------|---------------|---------------|-----------|-----------------|------------------|------");
 foreach (var r in results)
     Console.WriteLine($"{r.Senders,7} | {r.Grains.MessagesPerSecond,11:0} | {r.Baseline.MessagesPerSecond,14:0} | {r.Ratio,5:0.00}x | " +
-                      $"{r.Grains.P50Ms,13:0.00} | {r.Grains.P99Ms,13:0.00} | {r.Grains.AverageGroupSize,9:0.0} | {r.Baseline.P50Ms,15:0.00} | {r.Order}");
+                      $"{r.Grains.P50Ms,13:0.00} | {r.Grains.P99Ms,13:0.00} | {r.Grains.AverageGroupSize,9:0.0} | {r.Baseline.P50Ms,15:0.00} | " +
+                      $"{r.Grains.CpuMicrosecondsPerMessage,7:0} / {r.Baseline.CpuMicrosecondsPerMessage,6:0} | {r.Order}");
 
 var file = Path.Combine(RepositoryRoot(), "bench", "results", $"send-{started:yyyyMMdd-HHmmss}.json");
 Directory.CreateDirectory(Path.GetDirectoryName(file)!);
 await File.WriteAllTextAsync(file, JsonSerializer.Serialize(
-    new Report(started, Environment.ProcessorCount, seconds, warmupSeconds, true, results, problems),
+    new Report(started, Environment.ProcessorCount, seconds, rounds, warmupSeconds, durability, results, problems),
     new JsonSerializerOptions
     {
         WriteIndented = true,
@@ -206,7 +229,7 @@ static string RepositoryRoot()
 }
 
 internal sealed record Measured(long Messages, long Failures, double Seconds, double MessagesPerSecond, double P50Ms, double P99Ms,
-    double AverageGroupSize, CpuUse Cpu, bool RowsVerified);
+    double AverageGroupSize, double CpuMicrosecondsPerMessage, CpuUse Cpu, bool RowsVerified);
 internal sealed record LevelResult(int Senders, string Order, Measured Grains, Measured Baseline, double Ratio);
-internal sealed record Report(DateTime StartedUtc, int Cores, double SecondsPerMeasurement, double WarmupSeconds, bool DurablePostgres,
+internal sealed record Report(DateTime StartedUtc, int Cores, double SecondsPerSide, int SlicesPerSide, double WarmupSeconds, string Postgres,
     List<LevelResult> Levels, List<string> Problems);

@@ -25,6 +25,16 @@ public static class Sql
         await command.ExecuteNonQueryAsync();
     }
 
+    /// <summary>The settings that decide whether a commit is durable, as <c>name=value</c> pairs.</summary>
+    public static async Task<string> Durability(NpgsqlDataSource db)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings
+            WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'commit_delay', 'server_version')
+            """);
+        return (string)(await command.ExecuteScalarAsync())!;
+    }
+
     /// <summary>One autocommit statement: one transaction, one durable commit, per message.</summary>
     public static async Task<string?> InsertBaseline(NpgsqlDataSource db, long databaseId, byte[] sender, string text, CancellationToken cancel)
     {

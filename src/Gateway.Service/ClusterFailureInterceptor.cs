@@ -34,11 +34,26 @@ public sealed class ClusterFailureInterceptor(ILogger<ClusterFailureInterceptor>
         }
     }
 
+    /// <summary>The cluster or its storage could not be reached: worth a retry, unlike a bug.</summary>
+    private static bool IsTransient(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is TimeoutException or OperationCanceledException or System.Net.Sockets.SocketException
+                or Orleans.Runtime.SiloUnavailableException or Orleans.Runtime.OrleansMessageRejectionException
+                or Orleans.Runtime.Messaging.ConnectionFailedException or Orleans.Storage.InconsistentStateException)
+                return true;
+            // Grain storage wraps PostgreSQL errors (Npgsql is not referenced here, so by namespace).
+            if (inner.GetType().Namespace == "Npgsql" || inner.Message.StartsWith("Error from storage provider", StringComparison.Ordinal))
+                return true;
+        }
+        return false;
+    }
+
     private RpcException Translate(Exception e, ServerCallContext context)
     {
         var identity = context.GetHttpContext().Items.TryGetValue(Authentication.IdentityItem, out var id) ? id : "anonymous";
-        if (e is TimeoutException or OperationCanceledException or Orleans.Runtime.SiloUnavailableException or Orleans.Runtime.OrleansMessageRejectionException
-            or Orleans.Runtime.Messaging.ConnectionFailedException)
+        if (IsTransient(e))
         {
             logger.LogWarning("{Method} for {Identity} failed: the cluster did not answer ({Reason})", context.Method, identity, e.GetBaseException().Message);
             return new RpcException(new Status(StatusCode.Unavailable, $"The chat cluster did not answer in time; try again shortly ({e.GetBaseException().Message})."));

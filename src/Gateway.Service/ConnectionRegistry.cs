@@ -71,8 +71,10 @@ public sealed class ConnectionRegistry(IGrainFactory grains, IOptions<GatewayOpt
                 await registry.Heartbeat(GatewayId);
                 _lastHeartbeat = DateTime.UtcNow;
             }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            catch (Exception e)
             {
+                // Never let a failed heartbeat take the host down: readiness reports it, and it is retried.
+                if (stoppingToken.IsCancellationRequested) break;
                 _lastHeartbeatError = e.GetBaseException().Message;
                 logger.LogWarning("Gateway heartbeat failed ({Reason}); the cluster will end this gateway's connections if it persists", _lastHeartbeatError);
             }

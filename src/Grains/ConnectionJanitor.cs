@@ -32,8 +32,9 @@ public sealed class ConnectionJanitor(
             {
                 await SweepAsync(settings.GatewayTimeout, stoppingToken);
             }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            catch (Exception e)
             {
+                if (stoppingToken.IsCancellationRequested) break;
                 logger.LogWarning("Could not look for connections of dead gateways ({Reason}); will try again in {Interval}",
                     e.GetBaseException().Message, settings.Interval);
             }

@@ -14,11 +14,13 @@ using var loggerFactory = LoggerFactory.Create(b => b.AddConfiguration(builder.C
 var startupLog = loggerFactory.CreateLogger("Chat.Silo");
 
 LocalPostgresCluster? localPostgres = null;
+FileStream? stackLock = null;
 var connectionString = builder.Configuration.GetConnectionString("Chat");
 try
 {
     if (string.IsNullOrWhiteSpace(connectionString))
     {
+        stackLock = LockDataDirectory(settings.ResolveDataDirectory());
         var folder = Path.Combine(settings.ResolveDataDirectory(), "postgres");
         localPostgres = await LocalPostgresCluster.StartAsync(folder, durable: true, startupLog);
         connectionString = localPostgres.ConnectionString;
@@ -57,16 +59,39 @@ try
 {
     await host.RunAsync();
 }
+catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+{
+    startupLog.LogCritical("Cannot start: {Reason} Is the stack already running? Otherwise choose other ports with " +
+        "Kestrel__Endpoints__Grpc__Url / Kestrel__Endpoints__Http__Url.", e.Message);
+    return 1;
+}
 finally
 {
     // Orleans has stopped by now (grains deactivated, pending group commits flushed); the database goes last.
-    if (localPostgres is not null)
+    if (localPostgres is { StartedHere: true })
     {
         startupLog.LogInformation("Stopping local PostgreSQL");
         await localPostgres.DisposeAsync();
     }
+    stackLock?.Dispose();
 }
 return 0;
+
+// One stack per data folder: a second one would share (and at exit stop) the first one's PostgreSQL.
+static FileStream LockDataDirectory(string folder)
+{
+    Directory.CreateDirectory(folder);
+    var path = Path.Combine(folder, "stack.lock");
+    try
+    {
+        return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+    }
+    catch (IOException)
+    {
+        throw new InvalidOperationException($"Another chat stack is already running on the data folder {folder}. " +
+            "Stop it first (Ctrl+C in its terminal), or give this one its own folder with Chat__DataDirectory.");
+    }
+}
 
 static string Describe(string connectionString)
 {

@@ -24,6 +24,9 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     private readonly bool _durable;
 
     public int Port { get; private set; }
+
+    /// <summary>False when the server was already running: then it is someone else's to stop.</summary>
+    public bool StartedHere { get; private set; }
     public string DataDirectory => Path.Combine(_root, "pgdata");
     public string ConnectionString => ConnectionStringFor(DatabaseName);
 
@@ -119,6 +122,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         var portFile = Path.Combine(_root, "port");
         Port = File.Exists(portFile) && int.TryParse(File.ReadAllText(portFile), out var saved) && IsFree(saved) ? saved : FreePort();
         await StartOnPortAsync(cancellationToken);
+        StartedHere = true;
         File.WriteAllText(portFile, Port.ToString());
         _logger.LogInformation("Started local PostgreSQL on 127.0.0.1:{Port} (data in {DataDirectory})", Port, DataDirectory);
     }
@@ -127,8 +131,10 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     {
         var options = $"-p {Port} -c listen_addresses=127.0.0.1 -k {_root} -c max_connections=200";
         if (!_durable) options += " -c fsync=off -c full_page_writes=off";
-        return RunAsync(Path.Combine(_binDirectory, "pg_ctl"),
-            ["-D", DataDirectory, "-l", Path.Combine(_root, "postgres.log"), "-w", "-t", "60", "-o", options, "start"],
+        // setsid: the server gets a session of its own, so a Ctrl+C meant for us does not stop it under our feet
+        // before the silo has flushed its last group commit; we stop it ourselves, last.
+        return RunAsync("setsid",
+            [Path.Combine(_binDirectory, "pg_ctl"), "-D", DataDirectory, "-l", Path.Combine(_root, "postgres.log"), "-w", "-t", "60", "-o", options, "start"],
             asPostgres: true, cancellationToken);
     }
 
@@ -227,8 +233,10 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops the server if this instance started it.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (!StartedHere) return;
         try
         {
             await StopAsync();
@@ -242,7 +250,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     /// <summary>Stops the server and deletes its folder: for throwaway test clusters.</summary>
     public async Task DestroyAsync()
     {
-        await DisposeAsync();
+        await StopAsync();
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }
