@@ -8,7 +8,7 @@ public sealed record Phase(long[] Acked, long Failures, string? FirstError, Time
     public long Total => Acked.Sum();
     public double PerSecond => Total / Elapsed.TotalSeconds;
 
-    /// <summary>CPU of bench + silo + PostgreSQL per acknowledged message: unlike msg/s, barely moved by other tenants.</summary>
+    /// <summary>CPU of bench + silo + PostgreSQL per acknowledged message: far less moved by other tenants than msg/s.</summary>
     public double CpuMicrosecondsPerMessage => (Cpu.BenchCores + Cpu.PostgresCores) * Elapsed.TotalSeconds / Total * 1e6;
 
     /// <summary>Nearest-rank percentile of the individual calls (never an average of percentiles).</summary>

@@ -4,6 +4,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ProtoReducerResult = Chat.Api.V1.ReducerResult;
+using LogLevel = Chat.Api.V1.LogLevel;
 
 namespace Chat.Gateway;
 
@@ -71,6 +72,53 @@ public sealed class ChatService(
         }
     }
 
+    /// <summary>How often a follower looks for new log records (they may be written by any silo).</summary>
+    private static readonly TimeSpan FollowInterval = TimeSpan.FromMilliseconds(200);
+    private const int LogPage = 1000;
+
+    public override async Task Logs(LogsRequest request, IServerStreamWriter<LogRecord> responseStream, ServerCallContext context)
+    {
+        var caller = await authentication.RequireAsync(context);
+        var database = Authentication.RequireDatabaseName(request.Database);
+        var descriptor = await grains.GetDatabaseGrain(database).Describe()
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"Database '{database}' does not exist."));
+        if (descriptor.Owner != caller)
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"Only the owner of database '{database}' can read its logs."));
+        if (request.MinLevel is < LogLevel.Unspecified or > LogLevel.Panic)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"Unknown log level {(int)request.MinLevel}."));
+
+        var minimum = request.MinLevel == LogLevel.Unspecified ? ModuleLogLevel.Trace : (ModuleLogLevel)((int)request.MinLevel - 1);
+        var log = grains.GetModuleLogGrain(database);
+        var last = await log.StartOfNewest((int)Math.Min(request.NumLines, int.MaxValue), minimum);
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        try
+        {
+            while (true)
+            {
+                var page = await log.ReadAfter(last, minimum, LogPage);
+                foreach (var record in page)
+                {
+                    await responseStream.WriteAsync(new LogRecord
+                    {
+                        Id = (ulong)record.Id,
+                        Timestamp = Timestamp.FromDateTime(record.At),
+                        Level = (LogLevel)((int)record.Level + 1),
+                        Reducer = record.Reducer ?? "",
+                        Message = record.Message,
+                    }, ending.Token);
+                    last = record.Id;
+                }
+                if (page.Count == LogPage) continue;
+                if (!request.Follow) return;
+                await Task.Delay(FollowInterval, ending.Token);
+            }
+        }
+        catch (OperationCanceledException) when (ending.IsCancellationRequested)
+        {
+            // The follower went away, or the gateway is shutting down.
+        }
+    }
+
     private async Task<ProtoReducerResult> Call(string database, ReducerCaller caller, CallReducer call)
     {
         var response = new ProtoReducerResult { RequestId = call.RequestId, Reducer = call.Reducer };
@@ -84,6 +132,7 @@ public sealed class ChatService(
         {
             response.Outcome = e.ToOutcome();
             LogFailure(database, caller, call.Reducer, e.StatusCode, e.Status.Detail);
+            ToModuleLog(database, call.Reducer, e);
         }
         return response;
     }
@@ -125,9 +174,20 @@ public sealed class ChatService(
         catch (RpcException e)
         {
             LogFailure(database, caller, reducer, e.StatusCode, e.Status.Detail);
+            ToModuleLog(database, reducer, e);
             throw;
         }
     }
+
+    /// <summary>Calls refused here, before any grain saw them (bad arguments, unknown reducer), belong in the module log too.</summary>
+    private void ToModuleLog(string database, string reducer, RpcException e)
+    {
+        if (e.Trailers.Get(GrainReported) is null)
+            grains.GetModuleLogGrain(database).Write(ModuleLogLevel.Error, reducer, e.Status.Detail).Ignore();
+    }
+
+    /// <summary>Marks failures that a grain reported, and therefore already logged.</summary>
+    internal const string GrainReported = "chat-reported-by-grain";
 
     private void LogFailure(string database, ReducerCaller caller, string reducer, StatusCode code, string? error) =>
         logger.LogInformation("Reducer {Reducer} failed with {Code}: {Error} (identity {Identity}, connection {ConnectionId}, database {Database})",

@@ -20,7 +20,8 @@ public static class ReducerStatusMapping
 
     /// <summary>For unary calls: the result when committed, otherwise an <see cref="RpcException"/> carrying the reducer's message.</summary>
     public static ReducerResult OrThrow(this ReducerResult result) =>
-        result.IsCommitted ? result : throw new RpcException(new Status(result.Status.ToStatusCode(), result.Error ?? result.Status.ToString()));
+        result.IsCommitted ? result : throw new RpcException(new Status(result.Status.ToStatusCode(), result.Error ?? result.Status.ToString()),
+            new Metadata { { ChatService.GrainReported, "1" } });
 
     public static ReducerOutcome ToOutcome(this ReducerResult result) => new()
     {

@@ -27,6 +27,9 @@ public sealed record ModuleSettings
     /// <summary>Token bucket capacity: how many messages an identity may send in a burst.</summary>
     [Id(5)] public int MessageBurst { get; init; } = 100;
 
+    /// <summary>Whether send_message writes its text to the module log at info level, as the seed's reducer does.</summary>
+    [Id(6)] public bool LogMessages { get; init; } = true;
+
     /// <returns>null when the settings make sense, otherwise why not.</returns>
     public string? Validate()
     {

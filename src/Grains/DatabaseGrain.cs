@@ -54,6 +54,8 @@ public sealed class DatabaseGrain(
             logger.LogInformation("Published database {Database} (id {DatabaseId}, owner {Owner}{Cleared})",
                 Name, id, owner, existing is null ? "" : ", cleared");
             await Announce(created);
+            GrainFactory.GetModuleLogGrain(Name).Write(ModuleLogLevel.Info, null,
+                existing is null ? $"Database {Name} published by {owner}" : $"Database {Name} cleared and published again by {owner}").Ignore();
             return new(ReducerResult.Committed(createdAt), created, Created: true);
         }
         catch (Exception e)
@@ -106,6 +108,7 @@ public sealed class DatabaseGrain(
         }
         logger.LogInformation("Updated settings of database {Database}: {Settings}", Name, settings);
         await Announce(state.State.Database);
+        GrainFactory.GetModuleLogGrain(Name).Write(ModuleLogLevel.Info, null, $"Settings changed by {caller}: {settings}").Ignore();
         return ReducerResult.Committed(DateTime.UtcNow);
     }
 

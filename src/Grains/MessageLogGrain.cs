@@ -1,5 +1,6 @@
 using Chat.Storage;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace Chat.Grains;
@@ -13,7 +14,7 @@ namespace Chat.Grains;
 /// commit awaits PostgreSQL; all state changes happen between awaits on the grain's own scheduler.
 /// </summary>
 [Reentrant]
-public sealed class MessageLogGrain(ChatStore store, ILogger<MessageLogGrain> logger) : Grain, IMessageLogGrain
+public sealed class MessageLogGrain : Grain, IMessageLogGrain
 {
     private sealed record Pending(ReducerCaller Caller, string Text, TaskCompletionSource<ReducerResult> Done);
 
@@ -22,13 +23,23 @@ public sealed class MessageLogGrain(ChatStore store, ILogger<MessageLogGrain> lo
 
     private string Database => this.GetPrimaryKeyString();
     private DatabaseDescriptor? _database;
+    private DateTime _described;
+    private static readonly TimeSpan DescriptorMaxAge = TimeSpan.FromSeconds(1);
     private long _tailFor = -1;
     private long _lastOffset;
     private DateTime _lastSent;
     private readonly Dictionary<Identity, TokenBucket> _buckets = [];
-    private List<Pending> _queue = [];
-    private Task _committer = Task.CompletedTask;
-    private bool _committing;
+    private readonly ChatStore store;
+    private readonly ILogger<MessageLogGrain> logger;
+    private readonly GroupCommitLoop<Pending> _commits;
+    private readonly LogPruner _pruner;
+
+    public MessageLogGrain(ChatStore store, IOptions<ModuleLogOptions> logOptions, ILogger<MessageLogGrain> logger)
+    {
+        (this.store, this.logger) = (store, logger);
+        _commits = new GroupCommitLoop<Pending>(Commit);
+        _pruner = new LogPruner(store, logOptions.Value, logger);
+    }
 
     public async Task<ReducerResult> SendMessage(ReducerCaller caller, string text)
     {
@@ -44,15 +55,13 @@ public sealed class MessageLogGrain(ChatStore store, ILogger<MessageLogGrain> lo
         if (database.Settings.MessagesPerSecond > 0)
             _buckets[caller.Identity] = bucket;
         if (!outcome.IsOk)
+        {
+            GrainFactory.GetModuleLogGrain(Database).Write(ModuleLogLevel.Error, "send_message", outcome.Error!).Ignore();
             return ReducerResult.Fail(outcome.Status, outcome.Error!);
+        }
 
         var pending = new Pending(caller, outcome.Value!, new(TaskCreationOptions.RunContinuationsAsynchronously));
-        _queue.Add(pending);
-        if (!_committing)
-        {
-            _committing = true;
-            _committer = CommitQueued();
-        }
+        _commits.Add(pending);
         return await pending.Done.Task;
     }
 
@@ -69,39 +78,17 @@ public sealed class MessageLogGrain(ChatStore store, ILogger<MessageLogGrain> lo
         return await store.ReadMessagesAsync(database.Id, afterOffset, Math.Clamp(limit, 1, 10_000));
     }
 
-    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        // Shutdown waits for the group in flight and any queued behind it: nothing accepted is dropped.
-        await _committer;
-    }
-
-    private async Task CommitQueued()
-    {
-        try
-        {
-            // Let calls already waiting in this activation's inbox join the first group.
-            await Task.Yield();
-            while (_queue.Count > 0)
-            {
-                var group = _queue;
-                _queue = [];
-                await Commit(group);
-            }
-            SweepIdleBuckets();
-        }
-        finally
-        {
-            _committing = false;
-        }
-    }
+    // Shutdown waits for the group in flight and any queued behind it: nothing accepted is dropped.
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => _commits.Drained;
 
     private async Task Commit(List<Pending> group)
     {
         DatabaseDescriptor? database;
         try
         {
-            // Once per group, not per call: picks up settings changes and notices a deleted or republished database.
-            database = await Describe();
+            // Settings changes and deletes are announced by the database grain; re-reading now and then covers a lost
+            // announcement, and the foreign key stops any write for a database that is gone.
+            database = _database is not null && DateTime.UtcNow - _described < DescriptorMaxAge ? _database : await Describe();
             if (database is not null && database.Id != _tailFor)
             {
                 (_lastOffset, _lastSent) = await store.LoadMessageTailAsync(database.Id);
@@ -129,23 +116,26 @@ public sealed class MessageLogGrain(ChatStore store, ILogger<MessageLogGrain> lo
 
         try
         {
-            await store.AppendMessagesAsync(database.Id, rows);
+            await store.AppendMessagesAsync(database.Id, rows, database.Settings.LogMessages);
         }
         catch (Exception e)
         {
-            // The commit may or may not have happened (a lost acknowledgement): reload the tail before the next group.
-            _tailFor = -1;
-            Fail(group, StorageFailure.ToResult(e, Database, logger, $"committing a group of {group.Count} messages"));
+            // The commit may or may not have happened (a lost acknowledgement): reload the tail before the next group,
+            // and the descriptor too, in case the database was deleted or published again.
+            (_tailFor, _described) = (-1, default);
+            var failure = StorageFailure.ToResult(e, Database, logger, $"committing a group of {group.Count} messages");
+            Fail(group, failure);
+            GrainFactory.GetModuleLogGrain(Database).Write(ModuleLogLevel.Error, "send_message", $"{group.Count} messages not committed: {failure.Error}").Ignore();
             return;
         }
 
         (_lastOffset, _lastSent) = (offset, sent);
-        for (var i = 0; i < group.Count; i++)
-        {
-            // The seed's `log::info!("{}", text)`.
-            logger.LogInformation("[{Database}] {Text}", Database, rows[i].Text);
-            group[i].Done.SetResult(ReducerResult.Committed(rows[i].Sent, rows[i]));
-        }
+        foreach (var (pending, row) in group.Zip(rows))
+            pending.Done.SetResult(ReducerResult.Committed(row.Sent, row));
+        if (database.Settings.LogMessages)
+            _pruner.Wrote(database.Id, rows.Length);
+        if (_commits.Waiting == 0)
+            SweepIdleBuckets();
     }
 
     private void Fail(List<Pending> group, ReducerResult failure)
@@ -163,7 +153,12 @@ public sealed class MessageLogGrain(ChatStore store, ILogger<MessageLogGrain> lo
         }
     }
 
-    private async Task<DatabaseDescriptor?> Describe() => Adopt(await GrainFactory.GetDatabaseGrain(Database).Describe());
+    private async Task<DatabaseDescriptor?> Describe()
+    {
+        var database = Adopt(await GrainFactory.GetDatabaseGrain(Database).Describe());
+        _described = DateTime.UtcNow;
+        return database;
+    }
 
     private DatabaseDescriptor? Adopt(DatabaseDescriptor? database)
     {

@@ -30,17 +30,17 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
 
         var outcome = ChatReducers.SetName(_user, name, database.Settings);
         if (!outcome.IsOk)
-            return ReducerResult.Fail(outcome.Status, outcome.Error!);
+            return Logged("set_name", ReducerResult.Fail(outcome.Status, outcome.Error!));
         var next = outcome.Value!;
         var newName = next.Row.Name!;
         try
         {
             if (!await store.SaveNameAsync(database.Id, _identity, newName, ChatReducers.UniqueNameKey(newName, database.Settings)))
-                return ReducerResult.Fail(ReducerStatus.FailedPrecondition, ChatReducers.NameTaken(newName));
+                return Logged("set_name", ReducerResult.Fail(ReducerStatus.FailedPrecondition, ChatReducers.NameTaken(newName)));
         }
         catch (Exception e)
         {
-            return Forget(e, "set_name");
+            return Logged("set_name", Forget(e, "set_name"));
         }
         _user = next;
         return ReducerResult.Committed(Now());
@@ -64,6 +64,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         if (warning is not null)
         {
             logger.LogWarning("[{Database}] {Warning}", _database, warning);
+            GrainFactory.GetModuleLogGrain(_database).Write(ModuleLogLevel.Warn, "identity_disconnected", warning).Ignore();
             return ReducerResult.Committed(Now());
         }
         var connection = caller.ConnectionId ?? default;
@@ -86,7 +87,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         }
         catch (Exception e)
         {
-            return Forget(e, reducer);
+            return Logged(reducer, Forget(e, reducer));
         }
         _user = next;
         return ReducerResult.Committed(Now());
@@ -118,6 +119,14 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
             }
         }
         return (database, null);
+    }
+
+    /// <summary>A failed call leaves an error line in the database's module log, as SpacetimeDB's does.</summary>
+    private ReducerResult Logged(string reducer, ReducerResult failure)
+    {
+        if (failure.Status != ReducerStatus.NotFound)
+            GrainFactory.GetModuleLogGrain(_database).Write(ModuleLogLevel.Error, reducer, failure.Error ?? failure.Status.ToString()).Ignore();
+        return failure;
     }
 
     private ReducerResult Forget(Exception e, string reducer)

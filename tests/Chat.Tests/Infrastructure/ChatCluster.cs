@@ -89,11 +89,16 @@ public sealed class GatewayFixture : IAsyncLifetime
         await A.Databases.PublishAsync(new Chat.Api.V1.PublishRequest { Database = Database }, TestGateway.Bearer(OwnerToken));
     }
 
-    public static void QuickJanitor(ISiloBuilder silo) => silo.Services.Configure<ConnectionCleanupOptions>(o =>
+    /// <summary>A gateway silent for 3 s is dead; module logs keep 1,000 records per database, pruned every 100.</summary>
+    public static void QuickJanitor(ISiloBuilder silo)
     {
-        o.GatewayTimeout = TimeSpan.FromSeconds(3);
-        o.Interval = TimeSpan.FromSeconds(1);
-    });
+        silo.Services.Configure<ConnectionCleanupOptions>(o =>
+        {
+            o.GatewayTimeout = TimeSpan.FromSeconds(3);
+            o.Interval = TimeSpan.FromSeconds(1);
+        });
+        silo.Services.Configure<ModuleLogOptions>(o => (o.RetainPerDatabase, o.PruneEvery) = (1000, 100));
+    }
 
     public async Task DisposeAsync()
     {

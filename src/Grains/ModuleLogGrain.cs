@@ -1,0 +1,71 @@
+using Chat.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+
+namespace Chat.Grains;
+
+/// <summary>
+/// One database's module log: warnings and failed reducer calls from any grain or gateway, committed in
+/// groups. (send_message's info lines are written by the message log, in the same transaction as the messages.)
+/// </summary>
+[Reentrant]
+public sealed class ModuleLogGrain : Grain, IModuleLogGrain
+{
+    private sealed record Entry(DateTime At, ModuleLogLevel Level, string? Reducer, string Message);
+
+    private readonly ChatStore _store;
+    private readonly ILogger<ModuleLogGrain> _logger;
+    private readonly GroupCommitLoop<Entry> _writes;
+    private readonly LogPruner _pruner;
+
+    public ModuleLogGrain(ChatStore store, IOptions<ModuleLogOptions> options, ILogger<ModuleLogGrain> logger)
+    {
+        (_store, _logger) = (store, logger);
+        _writes = new GroupCommitLoop<Entry>(Commit);
+        _pruner = new LogPruner(store, options.Value, logger);
+    }
+
+    private string Database => this.GetPrimaryKeyString();
+
+    public Task Write(ModuleLogLevel level, string? reducer, string message)
+    {
+        _writes.Add(new Entry(ChatReducers.TruncateToMicroseconds(DateTime.UtcNow), level, reducer, message));
+        return Task.CompletedTask;
+    }
+
+    public async Task<long> StartOfNewest(int count, ModuleLogLevel minimum)
+    {
+        await _writes.Drained; // read your own writes
+        return count > 0 && await GrainFactory.GetDatabaseGrain(Database).Describe() is { } database
+            ? await _store.LogIdBeforeNewestAsync(database.Id, count, minimum)
+            : 0;
+    }
+
+    public async Task<IReadOnlyList<ModuleLogRecord>> ReadAfter(long afterId, ModuleLogLevel minimum, int limit)
+    {
+        await _writes.Drained;
+        return await GrainFactory.GetDatabaseGrain(Database).Describe() is { } database
+            ? await _store.ReadLogAfterAsync(database.Id, afterId, minimum, Math.Clamp(limit, 1, 10_000))
+            : [];
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => _writes.Drained;
+
+    private async Task Commit(List<Entry> group)
+    {
+        try
+        {
+            if (await GrainFactory.GetDatabaseGrain(Database).Describe() is not { } database)
+                return;
+            await _store.AppendLogAsync(database.Id, group.Select(e => (e.At, e.Level, e.Reducer, e.Message)).ToList());
+            _pruner.Wrote(database.Id, group.Count);
+        }
+        catch (Exception e)
+        {
+            // The module log is not worth failing anyone's call over; the silo's own log keeps the lines.
+            _logger.LogWarning("Could not write {Count} module log records of {Database} ({Reason}): {Records}",
+                group.Count, Database, e.GetBaseException().Message, string.Join(" | ", group.Select(g => $"{g.Level} {g.Reducer}: {g.Message}")));
+        }
+    }
+}

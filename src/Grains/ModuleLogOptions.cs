@@ -1,0 +1,38 @@
+namespace Chat.Grains;
+
+/// <summary>The <c>Chat:Logs</c> section.</summary>
+public sealed class ModuleLogOptions
+{
+    /// <summary>Records kept per database; older ones are pruned.</summary>
+    public int RetainPerDatabase { get; set; } = 100_000;
+
+    /// <summary>Prune after this many records have been written by one grain activation.</summary>
+    public int PruneEvery { get; set; } = 1_000;
+}
+
+/// <summary>Counts what a grain wrote to the log and prunes in the background now and then, never in the writers' way.</summary>
+internal sealed class LogPruner(Chat.Storage.ChatStore store, ModuleLogOptions options, Microsoft.Extensions.Logging.ILogger logger)
+{
+    private int _sincePrune;
+    private Task _pruning = Task.CompletedTask;
+
+    public void Wrote(long databaseId, int records)
+    {
+        _sincePrune += records;
+        if (_sincePrune < options.PruneEvery || !_pruning.IsCompleted) return;
+        _sincePrune = 0;
+        _pruning = Task.Run(async () =>
+        {
+            try
+            {
+                await store.PruneLogAsync(databaseId, options.RetainPerDatabase);
+            }
+            catch (Exception e)
+            {
+                Microsoft.Extensions.Logging.LoggerExtensions.LogWarning(logger, "Pruning the module log failed ({Reason}); will retry later", e.GetBaseException().Message);
+            }
+        });
+    }
+
+    public Task Idle => _pruning;
+}
