@@ -68,6 +68,46 @@ public static class Sql
         return await command.ExecuteScalarAsync() is double size ? size : double.NaN;
     }
 
+    /// <summary>
+    /// The module log of a grains database: with <paramref name="logging"/> exactly one info record from send_message per
+    /// acknowledged message, each matching one stored message (same database, <c>at</c> = its <c>sent</c>, same text);
+    /// without it none. Past <paramref name="retention"/> records the grain prunes the oldest, so a long run can only be
+    /// checked for the newest records being an unbroken run of the newest messages. One statement, one snapshot, so a
+    /// prune still under way cannot make the counts disagree.
+    /// </summary>
+    public static async Task<(long Rows, bool Pruned, List<string> Issues)> VerifyLog(NpgsqlDataSource db, string database, bool logging,
+        long acked, int retention)
+    {
+        await using var command = db.CreateCommand("""
+            WITH l AS (
+                SELECT l.* FROM chat.log l JOIN chat.database d ON d.id = l.database_id
+                WHERE d.name = @key AND l.reducer = 'send_message')
+            SELECT (SELECT count(*) FROM l),
+                   (SELECT count(*) FROM l WHERE l.level <> @info),
+                   (SELECT count(*) FROM l JOIN chat.message m ON m.database_id = l.database_id AND m.sent = l.at AND m.text = l.message),
+                   (SELECT count(DISTINCT l.at) FROM l),
+                   (SELECT count(*) FROM chat.message m JOIN chat.database d ON d.id = m.database_id
+                    WHERE d.name = @key AND m.sent >= (SELECT min(l.at) FROM l))
+            """);
+        command.Parameters.AddWithValue("key", database);
+        command.Parameters.AddWithValue("info", (short)ModuleLogLevel.Info);
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        var (rows, notInfo, matched, distinct, newest) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4));
+
+        var label = $"log of {database}";
+        var issues = new List<string>();
+        var pruned = logging && acked > retention;
+        if (!logging && rows != 0) issues.Add($"{label}: logging is off but {rows} send_message records were written");
+        if (logging && !pruned && rows != acked) issues.Add($"{label}: {rows} send_message records but {acked} messages acknowledged");
+        if (pruned && (rows < retention || rows > acked)) issues.Add($"{label}: {rows} send_message records after pruning to {retention} of {acked}");
+        if (notInfo != 0) issues.Add($"{label}: {notInfo} send_message records not at info level");
+        if (matched != rows) issues.Add($"{label}: {rows - matched} send_message records match no stored message");
+        if (distinct != rows) issues.Add($"{label}: {rows} send_message records but only {distinct} distinct timestamps (duplicates)");
+        if (rows > 0 && newest != rows) issues.Add($"{label}: {rows} records but {newest} messages since the oldest of them (holes)");
+        return (rows, pruned, issues);
+    }
+
     // `from` is one of the two constants above, never input; the values are parameters.
     private static async Task<List<string>> Verify(NpgsqlDataSource db, string label, string from, object key,
         IReadOnlyList<(Identity Sender, long Count)> acked, bool gapFree)

@@ -3,6 +3,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using System.Threading.Channels;
 using ProtoReducerResult = Chat.Api.V1.ReducerResult;
 using LogLevel = Chat.Api.V1.LogLevel;
 
@@ -14,11 +15,16 @@ public sealed class ChatService(
     TokenService tokens,
     Authentication authentication,
     ConnectionRegistry connections,
+    Subscriptions subscriptions,
+    Microsoft.Extensions.Options.IOptions<GatewayOptions> options,
     IHostApplicationLifetime lifetime,
     ILogger<ChatService> logger) : Api.V1.Chat.ChatBase
 {
     /// <summary>How long a disconnect may take once its stream has ended, even while the gateway shuts down.</summary>
     private static readonly TimeSpan DisconnectTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long an evicted client has to take the messages already on their way before its stream is aborted.</summary>
+    private static readonly TimeSpan EvictionGrace = TimeSpan.FromSeconds(30);
 
     public override Task<CreateIdentityResponse> CreateIdentity(CreateIdentityRequest request, ServerCallContext context)
     {
@@ -39,37 +45,72 @@ public sealed class ChatService(
         }
 
         using var slot = connections.Open(identity.Value);
-        var caller = new ReducerCaller(identity.Value, ConnectionId.New());
+        var connection = new ClientConnection(identity.Value, ConnectionId.New(), database, options.Value.SendQueueCapacity);
+        var caller = new ReducerCaller(identity.Value, connection.Id);
         var user = grains.GetUserGrain(database, identity.Value);
         (await user.IdentityConnected(caller, connections.GatewayId)).OrThrow();
-        logger.LogInformation("Connection {ConnectionId} opened: identity {Identity}, database {Database}", caller.ConnectionId, identity, database);
+        logger.LogInformation("Connection {ConnectionId} opened: identity {Identity}, database {Database}", connection.Id, identity, database);
 
         var reason = "the client closed the stream";
+        // The stream also ends when the gateway shuts down, so that its users go offline properly, or when the client is evicted.
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping, connection.Evicted);
+        // Eviction does not cancel a write in progress: the client gets the messages already on their way, then the status saying why.
+        using var writing = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        var pump = connection.PumpAsync(responseStream, writing.Token);
         try
         {
-            await responseStream.WriteAsync(new ServerMessage
+            await connection.SendAsync(new ServerMessage
             {
-                IdentityToken = new IdentityToken { Identity = identity.Value.ToString(), Token = token, ConnectionId = caller.ConnectionId.ToString() },
-            });
-            // The stream also ends when the gateway shuts down, so that its users go offline properly.
-            using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+                IdentityToken = new IdentityToken { Identity = identity.Value.ToString(), Token = token, ConnectionId = connection.Id.ToString() },
+            }, ending.Token);
             await foreach (var message in requestStream.ReadAllAsync(ending.Token))
             {
-                if (message.MessageCase == ClientMessage.MessageOneofCase.CallReducer)
-                    await responseStream.WriteAsync(new ServerMessage { ReducerResult = await Call(database, caller, message.CallReducer) });
+                switch (message.MessageCase)
+                {
+                    case ClientMessage.MessageOneofCase.CallReducer:
+                        var call = message.CallReducer;
+                        var result = await Call(database, caller with { RequestId = call.RequestId }, call);
+                        await connection.SendAsync(new ServerMessage { ReducerResult = result }, ending.Token);
+                        break;
+                    case ClientMessage.MessageOneofCase.Subscribe:
+                        await subscriptions.SubscribeAsync(connection, message.Subscribe, ending.Token);
+                        break;
+                    case ClientMessage.MessageOneofCase.Unsubscribe:
+                        await subscriptions.UnsubscribeAsync(connection, message.Unsubscribe.RequestId, ending.Token);
+                        break;
+                }
             }
+            connection.Complete();
+            await pump;
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException || e is RpcException { StatusCode: StatusCode.Cancelled })
+        catch (Exception e) when (e is OperationCanceledException or IOException or ChannelClosedException || e is RpcException { StatusCode: StatusCode.Cancelled })
         {
-            reason = lifetime.ApplicationStopping.IsCancellationRequested ? "the gateway is shutting down" : "the client went away";
+            reason = connection.EvictedBecause is not null ? "it could not keep up"
+                : lifetime.ApplicationStopping.IsCancellationRequested ? "the gateway is shutting down" : "the client went away";
         }
         finally
         {
+            connection.Complete();
+            // The writer must be finished (or cancelled) before the call completes with its status.
+            try { await pump.WaitAsync(EvictionGrace); } catch (Exception e) when (e is OperationCanceledException or IOException or TimeoutException || e is RpcException) { }
+            await subscriptions.DropAsync(connection);
             using var timeout = new CancellationTokenSource(DisconnectTimeout);
-            var result = await user.IdentityDisconnected(caller).WaitAsync(timeout.Token);
+            var disconnected = await user.IdentityDisconnected(caller).WaitAsync(timeout.Token);
             logger.LogInformation("Connection {ConnectionId} closed: identity {Identity}, database {Database}, because {Reason} (identity_disconnected: {Result})",
-                caller.ConnectionId, identity, database, reason, result);
+                connection.Id, identity, database, reason, disconnected);
         }
+        if (connection.EvictedBecause is { } evicted)
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, evicted));
+    }
+
+    public override async Task<SqlResponse> Sql(SqlRequest request, ServerCallContext context)
+    {
+        var caller = await authentication.RequireAsync(context);
+        var database = Authentication.RequireDatabaseName(request.Database);
+        var answer = await grains.GetGrain<ISqlGrain>(0).Query(database, request.Query, caller);
+        if (answer.Result is not { } result)
+            throw new RpcException(new Status(answer.Status.ToStatusCode(), answer.Error ?? answer.Status.ToString()));
+        return SqlMapping.ToResponse(result);
     }
 
     /// <summary>How often a follower looks for new log records (they may be written by any silo).</summary>

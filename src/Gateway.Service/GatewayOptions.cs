@@ -12,6 +12,15 @@ public sealed class GatewayOptions
     /// <summary>Live Connect streams this gateway holds in all.</summary>
     public int MaxConnections { get; set; } = 10_000;
 
+    /// <summary>Messages waiting for one slow client before it is disconnected with RESOURCE_EXHAUSTED.</summary>
+    public int SendQueueCapacity { get; set; } = 4096;
+
+    /// <summary>Rows per SubscribeApplied chunk.</summary>
+    public int SnapshotChunkRows { get; set; } = 1000;
+
+    /// <summary>How often the gateway renews its change-feed subscriptions (they expire after 60 s) and checks it missed nothing.</summary>
+    public TimeSpan FeedRenewInterval { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>How often the gateway tells the cluster it is alive; keep well under the silos' Chat:Connections:GatewayTimeout.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -17,6 +17,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<TokenService>();
         services.AddSingleton<Authentication>();
         services.AddSingleton<ConnectionRegistry>();
+        services.AddSingleton<SubscriptionHub>();
+        services.AddSingleton<Subscriptions>();
         services.AddHostedService(sp => sp.GetRequiredService<ConnectionRegistry>());
         services.AddGrpc(o =>
         {

@@ -42,6 +42,9 @@ public static class ChatGrainFactoryExtensions
     public static IMessageLogGrain GetMessageLogGrain(this IGrainFactory grains, string database) =>
         grains.GetGrain<IMessageLogGrain>(database);
 
+    public static IChangeFeedGrain GetChangeFeedGrain(this IGrainFactory grains, string database) =>
+        grains.GetGrain<IChangeFeedGrain>(database);
+
     public static IModuleLogGrain GetModuleLogGrain(this IGrainFactory grains, string database) =>
         grains.GetGrain<IModuleLogGrain>(database);
 

@@ -42,8 +42,12 @@ public sealed record ReducerResult(
     public override string ToString() => IsCommitted ? "committed" : $"{Status}: {Error}";
 }
 
-/// <summary>Who calls a reducer: the caller's identity and, when it calls over a live connection, that connection.</summary>
+/// <summary>
+/// Who calls a reducer: the caller's identity and, when it calls over a live connection, that connection and
+/// the client's request id, which the change feed carries back so the caller can match updates to its calls.
+/// </summary>
 [GenerateSerializer, Immutable]
 public readonly record struct ReducerCaller(
     [property: Id(0)] Identity Identity,
-    [property: Id(1)] ConnectionId? ConnectionId = null);
+    [property: Id(1)] ConnectionId? ConnectionId = null,
+    [property: Id(2)] uint? RequestId = null);

@@ -23,6 +23,7 @@ public static class ChatSiloConfiguration
         silo.Services.AddOptions<ConnectionCleanupOptions>().BindConfiguration("Chat:Connections");
         silo.Services.AddHostedService<ConnectionJanitor>();
         silo.Services.AddOptions<ModuleLogOptions>().BindConfiguration("Chat:Logs");
+        silo.Services.AddOptions<SqlOptions>().BindConfiguration("Chat:Sql");
         silo.AddAdoNetGrainStorage(GrainStorage, options =>
         {
             options.Invariant = AdoNetInvariant;

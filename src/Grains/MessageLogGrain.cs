@@ -132,6 +132,17 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         (_lastOffset, _lastSent) = (offset, sent);
         foreach (var (pending, row) in group.Zip(rows))
             pending.Done.SetResult(ReducerResult.Committed(row.Sent, row));
+        // Published before the next group commits, so the feed sees messages in offset order.
+        try
+        {
+            await GrainFactory.GetChangeFeedGrain(Database).Publish(database.Id,
+                group.Zip(rows).Select(p => new ChangeEvent("send_message", p.First.Caller, p.Second.Sent, null, null, 0, p.Second)).ToList());
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("Could not publish messages {First}..{Last} of {Database}: {Reason}; subscribers catch up by offset",
+                rows[0].Offset, rows[^1].Offset, Database, e.GetBaseException().Message);
+        }
         if (database.Settings.LogMessages)
             _pruner.Wrote(database.Id, rows.Length);
         if (_commits.Waiting == 0)

@@ -16,6 +16,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
     /// <summary>Set after a failed write: we cannot be sure what PostgreSQL holds, so the next call reloads the row.</summary>
     private bool _stale;
     private UserState? _user;
+    private long _version;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -33,17 +34,18 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
             return Logged("set_name", ReducerResult.Fail(outcome.Status, outcome.Error!));
         var next = outcome.Value!;
         var newName = next.Row.Name!;
+        long? version;
         try
         {
-            if (!await store.SaveNameAsync(database.Id, _identity, newName, ChatReducers.UniqueNameKey(newName, database.Settings)))
-                return Logged("set_name", ReducerResult.Fail(ReducerStatus.FailedPrecondition, ChatReducers.NameTaken(newName)));
+            version = await store.SaveNameAsync(database.Id, _identity, newName, ChatReducers.UniqueNameKey(newName, database.Settings));
         }
         catch (Exception e)
         {
             return Logged("set_name", Forget(e, "set_name"));
         }
-        _user = next;
-        return ReducerResult.Committed(Now());
+        if (version is null)
+            return Logged("set_name", ReducerResult.Fail(ReducerStatus.FailedPrecondition, ChatReducers.NameTaken(newName)));
+        return await Adopt(database, next, version.Value, "set_name", caller);
     }
 
     public async Task<ReducerResult> IdentityConnected(ReducerCaller caller, Guid gatewayId)
@@ -52,7 +54,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         if (database is null) return failure!;
         var next = ChatReducers.IdentityConnected(_user, caller);
         var connection = caller.ConnectionId ?? default;
-        return await Commit(next, "identity_connected",
+        return await Commit(database, next, "identity_connected", caller,
             () => store.SaveConnectedAsync(database.Id, _identity, connection, gatewayId));
     }
 
@@ -68,7 +70,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
             return ReducerResult.Committed(Now());
         }
         var connection = caller.ConnectionId ?? default;
-        return await Commit(next!, "identity_disconnected",
+        return await Commit(database, next!, "identity_disconnected", caller,
             () => store.SaveDisconnectedAsync(database.Id, _identity, connection, next!.Row.Online));
     }
 
@@ -79,18 +81,39 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
     }
 
     /// <summary>Memory follows PostgreSQL: the new state is adopted only once its write has committed.</summary>
-    private async Task<ReducerResult> Commit(UserState next, string reducer, Func<Task> write)
+    private async Task<ReducerResult> Commit(DatabaseDescriptor database, UserState next, string reducer, ReducerCaller caller, Func<Task<long>> write)
     {
+        long version;
         try
         {
-            await write();
+            version = await write();
         }
         catch (Exception e)
         {
             return Logged(reducer, Forget(e, reducer));
         }
-        _user = next;
-        return ReducerResult.Committed(Now());
+        return await Adopt(database, next, version, reducer, caller);
+    }
+
+    /// <summary>Takes the committed state and tells the change feed, in commit order (this grain runs one call at a time).</summary>
+    private async Task<ReducerResult> Adopt(DatabaseDescriptor database, UserState next, long version, string reducer, ReducerCaller caller)
+    {
+        var old = _user?.Row;
+        (_user, _version) = (next, version);
+        var now = Now();
+        if (old != next.Row)
+        {
+            try
+            {
+                await GrainFactory.GetChangeFeedGrain(_database).Publish(database.Id, [new ChangeEvent(reducer, caller, now, old, next.Row, version, null)]);
+            }
+            catch (Exception e)
+            {
+                // Committed all the same; subscribers' gateways repair from PostgreSQL when they resynchronise.
+                logger.LogWarning("Could not publish the {Reducer} change of {Identity} in {Database}: {Reason}", reducer, _identity, _database, e.GetBaseException().Message);
+            }
+        }
+        return ReducerResult.Committed(now);
     }
 
     /// <summary>Finds the database and (re)loads the row when this grain has not seen its current incarnation.</summary>
@@ -111,6 +134,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
             {
                 var loaded = await store.LoadUserAsync(database.Id, _identity);
                 _user = loaded is { } found ? new UserState(found.Row, [.. found.Connections]) : null;
+                _version = loaded?.Version ?? 0;
                 (_loadedFor, _stale) = (database.Id, false);
             }
             catch (Exception e)

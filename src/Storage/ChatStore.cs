@@ -56,11 +56,11 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
 
     // ---- users -----------------------------------------------------------------------------
 
-    /// <summary>The user's row and its live connections, or null when the identity has no row in the database.</summary>
-    public async Task<(UserRow Row, IReadOnlyList<ConnectionId> Connections)?> LoadUserAsync(long databaseId, Identity identity)
+    /// <summary>The user's row, its version and its live connections, or null when the identity has no row in the database.</summary>
+    public async Task<(UserRow Row, long Version, IReadOnlyList<ConnectionId> Connections)?> LoadUserAsync(long databaseId, Identity identity)
     {
         await using var command = dataSource.CreateCommand("""
-            SELECT u.name, u.online, c.id FROM chat."user" u
+            SELECT u.name, u.online, u.version, c.id FROM chat."user" u
             LEFT JOIN chat.connection c ON c.database_id = u.database_id AND c.identity = u.identity
             WHERE u.database_id = @database_id AND u.identity = @identity
             """);
@@ -68,24 +68,50 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         command.Parameters.AddWithValue("identity", identity.ToBytes());
         await using var reader = await command.ExecuteReaderAsync();
         UserRow? row = null;
+        long version = 0;
         var connections = new List<ConnectionId>();
         while (await reader.ReadAsync())
         {
             row ??= new UserRow(identity, reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetBoolean(1));
-            if (!reader.IsDBNull(2)) connections.Add(new ConnectionId(reader.GetGuid(2)));
+            version = reader.GetInt64(2);
+            if (!reader.IsDBNull(3)) connections.Add(new ConnectionId(reader.GetGuid(3)));
         }
-        return row is null ? null : (row, connections);
+        return row is null ? null : (row, version, connections);
+    }
+
+    /// <summary>
+    /// One consistent snapshot of a database for a subscriber: every user row with its version, and the last
+    /// message offset (messages themselves are read by offset, on demand).
+    /// </summary>
+    public async Task<(IReadOnlyList<(UserRow Row, long Version)> Users, long LastOffset)> LoadSnapshotAsync(long databaseId)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead);
+        var users = new List<(UserRow, long)>();
+        await using (var read = new NpgsqlCommand("""SELECT identity, name, online, version FROM chat."user" WHERE database_id = @database_id""", connection, transaction))
+        {
+            read.Parameters.AddWithValue("database_id", databaseId);
+            await using var reader = await read.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+                users.Add((new UserRow(Identity.FromBytes((byte[])reader[0]), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetBoolean(2)), reader.GetInt64(3)));
+        }
+        await using var tail = new NpgsqlCommand("""SELECT coalesce(max("offset"), 0) FROM chat.message WHERE database_id = @database_id""", connection, transaction);
+        tail.Parameters.AddWithValue("database_id", databaseId);
+        var lastOffset = (long)(await tail.ExecuteScalarAsync())!;
+        await transaction.CommitAsync();
+        return (users, lastOffset);
     }
 
     /// <summary>
     /// Sets the user's name. Returns false when <paramref name="uniqueNameKey"/> is already held by another user
     /// of the database; throws <see cref="DatabaseGoneException"/> when the row (or its database) is gone.
     /// </summary>
-    public async Task<bool> SaveNameAsync(long databaseId, Identity identity, string name, string? uniqueNameKey)
+    public async Task<long?> SaveNameAsync(long databaseId, Identity identity, string name, string? uniqueNameKey)
     {
         await using var command = dataSource.CreateCommand("""
-            UPDATE chat."user" SET name = @name, name_key = @name_key
+            UPDATE chat."user" SET name = @name, name_key = @name_key, version = nextval('chat.user_version')
             WHERE database_id = @database_id AND identity = @identity
+            RETURNING version
             """);
         command.Parameters.AddWithValue("database_id", databaseId);
         command.Parameters.AddWithValue("identity", identity.ToBytes());
@@ -93,27 +119,27 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         command.Parameters.Add(new NpgsqlParameter<string?>("name_key", NpgsqlDbType.Text) { TypedValue = uniqueNameKey });
         try
         {
-            if (await command.ExecuteNonQueryAsync() == 0)
-                throw new DatabaseGoneException();
-            return true;
+            return await command.ExecuteScalarAsync() is long version ? version : throw new DatabaseGoneException();
         }
         catch (PostgresException e) when (e.SqlState == UniqueViolation && e.ConstraintName == "user_unique_name")
         {
-            return false;
+            return null;
         }
     }
 
-    /// <summary>identity_connected: inserts the user or marks it online, and records the connection, in one transaction.</summary>
-    public Task SaveConnectedAsync(long databaseId, Identity identity, ConnectionId connection, Guid gatewayId) =>
+    /// <summary>identity_connected: inserts the user or marks it online, and records the connection, in one transaction. Returns the row's new version.</summary>
+    public Task<long> SaveConnectedAsync(long databaseId, Identity identity, ConnectionId connection, Guid gatewayId) =>
         InTransaction(async (connectionToDb, transaction) =>
         {
+            long version;
             await using (var user = new NpgsqlCommand("""
-                INSERT INTO chat."user" (database_id, identity, name, online) VALUES (@database_id, @identity, NULL, true)
-                ON CONFLICT (database_id, identity) DO UPDATE SET online = true
+                INSERT INTO chat."user" (database_id, identity, name, online, version) VALUES (@database_id, @identity, NULL, true, nextval('chat.user_version'))
+                ON CONFLICT (database_id, identity) DO UPDATE SET online = true, version = EXCLUDED.version
+                RETURNING version
                 """, connectionToDb, transaction))
             {
                 AddUserKey(user, databaseId, identity);
-                await user.ExecuteNonQueryAsync();
+                version = (long)(await user.ExecuteScalarAsync())!;
             }
             await using var live = new NpgsqlCommand("""
                 INSERT INTO chat.connection (database_id, identity, id, gateway_id, connected_at)
@@ -124,10 +150,11 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
             live.Parameters.AddWithValue("id", connection.Value);
             live.Parameters.AddWithValue("gateway_id", gatewayId);
             await live.ExecuteNonQueryAsync();
+            return version;
         });
 
-    /// <summary>identity_disconnected: forgets the connection and sets the online flag, in one transaction.</summary>
-    public Task SaveDisconnectedAsync(long databaseId, Identity identity, ConnectionId connection, bool online) =>
+    /// <summary>identity_disconnected: forgets the connection and sets the online flag, in one transaction. Returns the row's new version.</summary>
+    public Task<long> SaveDisconnectedAsync(long databaseId, Identity identity, ConnectionId connection, bool online) =>
         InTransaction(async (connectionToDb, transaction) =>
         {
             await using (var live = new NpgsqlCommand(
@@ -139,11 +166,13 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
                 await live.ExecuteNonQueryAsync();
             }
             await using var user = new NpgsqlCommand("""
-                UPDATE chat."user" SET online = @online WHERE database_id = @database_id AND identity = @identity
+                UPDATE chat."user" SET online = @online, version = nextval('chat.user_version')
+                WHERE database_id = @database_id AND identity = @identity
+                RETURNING version
                 """, connectionToDb, transaction);
             AddUserKey(user, databaseId, identity);
             user.Parameters.AddWithValue("online", online);
-            await user.ExecuteNonQueryAsync();
+            return await user.ExecuteScalarAsync() is long version ? version : throw new DatabaseGoneException();
         });
 
     private static void AddUserKey(NpgsqlCommand command, long databaseId, Identity identity)
@@ -152,19 +181,21 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         command.Parameters.AddWithValue("identity", identity.ToBytes());
     }
 
-    private async Task InTransaction(Func<NpgsqlConnection, NpgsqlTransaction, Task> work)
+    private async Task<T> InTransaction<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
+        T result;
         try
         {
-            await work(connection, transaction);
+            result = await work(connection, transaction);
         }
         catch (PostgresException e) when (e.SqlState == ForeignKeyViolation)
         {
             throw new DatabaseGoneException();
         }
         await transaction.CommitAsync();
+        return result;
     }
 
     // ---- module logs -----------------------------------------------------------------------

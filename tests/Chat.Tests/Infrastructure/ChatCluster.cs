@@ -89,7 +89,7 @@ public sealed class GatewayFixture : IAsyncLifetime
         await A.Databases.PublishAsync(new Chat.Api.V1.PublishRequest { Database = Database }, TestGateway.Bearer(OwnerToken));
     }
 
-    /// <summary>A gateway silent for 3 s is dead; module logs keep 1,000 records per database, pruned every 100.</summary>
+    /// <summary>A gateway silent for 3 s is dead; module logs keep 1,000 records per database, pruned every 100; SQL returns at most 500 rows.</summary>
     public static void QuickJanitor(ISiloBuilder silo)
     {
         silo.Services.Configure<ConnectionCleanupOptions>(o =>
@@ -98,6 +98,7 @@ public sealed class GatewayFixture : IAsyncLifetime
             o.Interval = TimeSpan.FromSeconds(1);
         });
         silo.Services.Configure<ModuleLogOptions>(o => (o.RetainPerDatabase, o.PruneEvery) = (1000, 100));
+        silo.Services.Configure<SqlOptions>(o => o.RowCap = 500);
     }
 
     public async Task DisposeAsync()

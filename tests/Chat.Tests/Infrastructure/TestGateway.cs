@@ -48,6 +48,7 @@ public sealed class TestGateway : IAsyncDisposable
         {
             ["Chat:Auth:SigningKey"] = SigningKey,
             ["Chat:Gateway:HeartbeatInterval"] = "00:00:01",
+            ["Chat:Gateway:FeedRenewInterval"] = "00:00:01",
         });
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -93,30 +94,133 @@ public sealed class TestGateway : IAsyncDisposable
     }
 }
 
-/// <summary>A client's end of a Connect stream.</summary>
-public sealed class LiveConnection(AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage> call, V1.IdentityToken hello) : IDisposable
+/// <summary>
+/// A client's end of a Connect stream. A background reader sorts what arrives: reducer results go to the
+/// call waiting for them, everything else (subscription messages) into <see cref="Updates"/>, in order.
+/// </summary>
+public sealed class LiveConnection : IDisposable
 {
+    private readonly AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage> _call;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, TaskCompletionSource<V1.ReducerResult>> _waiting = new();
+    private readonly System.Threading.Channels.Channel<V1.ServerMessage> _updates = System.Threading.Channels.Channel.CreateUnbounded<V1.ServerMessage>();
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly Task _reading;
     private uint _requests;
-    public V1.IdentityToken Hello => hello;
-    public string Identity => hello.Identity;
-    public string Token => hello.Token;
+
+    public LiveConnection(AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage> call, V1.IdentityToken hello)
+    {
+        (_call, Hello) = (call, hello);
+        _reading = Task.Run(ReadAll);
+    }
+
+    public V1.IdentityToken Hello { get; }
+    public string Identity => Hello.Identity;
+    public string Token => Hello.Token;
+
+    /// <summary>Subscription messages in arrival order; completes (with the error, if any) when the stream ends.</summary>
+    public System.Threading.Channels.ChannelReader<V1.ServerMessage> Updates => _updates.Reader;
+
+    /// <summary>How the stream ended, once it has: null for OK.</summary>
+    public RpcException? EndedWith { get; private set; }
+    public Task Ended => _reading;
+
+    private async Task ReadAll()
+    {
+        try
+        {
+            while (await _call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                var message = _call.ResponseStream.Current;
+                if (message.MessageCase == V1.ServerMessage.MessageOneofCase.ReducerResult
+                    && _waiting.TryRemove(message.ReducerResult.RequestId, out var waiter))
+                    waiter.TrySetResult(message.ReducerResult);
+                else
+                    _updates.Writer.TryWrite(message);
+            }
+        }
+        catch (RpcException e)
+        {
+            EndedWith = e;
+        }
+        finally
+        {
+            _updates.Writer.TryComplete();
+            foreach (var waiter in _waiting.Values) waiter.TrySetException((Exception?)EndedWith ?? new InvalidOperationException("the stream ended"));
+        }
+    }
+
+    public uint NextRequestId() => Interlocked.Increment(ref _requests);
 
     public async Task<V1.ReducerResult> CallAsync(string reducer, string argsJson)
     {
-        var id = ++_requests;
-        await call.RequestStream.WriteAsync(new V1.ClientMessage { CallReducer = new V1.CallReducer { RequestId = id, Reducer = reducer, ArgsJson = argsJson } });
-        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None), "the stream ended before the reducer result");
-        var result = call.ResponseStream.Current.ReducerResult;
+        var id = NextRequestId();
+        var waiter = new TaskCompletionSource<V1.ReducerResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _waiting[id] = waiter;
+        await SendAsync(new V1.ClientMessage { CallReducer = new V1.CallReducer { RequestId = id, Reducer = reducer, ArgsJson = argsJson } });
+        var result = await waiter.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(id, result.RequestId);
         return result;
+    }
+
+    public async Task<uint> SubscribeAsync(params string[] queries)
+    {
+        var id = NextRequestId();
+        var subscribe = new V1.Subscribe { RequestId = id };
+        subscribe.Queries.AddRange(queries);
+        await SendAsync(new V1.ClientMessage { Subscribe = subscribe });
+        return id;
+    }
+
+    public Task UnsubscribeAsync(uint requestId) => SendAsync(new V1.ClientMessage { Unsubscribe = new V1.Unsubscribe { RequestId = requestId } });
+
+    /// <summary>The next subscription message, within a bounded wait.</summary>
+    public async Task<V1.ServerMessage> NextUpdateAsync(int seconds = 15)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        try
+        {
+            return await _updates.Reader.ReadAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"No subscription message within {seconds} s");
+        }
+    }
+
+    /// <summary>The rows of a SubscribeApplied, all chunks up to the last.</summary>
+    public async Task<(List<V1.UserRow> Users, List<V1.MessageRow> Messages)> ReadSnapshotAsync(uint requestId)
+    {
+        var (users, messages) = (new List<V1.UserRow>(), new List<V1.MessageRow>());
+        while (true)
+        {
+            var message = await NextUpdateAsync();
+            if (message.SubscriptionError is { } error) Assert.Fail($"subscription refused: {error.Error}");
+            Assert.Equal(V1.ServerMessage.MessageOneofCase.SubscribeApplied, message.MessageCase);
+            Assert.Equal(requestId, message.SubscribeApplied.RequestId);
+            foreach (var table in message.SubscribeApplied.Tables)
+            {
+                users.AddRange(table.Users);
+                messages.AddRange(table.Messages);
+            }
+            if (message.SubscribeApplied.Last) return (users, messages);
+        }
+    }
+
+    private async Task SendAsync(V1.ClientMessage message)
+    {
+        await _writeLock.WaitAsync();
+        try { await _call.RequestStream.WriteAsync(message); }
+        finally { _writeLock.Release(); }
     }
 
     /// <summary>A polite goodbye: the client completes its side and the server ends the call.</summary>
     public async Task CloseAsync()
     {
-        await call.RequestStream.CompleteAsync();
-        while (await call.ResponseStream.MoveNext(CancellationToken.None)) { }
+        await _writeLock.WaitAsync();
+        try { await _call.RequestStream.CompleteAsync(); }
+        finally { _writeLock.Release(); }
+        await _reading;
     }
 
-    public void Dispose() => call.Dispose();
+    public void Dispose() => _call.Dispose();
 }

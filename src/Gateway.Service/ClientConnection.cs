@@ -1,0 +1,61 @@
+using System.Threading.Channels;
+using Chat.Api.V1;
+using Grpc.Core;
+
+namespace Chat.Gateway;
+
+/// <summary>
+/// The server's end of one Connect stream: everything sent to the client goes through one bounded queue,
+/// written by one writer. A client that lets the queue fill up is evicted rather than allowed to grow the
+/// gateway's memory or hold back other clients.
+/// </summary>
+public sealed class ClientConnection
+{
+    private readonly Channel<ServerMessage> _outgoing;
+    private readonly CancellationTokenSource _evicted = new();
+    private readonly int _capacity;
+
+    public ClientConnection(Identity identity, ConnectionId id, string database, int capacity)
+    {
+        (Identity, Id, Database, _capacity) = (identity, id, database, capacity);
+        _outgoing = Channel.CreateBounded<ServerMessage>(new BoundedChannelOptions(capacity) { SingleReader = true });
+    }
+
+    public Identity Identity { get; }
+    public ConnectionId Id { get; }
+    public string Database { get; }
+    public string? EvictedBecause { get; private set; }
+    public CancellationToken Evicted => _evicted.Token;
+
+    /// <summary>For pushed updates: never waits; a full queue evicts the client.</summary>
+    public bool TrySend(ServerMessage message)
+    {
+        if (_outgoing.Writer.TryWrite(message)) return true;
+        Evict($"Disconnected: this client did not read its updates fast enough ({_capacity} messages were waiting). Reconnect and subscribe again.");
+        return false;
+    }
+
+    /// <summary>For answers and snapshot chunks: waits for room, so that a large snapshot streams at the client's pace.</summary>
+    public ValueTask SendAsync(ServerMessage message, CancellationToken cancellationToken) =>
+        _outgoing.Writer.WriteAsync(message, cancellationToken);
+
+    public void Evict(string reason)
+    {
+        if (EvictedBecause is not null) return;
+        EvictedBecause = reason;
+        _outgoing.Writer.TryComplete();
+        _evicted.Cancel();
+    }
+
+    public void Complete() => _outgoing.Writer.TryComplete();
+
+    /// <summary>Writes the queue to the stream until it is completed.</summary>
+    public async Task PumpAsync(IServerStreamWriter<ServerMessage> stream, CancellationToken cancellationToken)
+    {
+        await foreach (var message in _outgoing.Reader.ReadAllAsync(cancellationToken))
+        {
+            if (EvictedBecause is not null) return;
+            await stream.WriteAsync(message, cancellationToken);
+        }
+    }
+}

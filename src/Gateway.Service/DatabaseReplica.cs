@@ -1,0 +1,313 @@
+using System.Threading.Channels;
+using Chat.Api.V1;
+using Chat.Sql;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Logging;
+
+namespace Chat.Gateway;
+
+/// <summary>The queries of one Subscribe request of one connection: rows go out once per set, even if two queries match.</summary>
+public sealed class SubscriptionSet(ClientConnection connection, uint requestId, IReadOnlyList<SqlQuery> queries)
+{
+    public ClientConnection Connection => connection;
+    public uint RequestId => requestId;
+    public IReadOnlyList<SqlQuery> Queries => queries;
+    public IEnumerable<SqlQuery> UserQueries => queries.Where(q => q.Tables[0] == "User");
+    public IEnumerable<SqlQuery> MessageQueries => queries.Where(q => q.Tables[0] == "Message");
+
+    /// <summary>Updates that committed while the snapshot was being sent; null once the set is live.</summary>
+    public List<ServerMessage>? Pending { get; set; } = [];
+
+    public bool Matches(UserRow row) => UserQueries.Any(q => InMemorySqlEngine.Matches(q, row, connection.Identity));
+    public bool Matches(MessageRow row) => MessageQueries.Any(q => InMemorySqlEngine.Matches(q, row, connection.Identity));
+}
+
+/// <summary>
+/// This gateway's copy of one database, for its subscribers: the user rows with their versions and the last
+/// message offset, kept current from the change feed. Everything that touches it (feed batches, subscribes,
+/// unsubscribes) runs one at a time, in arrival order, so a new subscriber's snapshot and the updates that
+/// follow it meet exactly: nothing missed, nothing twice.
+/// <para>
+/// Feed batches are numbered; a gap, a new feed epoch (the feed grain was reactivated) or a renewal that
+/// finds the feed moved on all trigger a resynchronisation from PostgreSQL: users are diffed against a
+/// fresh snapshot and messages are caught up by offset. Loss is repaired, never silent.
+/// </para>
+/// </summary>
+public sealed class DatabaseReplica
+{
+    private const int CatchUpChunk = 1000;
+
+    private readonly string _database;
+    private readonly IGrainFactory _grains;
+    private readonly IChangeObserver _observer;
+    private readonly ILogger _logger;
+    private readonly Action<DatabaseReplica> _onEmpty;
+    private readonly Channel<Func<Task>> _work = Channel.CreateUnbounded<Func<Task>>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly List<SubscriptionSet> _sets = [];
+    private readonly CancellationTokenSource _stopped = new();
+    private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private long _databaseId;
+    private Dictionary<Identity, VersionedUser> _users = [];
+    private long _lastOffset;
+    private Guid _epoch;
+    private long _nextSequence;
+
+    public DatabaseReplica(string database, IGrainFactory grains, IChangeObserver observer, TimeSpan renewEvery, ILogger logger, Action<DatabaseReplica> onEmpty)
+    {
+        (_database, _grains, _observer, _logger, _onEmpty) = (database, grains, observer, logger, onEmpty);
+        _ = Task.Run(RunAsync);
+        Enqueue(async () =>
+        {
+            try
+            {
+                await Resynchronise();
+                _loaded.TrySetResult();
+            }
+            catch (Exception e)
+            {
+                _loaded.TrySetException(e);
+                throw;
+            }
+        });
+        _ = Task.Run(() => RenewAsync(renewEvery));
+    }
+
+    public string Database => _database;
+
+    /// <summary>Completes when the first snapshot is loaded; faults if the database does not exist or cannot be read.</summary>
+    public Task Loaded => _loaded.Task;
+
+    public void OnBatch(ChangeBatch batch) => Enqueue(() => Apply(batch));
+
+    /// <summary>
+    /// Registers the set and returns its starting point: the matching user rows now, and the offset up to which
+    /// messages belong to the snapshot. Updates after that point wait in the set until <see cref="GoLive"/>.
+    /// </summary>
+    public Task<(IReadOnlyList<UserRow> Users, long DatabaseId, long LastOffset)> Subscribe(SubscriptionSet set) =>
+        Run(() =>
+        {
+            _sets.Add(set);
+            IReadOnlyList<UserRow> users = _users.Values.Select(u => u.Row).Where(set.Matches).ToList();
+            return Task.FromResult((users, _databaseId, _lastOffset));
+        });
+
+    /// <summary>The snapshot has been sent: flush what committed meanwhile, then deliver directly.</summary>
+    public Task GoLive(SubscriptionSet set) =>
+        Run(() =>
+        {
+            foreach (var update in set.Pending ?? [])
+                if (!set.Connection.TrySend(update)) break;
+            set.Pending = null;
+            return Task.FromResult(0);
+        });
+
+    public Task<int> Remove(Func<SubscriptionSet, bool> which) =>
+        Run(() =>
+        {
+            var removed = _sets.RemoveAll(s => which(s));
+            if (_sets.Count == 0) Stop();
+            return Task.FromResult(removed);
+        });
+
+    private void Stop()
+    {
+        if (_stopped.IsCancellationRequested) return;
+        _stopped.Cancel();
+        _work.Writer.TryComplete();
+        _onEmpty(this);
+        _grains.GetChangeFeedGrain(_database).Unsubscribe(_observer).Ignore();
+    }
+
+    private void Enqueue(Func<Task> work)
+    {
+        if (!_work.Writer.TryWrite(work) && !_stopped.IsCancellationRequested)
+            _logger.LogWarning("Replica of {Database} dropped work after stopping", _database);
+    }
+
+    private Task<T> Run<T>(Func<Task<T>> work)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Enqueue(async () =>
+        {
+            try { done.TrySetResult(await work()); }
+            catch (Exception e) { done.TrySetException(e); }
+        });
+        if (_stopped.IsCancellationRequested)
+            done.TrySetException(new ObjectDisposedException($"The replica of {_database} has stopped; subscribe again."));
+        return done.Task;
+    }
+
+    private async Task RunAsync()
+    {
+        await foreach (var work in _work.Reader.ReadAllAsync())
+        {
+            try
+            {
+                await work();
+            }
+            catch (Exception e)
+            {
+                _logger.LogWarning(e, "Replica of {Database}: an update failed; resynchronising", _database);
+                try { await Resynchronise(); } catch (Exception again) { _logger.LogError(again, "Replica of {Database} could not resynchronise", _database); }
+            }
+        }
+    }
+
+    private async Task RenewAsync(TimeSpan every)
+    {
+        using var timer = new PeriodicTimer(every);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopped.Token))
+                Enqueue(async () =>
+                {
+                    var position = await _grains.GetChangeFeedGrain(_database).Subscribe(_observer);
+                    // A new epoch: the feed was reactivated and may have dropped batches meant for us.
+                    if (position.Epoch != _epoch) await Resynchronise();
+                });
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task Apply(ChangeBatch batch)
+    {
+        if (batch.Epoch != _epoch || batch.FirstSequence > _nextSequence || batch.DatabaseId != _databaseId)
+        {
+            _logger.LogInformation("Replica of {Database}: feed position {Epoch}/{Sequence} does not follow {OurEpoch}/{OurSequence}; resynchronising",
+                _database, batch.Epoch, batch.FirstSequence, _epoch, _nextSequence);
+            await Resynchronise();
+            return;
+        }
+        var skip = (int)(_nextSequence - batch.FirstSequence); // a batch we have (partly) seen already
+        if (skip >= batch.Events.Count) return;
+        foreach (var change in batch.Events.Skip(skip))
+            await ApplyEvent(change);
+        _nextSequence = batch.FirstSequence + batch.Events.Count;
+    }
+
+    private async Task ApplyEvent(ChangeEvent change)
+    {
+        if (change.Message is { } message)
+        {
+            if (message.Offset <= _lastOffset) return;
+            if (message.Offset > _lastOffset + 1)
+                await CatchUpMessages(message.Offset - 1); // a publish was lost: fill in from PostgreSQL
+            _lastOffset = message.Offset;
+            Deliver(change, set => set.Matches(message) ? Update(set, "Message", null, null, message) : null);
+        }
+        else if (change.NewUser is { } user)
+        {
+            var current = _users.GetValueOrDefault(user.Identity);
+            if (current is not null && current.Version >= change.UserVersion) return;
+            _users[user.Identity] = new VersionedUser(user, change.UserVersion);
+            var old = current?.Row;
+            Deliver(change, set =>
+            {
+                var (was, @is) = (old is not null && set.Matches(old), set.Matches(user));
+                return was || @is ? Update(set, "User", was ? old : null, @is ? user : null, null) : null;
+            });
+        }
+    }
+
+    private static TableUpdate Update(SubscriptionSet set, string table, UserRow? deleted, UserRow? inserted, MessageRow? message)
+    {
+        var update = new TableUpdate { Table = table };
+        if (deleted is not null) update.DeletedUsers.Add(deleted.ToProto());
+        if (inserted is not null) update.InsertedUsers.Add(inserted.ToProto());
+        if (message is not null) update.InsertedMessages.Add(message.ToProto());
+        return update;
+    }
+
+    private void Deliver(ChangeEvent change, Func<SubscriptionSet, TableUpdate?> select)
+    {
+        foreach (var set in _sets)
+        {
+            if (select(set) is not { } table) continue;
+            var own = change.Caller.ConnectionId == set.Connection.Id;
+            var update = new TransactionUpdate
+            {
+                Reducer = change.Reducer,
+                CallerIdentity = change.Caller.Identity.ToString(),
+                CallerConnectionId = change.Caller.ConnectionId?.ToString() ?? "",
+                Timestamp = Timestamp.FromDateTime(change.Timestamp),
+                OwnCall = own,
+                RequestId = own ? change.Caller.RequestId ?? 0 : 0,
+                Status = "committed",
+            };
+            update.Tables.Add(table);
+            Send(set, new ServerMessage { TransactionUpdate = update });
+        }
+    }
+
+    private static void Send(SubscriptionSet set, ServerMessage message)
+    {
+        if (set.Pending is { } pending) pending.Add(message);
+        else set.Connection.TrySend(message);
+    }
+
+    /// <summary>Messages committed but never delivered by the feed: read them by offset and deliver them in order.</summary>
+    private async Task CatchUpMessages(long upto)
+    {
+        var reader = _grains.GetGrain<ITableReaderGrain>(0);
+        foreach (var set in _sets.Where(s => s.MessageQueries.Any()))
+        {
+            var seen = new HashSet<long>();
+            foreach (var query in set.MessageQueries)
+            {
+                for (var after = _lastOffset; after < upto;)
+                {
+                    var rows = await reader.ReadMessages(_databaseId, query.Text, set.Connection.Identity, after, upto, CatchUpChunk);
+                    if (rows.Count == 0) break;
+                    foreach (var row in rows.Where(r => seen.Add(r.Offset)))
+                    {
+                        var update = new TransactionUpdate { Reducer = "send_message", CallerIdentity = row.Sender.ToString(), Timestamp = Timestamp.FromDateTime(row.Sent), Status = "committed" };
+                        update.Tables.Add(Update(set, "Message", null, null, row));
+                        Send(set, new ServerMessage { TransactionUpdate = update });
+                    }
+                    after = rows[^1].Offset;
+                }
+            }
+        }
+        _lastOffset = upto;
+    }
+
+    /// <summary>Starts over from PostgreSQL: re-subscribe to the feed, then take a snapshot and deliver the difference.</summary>
+    private async Task Resynchronise()
+    {
+        var position = await _grains.GetChangeFeedGrain(_database).Subscribe(_observer);
+        var snapshot = await _grains.GetGrain<ITableReaderGrain>(0).LoadSnapshot(_database);
+        if (snapshot is null || (_databaseId != 0 && snapshot.DatabaseId != _databaseId))
+        {
+            if (_databaseId == 0)
+                throw new KeyNotFoundException($"Database '{_database}' does not exist.");
+            foreach (var set in _sets)
+                set.Connection.TrySend(new ServerMessage { SubscriptionError = new SubscriptionError { RequestId = set.RequestId,
+                    Error = $"Database '{_database}' was deleted or published again; subscribe again." } });
+            _sets.Clear();
+            Stop();
+            return;
+        }
+
+        var fresh = snapshot.Users.ToDictionary(u => u.Row.Identity);
+        if (_databaseId != 0)
+        {
+            var resync = new ChangeEvent("(resync)", new ReducerCaller(default), DateTime.UtcNow, null, null, 0, null);
+            foreach (var (identity, now) in fresh)
+            {
+                var before = _users.GetValueOrDefault(identity);
+                if (before is not null && before.Version >= now.Version) continue;
+                Deliver(resync, set =>
+                {
+                    var (was, @is) = (before is not null && set.Matches(before.Row), set.Matches(now.Row));
+                    return was || @is ? Update(set, "User", was ? before!.Row : null, @is ? now.Row : null, null) : null;
+                });
+            }
+            if (snapshot.LastOffset > _lastOffset)
+                await CatchUpMessages(snapshot.LastOffset);
+        }
+        (_databaseId, _users, _lastOffset, _epoch, _nextSequence) = (snapshot.DatabaseId, fresh, snapshot.LastOffset, position.Epoch, position.NextSequence);
+    }
+}

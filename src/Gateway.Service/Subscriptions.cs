@@ -1,0 +1,104 @@
+using Chat.Api.V1;
+using Chat.Sql;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Chat.Gateway;
+
+/// <summary>Subscribe and Unsubscribe for one connection: validates the queries, streams the snapshot, then goes live.</summary>
+public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOptions<GatewayOptions> options, ILogger<Subscriptions> logger)
+{
+    public async Task SubscribeAsync(ClientConnection connection, Subscribe request, CancellationToken cancellationToken)
+    {
+        List<SqlQuery> queries;
+        try
+        {
+            if (request.Queries.Count == 0)
+                throw new SqlQueryException("Subscribe needs at least one query, like SELECT * FROM Message");
+            queries = request.Queries.Select(SqlQuery.ParseSubscription).ToList();
+        }
+        catch (SqlQueryException e)
+        {
+            await Refuse(connection, request.RequestId, e.Message, cancellationToken);
+            return;
+        }
+
+        DatabaseReplica replica;
+        try
+        {
+            replica = await hub.Replica(connection.Database);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("Subscribe for {ConnectionId} to {Database} failed: {Reason}", connection.Id, connection.Database, e.GetBaseException().Message);
+            await Refuse(connection, request.RequestId, e is KeyNotFoundException ? e.Message : $"The subscription could not be started; try again ({e.GetBaseException().Message}).", cancellationToken);
+            return;
+        }
+
+        var set = new SubscriptionSet(connection, request.RequestId, queries);
+        var (users, databaseId, lastOffset) = await replica.Subscribe(set);
+        var chunk = Math.Max(1, options.Value.SnapshotChunkRows);
+        foreach (var part in users.Chunk(chunk))
+            await SendChunk(connection, request.RequestId, "User", part, [], last: false, cancellationToken);
+
+        // Messages up to the snapshot's offset come from PostgreSQL, where the query's WHERE is evaluated, a chunk at a time.
+        var reader = grains.GetGrain<ITableReaderGrain>(0);
+        var seen = set.MessageQueries.Count() > 1 ? new HashSet<long>() : null;
+        foreach (var query in set.MessageQueries)
+        {
+            for (var after = 0L; after < lastOffset;)
+            {
+                var rows = await reader.ReadMessages(databaseId, query.Text, connection.Identity, after, lastOffset, chunk);
+                if (rows.Count == 0) break;
+                await SendChunk(connection, request.RequestId, "Message", [], seen is null ? rows : rows.Where(r => seen.Add(r.Offset)).ToList(), last: false, cancellationToken);
+                after = rows[^1].Offset;
+            }
+        }
+        await connection.SendAsync(new ServerMessage { SubscribeApplied = new SubscribeApplied { RequestId = request.RequestId, Last = true } }, cancellationToken);
+        await replica.GoLive(set);
+    }
+
+    public async Task UnsubscribeAsync(ClientConnection connection, uint requestId, CancellationToken cancellationToken)
+    {
+        var removed = 0;
+        try
+        {
+            var replica = await hub.Replica(connection.Database);
+            removed = await replica.Remove(s => s.Connection == connection && s.RequestId == requestId);
+        }
+        catch (Exception e) when (e is KeyNotFoundException or ObjectDisposedException)
+        {
+        }
+        if (removed == 0)
+            await Refuse(connection, requestId, $"No subscription with request id {requestId} on this connection.", cancellationToken);
+        else
+            await connection.SendAsync(new ServerMessage { UnsubscribeApplied = new UnsubscribeApplied { RequestId = requestId } }, cancellationToken);
+    }
+
+    /// <summary>The connection has ended: its subscriptions go with it.</summary>
+    public async Task DropAsync(ClientConnection connection)
+    {
+        try
+        {
+            var replica = await hub.ReplicaIfAny(connection.Database);
+            if (replica is not null) await replica.Remove(s => s.Connection == connection);
+        }
+        catch (Exception e) when (e is ObjectDisposedException or KeyNotFoundException)
+        {
+        }
+    }
+
+    private static Task SendChunk(ClientConnection connection, uint requestId, string table, IReadOnlyList<UserRow> users, IReadOnlyList<MessageRow> messages, bool last, CancellationToken cancellationToken)
+    {
+        if (users.Count == 0 && messages.Count == 0) return Task.CompletedTask;
+        var rows = new TableRows { Table = table };
+        rows.Users.AddRange(users.Select(u => u.ToProto()));
+        rows.Messages.AddRange(messages.Select(m => m.ToProto()));
+        var applied = new SubscribeApplied { RequestId = requestId, Last = last };
+        applied.Tables.Add(rows);
+        return connection.SendAsync(new ServerMessage { SubscribeApplied = applied }, cancellationToken).AsTask();
+    }
+
+    private static ValueTask Refuse(ClientConnection connection, uint requestId, string error, CancellationToken cancellationToken) =>
+        connection.SendAsync(new ServerMessage { SubscriptionError = new SubscriptionError { RequestId = requestId, Error = error } }, cancellationToken);
+}

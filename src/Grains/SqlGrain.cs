@@ -1,0 +1,51 @@
+using Chat.Sql;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Orleans.Concurrency;
+
+namespace Chat.Grains;
+
+/// <summary>The <c>Chat:Sql</c> section.</summary>
+public sealed class SqlOptions
+{
+    public int RowCap { get; set; } = 10_000;
+    public TimeSpan StatementTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>
+/// Parses the query with our own parser, translates it into one parameterised statement restricted to the
+/// database's id, and runs it read-only with a timeout and a row cap. No query text reaches PostgreSQL.
+/// </summary>
+[StatelessWorker]
+public sealed class SqlGrain(NpgsqlDataSource dataSource, IOptions<SqlOptions> options, ILogger<SqlGrain> logger) : Grain, ISqlGrain
+{
+    public async Task<SqlAnswer> Query(string database, string query, Identity caller)
+    {
+        SqlQuery parsed;
+        try
+        {
+            parsed = SqlQuery.Parse(query);
+        }
+        catch (SqlQueryException e)
+        {
+            return new SqlAnswer(null, ReducerStatus.InvalidArgument, e.Message);
+        }
+        if (await GrainFactory.GetDatabaseGrain(database).Describe() is not { } descriptor)
+            return new SqlAnswer(null, ReducerStatus.NotFound, $"Database '{database}' does not exist.");
+        var limits = new SqlLimits { RowCap = options.Value.RowCap, StatementTimeout = options.Value.StatementTimeout };
+        try
+        {
+            return new SqlAnswer(await PostgresSqlExecutor.ExecuteAsync(dataSource, descriptor.Id, parsed, caller, limits, CancellationToken.None), ReducerStatus.Committed, null);
+        }
+        catch (SqlQueryException e)
+        {
+            return new SqlAnswer(null, ReducerStatus.InvalidArgument, e.Message);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            logger.LogWarning("SQL on {Database} failed: {Reason}", database, e.GetBaseException().Message);
+            return new SqlAnswer(null, ReducerStatus.Unavailable, $"Storage is unavailable; try again shortly ({e.GetBaseException().Message})");
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using Chat.Sql;
+using Chat.Storage;
+using Npgsql;
+using Orleans.Concurrency;
+
+namespace Chat.Grains;
+
+[StatelessWorker]
+public sealed class TableReaderGrain(ChatStore store, NpgsqlDataSource dataSource) : Grain, ITableReaderGrain
+{
+    public async Task<DatabaseSnapshot?> LoadSnapshot(string database)
+    {
+        if (await GrainFactory.GetDatabaseGrain(database).Describe() is not { } descriptor)
+            return null;
+        var (users, lastOffset) = await store.LoadSnapshotAsync(descriptor.Id);
+        return new DatabaseSnapshot(descriptor.Id, users.Select(u => new VersionedUser(u.Row, u.Version)).ToList(), lastOffset);
+    }
+
+    public async Task<IReadOnlyList<MessageRow>> ReadMessages(long databaseId, string subscriptionQuery, Identity subscriber, long afterOffset, long uptoOffset, int limit)
+    {
+        var query = SqlQuery.ParseSubscription(subscriptionQuery);
+        var statement = PostgresTranslator.Translate(query, databaseId, subscriber);
+        // The translated statement (ours, parameterised) is wrapped to read one offset range at a time, by the primary key.
+        await using var command = dataSource.CreateCommand(
+            $"""SELECT q.sender, q.sent, q.text, q."offset" FROM ({statement.Sql}) AS q WHERE q."offset" > @range_after AND q."offset" <= @range_upto ORDER BY q."offset" LIMIT @range_limit""");
+        foreach (var parameter in statement.Parameters) command.Parameters.Add(parameter.Clone());
+        command.Parameters.AddWithValue("range_after", afterOffset);
+        command.Parameters.AddWithValue("range_upto", uptoOffset);
+        command.Parameters.AddWithValue("range_limit", (long)Math.Clamp(limit, 1, 10_000));
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<MessageRow>();
+        while (await reader.ReadAsync())
+            rows.Add(new MessageRow(reader.GetInt64(3), Identity.FromBytes((byte[])reader[0]), reader.GetDateTime(1), reader.GetString(2)));
+        return rows;
+    }
+}

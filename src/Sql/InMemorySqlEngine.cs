@@ -1,0 +1,268 @@
+namespace Chat.Sql;
+
+/// <summary>
+/// Runs a <see cref="SqlQuery"/> over rows held in memory, with exactly the semantics of the
+/// PostgreSQL translation: three-valued logic, text by code point, identities bytewise, NULLs sorting
+/// above every value, and the same total order (the query's keys, then each table's primary key).
+/// </summary>
+public static class InMemorySqlEngine
+{
+    public static SqlResult Execute(SqlQuery query, IReadOnlyList<UserRow> users, IReadOnlyList<MessageRow> messages, Identity caller, int rowCap)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentNullException.ThrowIfNull(users);
+        ArgumentNullException.ThrowIfNull(messages);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowCap);
+        var bound = query.Bound;
+        var evaluator = new Evaluator(caller);
+
+        object?[][] RowsOf(TableInfo table) =>
+            table == Schema.User ? users.Select(ToValues).ToArray() : messages.Select(ToValues).ToArray();
+
+        // A joined row is one value array per source.
+        IEnumerable<object?[][]> joined = RowsOf(bound.Sources[0].Table).Select(r => new[] { r });
+        for (var i = 1; i < bound.Sources.Count; i++)
+            joined = Join(joined.ToList(), i, RowsOf(bound.Sources[i].Table), bound.JoinConditions[i]!, evaluator);
+        if (bound.Where is not null)
+            joined = joined.Where(r => evaluator.Eval(bound.Where, r) is true);
+
+        List<object?[]> rows;
+        if (bound.IsCount)
+        {
+            rows = [[(ulong)joined.LongCount()]];
+        }
+        else
+        {
+            var sorted = joined.ToList();
+            sorted.Sort((a, b) => CompareRows(bound.OrderBy, a, b, evaluator));
+            rows = sorted.Select(r => bound.Outputs.Select(o => r[o.Column!.Source][o.Column.Column.Ordinal]).ToArray()).ToList();
+        }
+
+        IEnumerable<object?[]> page = rows;
+        if (bound.Offset is { } offset) page = page.Skip((int)Math.Min(offset, int.MaxValue));
+        if (bound.Limit is { } limit) page = page.Take((int)Math.Min(limit, int.MaxValue));
+        var result = page.Take(rowCap + 1).ToList();
+        var truncated = result.Count > rowCap;
+        if (truncated) result.RemoveAt(rowCap);
+        return new SqlResult(query.Columns, result, truncated);
+    }
+
+    /// <summary>Whether <paramref name="row"/> passes the WHERE of <paramref name="query"/>, a query on User alone.</summary>
+    public static bool Matches(SqlQuery query, UserRow row, Identity caller) =>
+        MatchesSingle(query, Schema.User, ToValues(row), caller);
+
+    /// <summary>Whether <paramref name="row"/> passes the WHERE of <paramref name="query"/>, a query on Message alone.</summary>
+    public static bool Matches(SqlQuery query, MessageRow row, Identity caller) =>
+        MatchesSingle(query, Schema.Message, ToValues(row), caller);
+
+    private static bool MatchesSingle(SqlQuery query, TableInfo table, object?[] values, Identity caller)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var bound = query.Bound;
+        if (bound.Sources.Count != 1 || bound.Sources[0].Table != table)
+            throw new SqlQueryException($"The query reads {string.Join(" and ", query.Tables)}; a {table.Name} row can only be matched against a query on {table.Name} alone");
+        return bound.Where is null || new Evaluator(caller).Eval(bound.Where, [values]) is true;
+    }
+
+    private static object?[] ToValues(UserRow row) => [row.Identity, row.Name, row.Online];
+
+    private static object?[] ToValues(MessageRow row) =>
+        [row.Sender, DateTime.SpecifyKind(row.Sent, DateTimeKind.Utc), row.Text, (ulong)row.Offset];
+
+    /// <summary>
+    /// ON is a conjunction of column equalities, so a hash join on the ones that link the new table to
+    /// the earlier ones keeps this linear rather than quadratic; whatever is left is checked row by row.
+    /// </summary>
+    private static IEnumerable<object?[][]> Join(List<object?[][]> left, int source, object?[][] right, BoundExpr on, Evaluator evaluator)
+    {
+        var equalities = (on is BoundAnd and ? and.Operands : [on]).Cast<BoundComparison>().ToList();
+        var links = new List<(BoundColumn Mine, BoundColumn Theirs)>();
+        foreach (var e in equalities)
+        {
+            if (e.Left is BoundColumn l && e.Right is BoundColumn r)
+            {
+                if (l.Source == source && r.Source < source) links.Add((l, r));
+                else if (r.Source == source && l.Source < source) links.Add((r, l));
+            }
+        }
+        if (links.Count == 0)
+        {
+            foreach (var row in left)
+                foreach (var candidate in right)
+                {
+                    var combined = Append(row, candidate);
+                    if (evaluator.Eval(on, combined) is true) yield return combined;
+                }
+            yield break;
+        }
+
+        var index = new Dictionary<Key, List<object?[]>>();
+        foreach (var candidate in right)
+        {
+            var key = new Key(links.Select(link => candidate[link.Mine.Column.Ordinal]).ToArray());
+            // NULL equals nothing, so a row with a NULL key can never join.
+            if (key.HasNull) continue;
+            if (!index.TryGetValue(key, out var bucket)) index[key] = bucket = [];
+            bucket.Add(candidate);
+        }
+        foreach (var row in left)
+        {
+            var key = new Key(links.Select(link => row[link.Theirs.Source][link.Theirs.Column.Ordinal]).ToArray());
+            if (key.HasNull || !index.TryGetValue(key, out var bucket)) continue;
+            foreach (var candidate in bucket)
+            {
+                var combined = Append(row, candidate);
+                if (evaluator.Eval(on, combined) is true) yield return combined;
+            }
+        }
+    }
+
+    private static object?[][] Append(object?[][] row, object?[] next)
+    {
+        var combined = new object?[row.Length + 1][];
+        row.CopyTo(combined, 0);
+        combined[^1] = next;
+        return combined;
+    }
+
+    /// <summary>Equal exactly when the values compare equal in SQL: strings ordinally, the rest by value.</summary>
+    private readonly struct Key(object?[] values) : IEquatable<Key>
+    {
+        public bool HasNull => values.Any(v => v is null);
+
+        public bool Equals(Key other) => values.AsSpan().SequenceEqual(other.Values, EqualityComparer<object?>.Default);
+
+        private object?[] Values => values;
+
+        public override bool Equals(object? obj) => obj is Key other && Equals(other);
+
+        public override int GetHashCode()
+        {
+            var hash = new HashCode();
+            foreach (var value in values) hash.Add(value);
+            return hash.ToHashCode();
+        }
+    }
+
+    private static int CompareRows(IReadOnlyList<BoundOrder> order, object?[][] a, object?[][] b, Evaluator evaluator)
+    {
+        foreach (var key in order)
+        {
+            var x = evaluator.Eval(key.Expr, a);
+            var y = evaluator.Eval(key.Expr, b);
+            // NULL sorts above every value: last ascending, first descending, as PostgreSQL does by default.
+            var c = (x, y) switch
+            {
+                (null, null) => 0,
+                (null, _) => 1,
+                (_, null) => -1,
+                _ => SqlValues.Compare(x, y),
+            };
+            if (c != 0) return key.Descending ? -c : c;
+        }
+        return 0;
+    }
+
+    private sealed class Evaluator(Identity caller)
+    {
+        /// <summary>Conditions give true, false or null (unknown), as in SQL.</summary>
+        public object? Eval(BoundExpr expr, object?[][] row)
+        {
+            switch (expr)
+            {
+                case BoundColumn column:
+                    return row[column.Source][column.Column.Ordinal];
+                case BoundConstant constant:
+                    return constant.Value;
+                case BoundSender:
+                    return caller;
+                case BoundComparison comparison:
+                {
+                    var left = Eval(comparison.Left, row);
+                    var right = Eval(comparison.Right, row);
+                    if (left is null || right is null) return null;
+                    var c = SqlValues.Compare(left, right);
+                    return comparison.Operator switch
+                    {
+                        SqlComparisonOperator.Equal => c == 0,
+                        SqlComparisonOperator.NotEqual => c != 0,
+                        SqlComparisonOperator.Less => c < 0,
+                        SqlComparisonOperator.Greater => c > 0,
+                        SqlComparisonOperator.LessOrEqual => c <= 0,
+                        _ => c >= 0,
+                    };
+                }
+                case BoundAnd and:
+                {
+                    // false wins over unknown; unknown wins over true.
+                    object? result = true;
+                    foreach (var operand in and.Operands)
+                    {
+                        var value = Eval(operand, row);
+                        if (value is false) return false;
+                        if (value is null) result = null;
+                    }
+                    return result;
+                }
+                case BoundOr or:
+                {
+                    object? result = false;
+                    foreach (var operand in or.Operands)
+                    {
+                        var value = Eval(operand, row);
+                        if (value is true) return true;
+                        if (value is null) result = null;
+                    }
+                    return result;
+                }
+                case BoundNot not:
+                    return Eval(not.Operand, row) is bool b ? !b : null;
+                case BoundIsNull isNull:
+                    return (Eval(isNull.Operand, row) is null) != isNull.Negated;
+                default:
+                    throw new InvalidOperationException($"Unexpected bound node {expr.GetType().Name}.");
+            }
+        }
+    }
+}
+
+/// <summary>Comparison of two non-null values of one SQL type, in PostgreSQL's order for the column types we map to.</summary>
+internal static class SqlValues
+{
+    public static int Compare(object x, object y) => (x, y) switch
+    {
+        (Identity a, Identity b) => CompareIdentities(a, b),
+        (string a, string b) => CompareCodePoints(a, b),
+        (bool a, bool b) => a.CompareTo(b),
+        (DateTime a, DateTime b) => a.Ticks.CompareTo(b.Ticks),
+        (ulong a, ulong b) => a.CompareTo(b),
+        _ => throw new InvalidOperationException($"Cannot compare {x.GetType().Name} with {y.GetType().Name}."),
+    };
+
+    /// <summary>bytea compares bytewise; the words are the bytes read big-endian, so word by word is the same order.</summary>
+    public static int CompareIdentities(Identity a, Identity b)
+    {
+        var c = a.W0.CompareTo(b.W0);
+        if (c == 0) c = a.W1.CompareTo(b.W1);
+        if (c == 0) c = a.W2.CompareTo(b.W2);
+        if (c == 0) c = a.W3.CompareTo(b.W3);
+        return c;
+    }
+
+    /// <summary>
+    /// Code point order, which is what COLLATE "C" gives on UTF-8. Plain ordinal comparison of UTF-16
+    /// differs for characters above U+FFFF against U+E000–U+FFFF: surrogates are lifted above those.
+    /// </summary>
+    public static int CompareCodePoints(string a, string b)
+    {
+        var length = Math.Min(a.Length, b.Length);
+        for (var i = 0; i < length; i++)
+        {
+            if (a[i] == b[i]) continue;
+            return Lift(a[i]).CompareTo(Lift(b[i]));
+        }
+        return a.Length.CompareTo(b.Length);
+
+        static int Lift(char c) => c >= 0xD800 ? (c <= 0xDFFF ? c + 0x2000 : c - 0x800) : c;
+    }
+}

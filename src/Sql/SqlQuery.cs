@@ -1,0 +1,119 @@
+namespace Chat.Sql;
+
+/// <summary>
+/// A parsed, name-resolved and type-checked read-only query over the chat module's tables
+/// (<c>User</c> and <c>Message</c>), in SpacetimeDB's SQL subset plus ORDER BY, LIMIT and OFFSET.
+/// Run it with <see cref="PostgresSqlExecutor"/> or <see cref="InMemorySqlEngine"/>; both give the same answer.
+/// </summary>
+public sealed class SqlQuery
+{
+    /// <summary>Longest accepted query text, in UTF-16 code units.</summary>
+    public const int MaxLength = 10_000;
+
+    /// <summary>Deepest nesting of parentheses and NOT in one condition.</summary>
+    public const int MaxDepth = 64;
+
+    /// <summary>Longest string literal, in Unicode characters: the default maximum message length.</summary>
+    public const int MaxStringLength = 4096;
+
+    public const int MaxIdentifierLength = 128;
+
+    private SqlQuery(string text, SqlSelect syntax, BoundQuery bound)
+    {
+        Text = text;
+        Syntax = syntax;
+        Bound = bound;
+        Columns = bound.Outputs.Select(o => new SqlColumn(o.Name, o.Type)).ToArray();
+        Tables = bound.Sources.Select(s => s.Table.Name).ToArray();
+    }
+
+    public string Text { get; }
+
+    /// <summary>The query as parsed, before names were resolved.</summary>
+    public SqlSelect Syntax { get; }
+
+    internal BoundQuery Bound { get; }
+
+    /// <summary>The result's columns, known before the query runs.</summary>
+    public IReadOnlyList<SqlColumn> Columns { get; }
+
+    /// <summary>The tables read, in FROM order (<c>User</c> or <c>Message</c>; twice for a self-join).</summary>
+    public IReadOnlyList<string> Tables { get; }
+
+    /// <summary>Parses and binds <paramref name="text"/>.</summary>
+    /// <exception cref="SqlQueryException">The text is not a valid query; the message says what was expected and where.</exception>
+    public static SqlQuery Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.Length > MaxLength)
+            throw new SqlQueryException($"The query is {text.Length} characters long; the limit is {MaxLength}");
+        var syntax = Parser.Parse(text);
+        return new SqlQuery(text, syntax, Binder.Bind(syntax));
+    }
+
+    /// <summary><see cref="Parse"/>, then <see cref="EnsureSubscriptionShape"/>.</summary>
+    public static SqlQuery ParseSubscription(string text)
+    {
+        var query = Parse(text);
+        query.EnsureSubscriptionShape();
+        return query;
+    }
+
+    /// <summary>
+    /// Whether this is a query a subscription can follow row by row: <c>SELECT * FROM t [WHERE …]</c>
+    /// (or <c>SELECT t.*</c>) over one table, without COUNT, ORDER BY, LIMIT or OFFSET.
+    /// </summary>
+    public bool IsSubscriptionShape => SubscriptionShapeProblem() is null;
+
+    /// <exception cref="SqlQueryException">Not <see cref="IsSubscriptionShape"/>; the message says why.</exception>
+    public void EnsureSubscriptionShape()
+    {
+        if (SubscriptionShapeProblem() is { } problem)
+            throw new SqlQueryException($"A subscription must be SELECT * FROM one table [WHERE ...]; {problem}");
+    }
+
+    private string? SubscriptionShapeProblem()
+    {
+        if (Bound.Sources.Count > 1) return "this query has a JOIN";
+        if (Syntax.Items is not [SqlStar or SqlTableStar]) return "this query selects " + string.Join(", ", Syntax.Items) + " instead of *";
+        if (Syntax.OrderBy.Count > 0) return "this query has ORDER BY";
+        if (Syntax.Limit is not null) return "this query has LIMIT";
+        if (Syntax.Offset is not null) return "this query has OFFSET";
+        return null;
+    }
+
+    public override string ToString() => Text;
+}
+
+/// <summary>
+/// A query that cannot be run: it does not parse, names something that does not exist, compares
+/// incompatible types, or ran out of time. <see cref="Line"/> and <see cref="Column"/> point at the
+/// problem in the query text (1-based), or are 0 when the problem is the query as a whole.
+/// </summary>
+public sealed class SqlQueryException : Exception
+{
+    public SqlQueryException(string message) : base(message) { }
+
+    public SqlQueryException(string message, SqlPosition position) : base(message)
+    {
+        Line = position.Line;
+        Column = position.Column;
+    }
+
+    public SqlQueryException(string message, Exception inner) : base(message, inner) { }
+
+    public int Line { get; }
+    public int Column { get; }
+}
+
+/// <summary>What one ad hoc query may cost.</summary>
+public sealed record SqlLimits
+{
+    public static SqlLimits Default { get; } = new();
+
+    /// <summary>Most rows returned; a result cut here has <see cref="SqlResult.Truncated"/> set.</summary>
+    public int RowCap { get; init; } = 10_000;
+
+    /// <summary>Longest PostgreSQL may work on the query before it is cancelled.</summary>
+    public TimeSpan StatementTimeout { get; init; } = TimeSpan.FromSeconds(5);
+}

@@ -1,0 +1,229 @@
+using Grpc.Core;
+using V1 = Chat.Api.V1;
+
+namespace Chat.Tests;
+
+/// <summary>Live rows: snapshots that meet their updates exactly, filters, two gateways, slow consumers, lost deliveries repaired.</summary>
+public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+{
+    private static int _databases;
+
+    private async Task<(string Database, string OwnerToken)> NewDatabase()
+    {
+        var (_, token) = await fixture.A.CreateIdentityAsync();
+        var name = $"live-{Interlocked.Increment(ref _databases)}";
+        await fixture.A.Databases.PublishAsync(new V1.PublishRequest { Database = name, Settings = new V1.DatabaseSettings { MessagesPerSecond = 0 } }, TestGateway.Bearer(token));
+        return (name, token);
+    }
+
+    private static async Task<V1.TransactionUpdate> NextTransaction(LiveConnection connection)
+    {
+        var message = await connection.NextUpdateAsync();
+        Assert.Equal(V1.ServerMessage.MessageOneofCase.TransactionUpdate, message.MessageCase);
+        return message.TransactionUpdate;
+    }
+
+    private Task Send(string database, string token, string text, TestGateway? via = null) =>
+        (via ?? fixture.A).Chat.SendMessageAsync(new V1.SendMessageRequest { Database = database, Text = text }, TestGateway.Bearer(token)).ResponseAsync;
+
+    [Fact]
+    public async Task Two_clients_of_the_walkthrough_see_each_others_names_and_messages_across_two_gateways()
+    {
+        var (db, _) = await NewDatabase();
+        using var alice = await fixture.A.ConnectAsync(db);
+        var subscription = await alice.SubscribeAsync("SELECT * FROM User", "SELECT * FROM Message");
+        var snapshot = await alice.ReadSnapshotAsync(subscription);
+        Assert.Contains(snapshot.Users, u => u.Identity == alice.Identity && u.Online);
+        Assert.Empty(snapshot.Messages);
+
+        using var bob = await fixture.B.ConnectAsync(db);
+        var joined = await NextTransaction(alice);
+        Assert.Equal("identity_connected", joined.Reducer);
+        var inserted = Assert.Single(Assert.Single(joined.Tables).InsertedUsers);
+        Assert.Equal((bob.Identity, true, false), (inserted.Identity, inserted.Online, inserted.HasName));
+        Assert.False(joined.OwnCall);
+
+        Assert.Equal(0, (await bob.CallAsync("set_name", """["Bob"]""")).Outcome.Code);
+        var renamed = Assert.Single((await NextTransaction(alice)).Tables);
+        Assert.Equal("User", renamed.Table);
+        Assert.False(Assert.Single(renamed.DeletedUsers).HasName);
+        Assert.Equal("Bob", Assert.Single(renamed.InsertedUsers).Name);
+
+        Assert.Equal(0, (await bob.CallAsync("send_message", """["Hi Alice"]""")).Outcome.Code);
+        var said = await NextTransaction(alice);
+        Assert.Equal(("send_message", bob.Identity, bob.Hello.ConnectionId), (said.Reducer, said.CallerIdentity, said.CallerConnectionId));
+        var message = Assert.Single(Assert.Single(said.Tables).InsertedMessages);
+        Assert.Equal(("Hi Alice", bob.Identity, 1ul), (message.Text, message.Sender, message.Offset));
+
+        await bob.CloseAsync();
+        var left = Assert.Single((await NextTransaction(alice)).Tables);
+        Assert.False(Assert.Single(left.InsertedUsers).Online);
+        await alice.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_callers_own_updates_carry_its_request_id()
+    {
+        var (db, _) = await NewDatabase();
+        using var me = await fixture.A.ConnectAsync(db);
+        await me.ReadSnapshotAsync(await me.SubscribeAsync("SELECT * FROM Message WHERE sender = :sender"));
+        var result = await me.CallAsync("send_message", """["mine"]""");
+        var update = await NextTransaction(me);
+        Assert.True(update.OwnCall);
+        Assert.Equal(result.RequestId, update.RequestId);
+        Assert.Equal("committed", update.Status);
+        await me.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_snapshot_and_the_updates_after_it_meet_exactly_while_writers_run()
+    {
+        var (db, owner) = await NewDatabase();
+        using var stop = new CancellationTokenSource();
+        var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+        {
+            var sent = 0;
+            while (!stop.IsCancellationRequested || sent < 25) { await Send(db, owner, $"w{w}-{sent}"); sent++; }
+        })).ToArray();
+        await Task.Delay(300); // writers are at full speed when the subscription starts
+
+        using var reader = await fixture.B.ConnectAsync(db);
+        var (_, initial) = await reader.ReadSnapshotAsync(await reader.SubscribeAsync("SELECT * FROM Message"));
+        await Task.Delay(500);
+        stop.Cancel();
+        await Task.WhenAll(writers);
+        var total = await TestPostgres.ScalarAsync<long>(fixture.ConnectionString, "SELECT count(*) FROM chat.messages WHERE database = @db", ("db", db));
+
+        var offsets = initial.Select(m => (long)m.Offset).ToList();
+        Assert.Equal(Enumerable.Range(1, offsets.Count).Select(i => (long)i), offsets); // the snapshot is a consistent prefix
+        while (offsets.Count < total)
+        {
+            foreach (var table in (await NextTransaction(reader)).Tables)
+                offsets.AddRange(table.InsertedMessages.Select(m => (long)m.Offset));
+        }
+        Assert.Equal(Enumerable.Range(1, (int)total).Select(i => (long)i), offsets); // then every later one, in order, once
+        Assert.True(initial.Count > 0 && initial.Count < total, $"the subscription should start mid-stream ({initial.Count} of {total})");
+        await reader.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Filters_select_rows_and_bad_queries_get_an_error_without_closing_the_connection()
+    {
+        var (db, owner) = await NewDatabase();
+        using var me = await fixture.A.ConnectAsync(db);
+        var bad = await me.SubscribeAsync("SELECT name FROM User");
+        var error = (await me.NextUpdateAsync()).SubscriptionError;
+        Assert.Equal(bad, error.RequestId);
+        Assert.Contains("SELECT * FROM one table", error.Error);
+        var typo = await me.SubscribeAsync("SELECT * FROM Usr");
+        Assert.Contains("Usr", (await me.NextUpdateAsync()).SubscriptionError.Error);
+
+        await Send(db, owner, "old news");
+        var (_, history) = await me.ReadSnapshotAsync(await me.SubscribeAsync("SELECT * FROM Message WHERE offset > 1 AND text != 'skip me'"));
+        Assert.Empty(history);
+        await Send(db, owner, "skip me");
+        await Send(db, owner, "wanted");
+        var update = await NextTransaction(me);
+        Assert.Equal("wanted", Assert.Single(Assert.Single(update.Tables).InsertedMessages).Text);
+        Assert.Equal(0, (await me.CallAsync("set_name", """["still here"]""")).Outcome.Code);
+        await me.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Unsubscribe_stops_that_sets_updates_only()
+    {
+        var (db, owner) = await NewDatabase();
+        using var me = await fixture.A.ConnectAsync(db);
+        var messages = await me.SubscribeAsync("SELECT * FROM Message");
+        await me.ReadSnapshotAsync(messages);
+        var users = await me.SubscribeAsync("SELECT * FROM User WHERE identity = :sender");
+        await me.ReadSnapshotAsync(users);
+
+        await me.UnsubscribeAsync(messages);
+        Assert.Equal(messages, (await me.NextUpdateAsync()).UnsubscribeApplied.RequestId);
+        await Send(db, owner, "nobody listens");
+        await me.CallAsync("set_name", """["Solo"]""");
+        var next = await NextTransaction(me);
+        Assert.Equal("User", Assert.Single(next.Tables).Table);
+        await me.UnsubscribeAsync(999);
+        Assert.Contains("No subscription with request id 999", (await me.NextUpdateAsync()).SubscriptionError.Error);
+        await me.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_slow_consumer_is_evicted_while_a_fast_one_keeps_receiving()
+    {
+        var (db, owner) = await NewDatabase();
+        await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client, new Dictionary<string, string?> { ["Chat:Gateway:SendQueueCapacity"] = "16" });
+        using var fast = await gateway.ConnectAsync(db);
+        await fast.ReadSnapshotAsync(await fast.SubscribeAsync("SELECT * FROM Message"));
+
+        // The slow client subscribes and then reads nothing: HTTP/2 flow control fills, then its queue.
+        var headers = TestGateway.Bearer(owner);
+        headers.Add("database", db);
+        using var slowCall = gateway.Chat.Connect(headers);
+        await slowCall.RequestStream.WriteAsync(new V1.ClientMessage { Subscribe = new V1.Subscribe { RequestId = 1, Queries = { "SELECT * FROM Message" } } });
+
+        var text = new string('x', 4000);
+        var received = 0;
+        var readFast = Task.Run(async () =>
+        {
+            while (received < 600)
+                received += (await NextTransaction(fast)).Tables.Sum(t => t.InsertedMessages.Count);
+        });
+        for (var i = 0; i < 600; i++) await Send(db, owner, text);
+        await readFast.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(600, received);
+
+        // When it finally reads, it gets what was already on its way, then the reason it was cut off.
+        var status = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await slowCall.ResponseStream.MoveNext(CancellationToken.None)) { }
+        });
+        Assert.Equal(StatusCode.ResourceExhausted, status.StatusCode);
+        Assert.Contains("did not read its updates fast enough", status.Status.Detail);
+        await fast.CloseAsync();
+    }
+
+    [Fact]
+    public async Task After_a_gateway_goes_away_clients_resubscribe_from_their_last_offset_and_miss_nothing()
+    {
+        var (db, owner) = await NewDatabase();
+        var first = await TestGateway.StartAsync(fixture.Cluster.Client);
+        var client = await first.ConnectAsync(db, owner);
+        await client.ReadSnapshotAsync(await client.SubscribeAsync("SELECT * FROM Message"));
+        for (var i = 1; i <= 3; i++) await Send(db, owner, $"before {i}");
+        var seen = new List<ulong>();
+        while (seen.Count < 3) seen.AddRange((await NextTransaction(client)).Tables.SelectMany(t => t.InsertedMessages).Select(m => m.Offset));
+        await first.DisposeAsync(); // the gateway restarts: its streams end
+        client.Dispose();
+
+        for (var i = 1; i <= 5; i++) await Send(db, owner, $"while away {i}");
+        using var again = await fixture.B.ConnectAsync(db, owner);
+        var (_, missed) = await again.ReadSnapshotAsync(await again.SubscribeAsync($"SELECT * FROM Message WHERE offset > {seen.Max()}"));
+        await Send(db, owner, "after");
+        var live = Assert.Single(Assert.Single((await NextTransaction(again)).Tables).InsertedMessages);
+        Assert.Equal(Enumerable.Range(1, 9).Select(i => (ulong)i), seen.Concat(missed.Select(m => m.Offset)).Append(live.Offset));
+        await again.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Deliveries_lost_by_a_restarted_feed_are_repaired_from_PostgreSQL()
+    {
+        var (db, owner) = await NewDatabase();
+        using var client = await fixture.A.ConnectAsync(db, owner);
+        await client.ReadSnapshotAsync(await client.SubscribeAsync("SELECT * FROM Message"));
+        await Send(db, owner, "one");
+        Assert.Equal(1ul, Assert.Single(Assert.Single((await NextTransaction(client)).Tables).InsertedMessages).Offset);
+
+        // The feed grain loses its subscribers (as when its silo dies); the next messages go nowhere at first.
+        await fixture.Cluster.DeactivateAsync(fixture.Cluster.Client.GetChangeFeedGrain(db));
+        for (var i = 2; i <= 4; i++) await Send(db, owner, $"message {i}");
+
+        var offsets = new List<ulong>();
+        while (offsets.Count < 3)
+            offsets.AddRange((await NextTransaction(client)).Tables.SelectMany(t => t.InsertedMessages).Select(m => m.Offset));
+        Assert.Equal([2ul, 3ul, 4ul], offsets);
+        await client.CloseAsync();
+    }
+}
