@@ -52,6 +52,10 @@ public class ClusterLifecycleTests
         var owner = Identity.Random();
         var chat = new ChatDriver(cluster.Client, "shared");
         await chat.Publish(owner, settings: ModuleSettings.Default with { MessagesPerSecond = 0 });
+        // A subscriber sees every change, whichever silo's grains made it.
+        await using var gateway = await TestGateway.StartAsync(cluster.Client);
+        using var watcher = await gateway.ConnectAsync("shared");
+        await watcher.ReadSnapshotAsync(await watcher.SubscribeAsync("SELECT * FROM Message"));
         var users = Enumerable.Range(0, 40).Select(_ => Identity.Random()).ToArray();
         await Task.WhenAll(users.Select(u => chat.Connect(u, ConnectionId.New())));
         await Task.WhenAll(users.Select((u, i) => chat.SetName(u, $"user {i}")));
@@ -66,5 +70,14 @@ public class ClusterLifecycleTests
         Assert.Equal(40, await TestPostgres.ScalarAsync<long>(connectionString, """SELECT count(*) FROM chat."user" WHERE online AND name LIKE 'user %'"""));
         Assert.Equal(200, await TestPostgres.ScalarAsync<long>(connectionString, "SELECT count(DISTINCT \"offset\") FROM chat.message"));
         Assert.Equal(200, await TestPostgres.ScalarAsync<long>(connectionString, "SELECT max(\"offset\") FROM chat.message"));
+
+        var delivered = new List<ulong>();
+        while (delivered.Count < 200)
+        {
+            var update = await watcher.NextUpdateAsync();
+            delivered.AddRange(update.TransactionUpdate.Tables.SelectMany(t => t.InsertedMessages).Select(m => m.Offset));
+        }
+        Assert.Equal(Enumerable.Range(1, 200).Select(i => (ulong)i), delivered);
+        await watcher.CloseAsync();
     }
 }
