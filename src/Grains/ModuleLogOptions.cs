@@ -6,8 +6,12 @@ public sealed class ModuleLogOptions
     /// <summary>Records kept per database; older ones are pruned.</summary>
     public int RetainPerDatabase { get; set; } = 100_000;
 
-    /// <summary>Prune after this many records have been written by one grain activation.</summary>
-    public int PruneEvery { get; set; } = 1_000;
+    /// <summary>
+    /// Prune after this many records have been written by one grain activation. Finding the cut-off walks the
+    /// newest <see cref="RetainPerDatabase"/> index entries, so pruning every tenth of the retention keeps that
+    /// to about ten entries per record written (the benchmark showed pruning every 1,000 cost 10-15% of throughput).
+    /// </summary>
+    public int PruneEvery { get; set; } = 10_000;
 }
 
 /// <summary>Counts what a grain wrote to the log and prunes in the background now and then, never in the writers' way.</summary>

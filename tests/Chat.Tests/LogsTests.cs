@@ -7,13 +7,9 @@ namespace Chat.Tests;
 public class LogsTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
 {
     private TestGateway Gateway => fixture.A;
-    private static int _databases;
-
     private async Task<(string Database, string OwnerToken)> NewDatabase(V1.DatabaseSettings? settings = null)
     {
-        var (_, token) = await Gateway.CreateIdentityAsync();
-        var name = $"logs-{Interlocked.Increment(ref _databases)}";
-        await Gateway.Databases.PublishAsync(new V1.PublishRequest { Database = name, Settings = settings }, TestGateway.Bearer(token));
+        var (name, token, _) = await fixture.NewDatabaseAsync("logs", settings);
         return (name, token);
     }
 

@@ -7,15 +7,8 @@ namespace Chat.Tests;
 public class SqlGatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
 {
     private TestGateway Gateway => fixture.A;
-    private static int _databases;
-
-    private async Task<(string Database, string Token, string Identity)> NewDatabase()
-    {
-        var (identity, token) = await Gateway.CreateIdentityAsync();
-        var name = $"sql-{Interlocked.Increment(ref _databases)}";
-        await Gateway.Databases.PublishAsync(new V1.PublishRequest { Database = name, Settings = new V1.DatabaseSettings { MessagesPerSecond = 0 } }, TestGateway.Bearer(token));
-        return (name, token, identity);
-    }
+    private Task<(string Database, string Token, string Identity)> NewDatabase() =>
+        fixture.NewDatabaseAsync("sql", new V1.DatabaseSettings { MessagesPerSecond = 0 });
 
     private Task<V1.SqlResponse> Sql(string database, string token, string query) =>
         Gateway.Chat.SqlAsync(new V1.SqlRequest { Database = database, Query = query }, TestGateway.Bearer(token)).ResponseAsync;

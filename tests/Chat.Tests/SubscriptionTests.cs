@@ -6,13 +6,9 @@ namespace Chat.Tests;
 /// <summary>Live rows: snapshots that meet their updates exactly, filters, two gateways, slow consumers, lost deliveries repaired.</summary>
 public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
 {
-    private static int _databases;
-
     private async Task<(string Database, string OwnerToken)> NewDatabase()
     {
-        var (_, token) = await fixture.A.CreateIdentityAsync();
-        var name = $"live-{Interlocked.Increment(ref _databases)}";
-        await fixture.A.Databases.PublishAsync(new V1.PublishRequest { Database = name, Settings = new V1.DatabaseSettings { MessagesPerSecond = 0 } }, TestGateway.Bearer(token));
+        var (name, token, _) = await fixture.NewDatabaseAsync("live", new V1.DatabaseSettings { MessagesPerSecond = 0 });
         return (name, token);
     }
 

@@ -89,6 +89,17 @@ public sealed class GatewayFixture : IAsyncLifetime
         await A.Databases.PublishAsync(new Chat.Api.V1.PublishRequest { Database = Database }, TestGateway.Bearer(OwnerToken));
     }
 
+    private int _databases;
+
+    /// <summary>A new database, published through gateway A by a new identity that owns it.</summary>
+    public async Task<(string Database, string OwnerToken, string OwnerIdentity)> NewDatabaseAsync(string prefix, Chat.Api.V1.DatabaseSettings? settings = null)
+    {
+        var (identity, token) = await A.CreateIdentityAsync();
+        var name = $"{prefix}-{Interlocked.Increment(ref _databases)}";
+        await A.Databases.PublishAsync(new Chat.Api.V1.PublishRequest { Database = name, Settings = settings }, TestGateway.Bearer(token));
+        return (name, token, identity);
+    }
+
     /// <summary>A gateway silent for 3 s is dead; module logs keep 1,000 records per database, pruned every 100; SQL returns at most 500 rows.</summary>
     public static void QuickJanitor(ISiloBuilder silo)
     {
