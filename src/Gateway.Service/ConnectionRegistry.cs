@@ -37,6 +37,7 @@ public sealed class ConnectionRegistry(IGrainFactory grains, IOptions<GatewayOpt
                     $"Identity {identity} already has {mine} connections to this gateway (the limit is {limits.MaxConnectionsPerIdentity}); close one first."));
             _perIdentity[identity] = mine + 1;
             _total++;
+            ChatMetrics.ConnectionOpened();
         }
         return new Slot(this, identity);
     }
@@ -47,6 +48,7 @@ public sealed class ConnectionRegistry(IGrainFactory grains, IOptions<GatewayOpt
         {
             if (--_perIdentity[identity] == 0) _perIdentity.Remove(identity);
             _total--;
+            ChatMetrics.ConnectionClosed();
         }
     }
 

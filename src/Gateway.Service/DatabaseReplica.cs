@@ -88,6 +88,7 @@ public sealed class DatabaseReplica
         Run(() =>
         {
             _sets.Add(set);
+            ChatMetrics.SubscriptionsChanged(1);
             IReadOnlyList<UserRow> users = _users.Values.Select(u => u.Row).Where(set.Matches).ToList();
             return Task.FromResult((users, _databaseId, _lastOffset));
         });
@@ -106,6 +107,7 @@ public sealed class DatabaseReplica
         Run(() =>
         {
             var removed = _sets.RemoveAll(s => which(s));
+            ChatMetrics.SubscriptionsChanged(-removed);
             if (_sets.Count == 0) Stop();
             return Task.FromResult(removed);
         });
@@ -239,6 +241,7 @@ public sealed class DatabaseReplica
             };
             update.Tables.Add(table);
             Send(set, new ServerMessage { TransactionUpdate = update });
+            ChatMetrics.Delivered(change.Timestamp);
         }
     }
 
@@ -286,6 +289,7 @@ public sealed class DatabaseReplica
             foreach (var set in _sets)
                 set.Connection.TrySend(new ServerMessage { SubscriptionError = new SubscriptionError { RequestId = set.RequestId,
                     Error = $"Database '{_database}' was deleted or published again; subscribe again." } });
+            ChatMetrics.SubscriptionsChanged(-_sets.Count);
             _sets.Clear();
             Stop();
             return;

@@ -23,8 +23,8 @@ builder.UseOrleansClient(client =>
 {
     client.Configure<ClusterOptions>(o =>
     {
-        o.ClusterId = builder.Configuration["Chat:ClusterId"] ?? "chat-local";
-        o.ServiceId = builder.Configuration["Chat:ServiceId"] ?? "chat";
+        o.ClusterId = Environment.GetEnvironmentVariable("ORLEANS_CLUSTER_ID") ?? builder.Configuration["Chat:ClusterId"] ?? "chat-local";
+        o.ServiceId = Environment.GetEnvironmentVariable("ORLEANS_SERVICE_ID") ?? builder.Configuration["Chat:ServiceId"] ?? "chat";
     });
     client.UseAdoNetClustering(o =>
     {
@@ -33,8 +33,12 @@ builder.UseOrleansClient(client =>
     });
 });
 builder.Services.AddChatGateway(builder.Configuration);
+builder.Services.AddChatTelemetry(builder.Configuration, "chat-gateway");
+// Long enough for every Connect stream to end and run identity_disconnected.
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = builder.Configuration.GetValue("Chat:ShutdownTimeout", TimeSpan.FromSeconds(30)));
 
 var app = builder.Build();
 app.MapChatGateway();
+app.MapChatMetrics();
 app.Run();
 return 0;

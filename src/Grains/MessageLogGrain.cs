@@ -43,6 +43,14 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
 
     public async Task<ReducerResult> SendMessage(ReducerCaller caller, string text)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var result = await Send(caller, text);
+        ChatMetrics.Reducer("send_message", result.Status, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        return result;
+    }
+
+    private async Task<ReducerResult> Send(ReducerCaller caller, string text)
+    {
         var database = _database ?? await Describe();
         if (database is null)
             return ReducerResult.DatabaseNotFound(Database);
@@ -114,9 +122,11 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             rows[i] = new MessageRow(++offset, group[i].Caller.Identity, sent, group[i].Text);
         }
 
+        var committing = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             await store.AppendMessagesAsync(database.Id, rows, database.Settings.LogMessages);
+            ChatMetrics.GroupCommit(rows.Length, System.Diagnostics.Stopwatch.GetElapsedTime(committing).TotalMilliseconds);
         }
         catch (Exception e)
         {

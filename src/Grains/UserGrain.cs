@@ -24,7 +24,9 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         return Task.CompletedTask;
     }
 
-    public async Task<ReducerResult> SetName(ReducerCaller caller, string name)
+    public Task<ReducerResult> SetName(ReducerCaller caller, string name) => Measured("set_name", () => ApplySetName(caller, name));
+
+    private async Task<ReducerResult> ApplySetName(ReducerCaller caller, string name)
     {
         var (database, failure) = await Prepare(caller, "set_name");
         if (database is null) return failure!;
@@ -48,7 +50,9 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         return await Adopt(database, next, version.Value, "set_name", caller);
     }
 
-    public async Task<ReducerResult> IdentityConnected(ReducerCaller caller, Guid gatewayId)
+    public Task<ReducerResult> IdentityConnected(ReducerCaller caller, Guid gatewayId) => Measured("identity_connected", () => ApplyConnected(caller, gatewayId));
+
+    private async Task<ReducerResult> ApplyConnected(ReducerCaller caller, Guid gatewayId)
     {
         var (database, failure) = await Prepare(caller, "identity_connected");
         if (database is null) return failure!;
@@ -58,7 +62,9 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
             () => store.SaveConnectedAsync(database.Id, _identity, connection, gatewayId));
     }
 
-    public async Task<ReducerResult> IdentityDisconnected(ReducerCaller caller)
+    public Task<ReducerResult> IdentityDisconnected(ReducerCaller caller) => Measured("identity_disconnected", () => ApplyDisconnected(caller));
+
+    private async Task<ReducerResult> ApplyDisconnected(ReducerCaller caller)
     {
         var (database, failure) = await Prepare(caller, "identity_disconnected");
         if (database is null) return failure!;
@@ -72,6 +78,14 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         var connection = caller.ConnectionId ?? default;
         return await Commit(database, next!, "identity_disconnected", caller,
             () => store.SaveDisconnectedAsync(database.Id, _identity, connection, next!.Row.Online));
+    }
+
+    private static async Task<ReducerResult> Measured(string reducer, Func<Task<ReducerResult>> call)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var result = await call();
+        ChatMetrics.Reducer(reducer, result.Status, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        return result;
     }
 
     public async Task<UserRow?> Get()

@@ -4,11 +4,13 @@ using Chat.Silo;
 using Chat.Storage;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 
 // The whole stack in one process: PostgreSQL (ours, unless a connection string is given), the schema,
 // the Orleans silo, and the gRPC gateway co-hosted with it (Chat:Gateway:Enabled=false turns it off).
 var builder = WebApplication.CreateBuilder(args);
-builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+// Long enough for the gateway's streams to end (users go offline) and grains to flush their last group commit.
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = builder.Configuration.GetValue("Chat:ShutdownTimeout", TimeSpan.FromSeconds(30)));
 var settings = builder.Configuration.GetSection("Chat").Get<SiloSettings>() ?? new SiloSettings();
 using var loggerFactory = LoggerFactory.Create(b => b.AddConfiguration(builder.Configuration.GetSection("Logging")).AddSimpleConsole(o => o.SingleLine = true));
 var startupLog = loggerFactory.CreateLogger("Chat.Silo");
@@ -34,13 +36,28 @@ catch (Exception e) when (e is InvalidOperationException or Npgsql.NpgsqlExcepti
     return 1;
 }
 
+// In Kubernetes the pod's identity comes from the downward API; the standard Orleans variables win over settings.
+var clusterId = Environment.GetEnvironmentVariable("ORLEANS_CLUSTER_ID") ?? settings.ClusterId;
+var serviceId = Environment.GetEnvironmentVariable("ORLEANS_SERVICE_ID") ?? settings.ServiceId;
+var podIp = Environment.GetEnvironmentVariable("POD_IP");
+var podName = Environment.GetEnvironmentVariable("POD_NAME");
+var dashboard = builder.Configuration.GetValue("Chat:Dashboard:Enabled", true);
 builder.UseOrleans(silo =>
 {
-    silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (settings.ClusterId, settings.ServiceId));
-    silo.ConfigureEndpoints(System.Net.IPAddress.Parse(settings.AdvertisedIPAddress), settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: settings.ListenOnAnyAddress);
+    silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, serviceId));
+    if (!string.IsNullOrEmpty(podName))
+        silo.Configure<SiloOptions>(o => o.SiloName = podName);
+    silo.ConfigureEndpoints(System.Net.IPAddress.Parse(podIp ?? settings.AdvertisedIPAddress), settings.SiloPort, settings.GatewayPort,
+        listenOnAnyHostAddress: podIp is not null || settings.ListenOnAnyAddress);
     silo.UseChatClustering(connectionString);
     silo.AddChat(connectionString);
+    if (dashboard)
+        silo.AddDashboard();
 });
+builder.Services.AddChatTelemetry(builder.Configuration, "chat-silo");
+builder.Services.AddHealthChecks()
+    .AddCheck<PostgresReadiness>("postgresql")
+    .AddCheck<MembershipReadiness>("membership");
 
 var gatewayEnabled = builder.Configuration.GetValue("Chat:Gateway:Enabled", true);
 if (gatewayEnabled)
@@ -48,13 +65,22 @@ if (gatewayEnabled)
 
 var host = builder.Build();
 if (gatewayEnabled)
+{
     host.MapChatGateway();
+}
 else
+{
     host.MapGet("/healthz", () => Results.Text("ok"));
+    host.MapHealthChecks("/readyz");
+}
+host.MapChatMetrics();
+if (dashboard)
+    host.MapOrleansDashboard("/dashboard");
 var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
 lifetime.ApplicationStarted.Register(() => startupLog.LogInformation(
-    "Chat is up: cluster {ClusterId}, PostgreSQL {Postgres}, gRPC gateway {Gateway}. Press Ctrl+C to stop.",
-    settings.ClusterId, Describe(connectionString), gatewayEnabled ? builder.Configuration["Kestrel:Endpoints:Grpc:Url"] : "off"));
+    "Chat is up: cluster {ClusterId}, silo {Silo} in namespace {Namespace}, PostgreSQL {Postgres}, gRPC gateway {Gateway}, HTTP {Http} (/healthz, /readyz, /metrics{Dashboard}). Press Ctrl+C to stop.",
+    clusterId, podName ?? Environment.MachineName, Environment.GetEnvironmentVariable("POD_NAMESPACE") ?? "-", Describe(connectionString),
+    gatewayEnabled ? builder.Configuration["Kestrel:Endpoints:Grpc:Url"] : "off", builder.Configuration["Kestrel:Endpoints:Http:Url"], dashboard ? ", /dashboard" : ""));
 try
 {
     await host.RunAsync();
