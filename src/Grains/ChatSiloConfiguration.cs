@@ -1,6 +1,8 @@
 using Chat.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Orleans.Configuration;
+using Orleans.Storage;
 
 namespace Chat.Grains;
 
@@ -29,6 +31,10 @@ public static class ChatSiloConfiguration
             options.Invariant = AdoNetInvariant;
             options.ConnectionString = connectionString;
         });
+        // Orleans' own serializer, not the default JSON one: JSON drops values equal to the CLR default, so a setting
+        // stored as 0 or false came back as its initializer (a rate limit turned off came back on after a restart).
+        silo.Services.AddOptions<AdoNetGrainStorageOptions>(GrainStorage)
+            .Configure<Orleans.Serialization.Serializer>((options, serializer) => options.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer));
         return silo;
     }
 

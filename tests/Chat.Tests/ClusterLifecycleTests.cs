@@ -15,7 +15,7 @@ public class ClusterLifecycleTests
         await using (var first = await ChatCluster.StartAsync(connectionString, serviceId: "restart"))
         {
             var chat = new ChatDriver(first.Client, "quickstart");
-            Assert.True((await chat.Publish(owner, settings: ModuleSettings.Default with { MaxNameLength = 10 })).Result.IsCommitted);
+            Assert.True((await chat.Publish(owner, settings: ModuleSettings.Default with { MaxNameLength = 10, MessagesPerSecond = 0, LogMessages = false })).Result.IsCommitted);
             await chat.Connect(alice, connection);
             await chat.SetName(alice, "Alice");
             for (var i = 1; i <= 10; i++)
@@ -28,7 +28,7 @@ public class ClusterLifecycleTests
         var database = await second.Client.GetDatabaseGrain("quickstart").Describe();
         Assert.NotNull(database);
         Assert.Equal(owner, database.Owner);
-        Assert.Equal(10, database.Settings.MaxNameLength);
+        Assert.Equal(ModuleSettings.Default with { MaxNameLength = 10, MessagesPerSecond = 0, LogMessages = false }, database.Settings);
         Assert.Equal(new UserRow(alice, "Alice", true), await again.User(alice));
 
         var next = await again.Send(alice, "after restart");
