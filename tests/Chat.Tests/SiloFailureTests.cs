@@ -80,4 +80,54 @@ public class SiloFailureTests
             await Task.Delay(250);
         }
     }
+
+    [Fact]
+    public async Task A_rolling_restart_under_steady_load_fails_at_most_a_few_retriable_calls()
+    {
+        var connectionString = await TestPostgres.CreateDatabaseAsync();
+        await using var cluster = await ChatCluster.StartAsync(connectionString, silos: 3, serviceId: "rolling", configure: QuickFailureDetection);
+        await using var gateway = await TestGateway.StartAsync(cluster.Client);
+        var (_, owner) = await gateway.CreateIdentityAsync();
+        await gateway.Databases.PublishAsync(new V1.PublishRequest { Database = "rolling", Settings = new V1.DatabaseSettings { MessagesPerSecond = 0 } }, TestGateway.Bearer(owner));
+
+        var acknowledged = new ConcurrentDictionary<string, ulong>();
+        var failures = new ConcurrentBag<(StatusCode Code, string Detail)>();
+        using var stop = new CancellationTokenSource();
+        var load = Enumerable.Range(0, 4).Select(s => Task.Run(async () =>
+        {
+            for (var n = 0; !stop.IsCancellationRequested; n++)
+            {
+                var text = $"sender {s} message {n}";
+                try
+                {
+                    acknowledged[text] = (await gateway.Chat.SendMessageAsync(new V1.SendMessageRequest { Database = "rolling", Text = text }, TestGateway.Bearer(owner))).MessageOffset;
+                }
+                catch (RpcException e)
+                {
+                    failures.Add((e.StatusCode, e.Status.Detail));
+                    await Task.Delay(50);
+                }
+                await Task.Delay(5); // steady, not flat out
+            }
+        })).ToArray();
+
+        foreach (var silo in cluster.Silos.ToList())
+        {
+            await Task.Delay(1000);
+            await cluster.StopSiloAsync(silo);       // graceful: grains deactivate, pending group commits flush
+            await cluster.StartAdditionalSiloAsync();
+        }
+        await Task.Delay(1000);
+        stop.Cancel();
+        await Task.WhenAll(load);
+
+        // What a client sees: calls keep succeeding; the few that fail while a silo leaves are UNAVAILABLE, worth a retry.
+        Assert.All(failures, f => Assert.True(f.Code is StatusCode.Unavailable, $"{f.Code}: {f.Detail}"));
+        Assert.True(failures.Count <= acknowledged.Count / 20, $"{failures.Count} failed calls against {acknowledged.Count} acknowledged");
+        var rows = await TestPostgres.RowsAsync(connectionString, "SELECT \"offset\", text FROM chat.messages WHERE database = 'rolling' ORDER BY \"offset\"");
+        Assert.Equal(Enumerable.Range(1, rows.Count).Select(i => (long)i), rows.Select(r => (long)r[0]!));
+        var byText = rows.GroupBy(r => (string)r[1]!).ToDictionary(g => g.Key, g => g.Select(r => (long)r[0]!).ToList());
+        foreach (var (text, offset) in acknowledged)
+            Assert.Equal([(long)offset], byText[text]);
+    }
 }
