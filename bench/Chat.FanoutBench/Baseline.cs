@@ -1,0 +1,205 @@
+using System.Diagnostics;
+using System.Net;
+using System.Threading.Channels;
+using Chat.FanoutBench.Proto;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using ServerMessage = Chat.Api.V1.ServerMessage;
+
+namespace Chat.FanoutBench;
+
+/// <summary>
+/// The baseline's in-memory fan-out: every listener has a bounded queue written by the publisher and drained by its
+/// stream's single writer, like the gateway's ClientConnection, and nothing else: no storage, no grains, no filtering.
+/// </summary>
+public sealed class BaselineHub
+{
+    private readonly List<Channel<ServerMessage>> _listeners = [];
+    private Channel<ServerMessage>[] _snapshot = [];
+
+    public int Listeners { get { lock (_listeners) return _listeners.Count; } }
+
+    public Channel<ServerMessage> Add(int capacity)
+    {
+        var channel = Channel.CreateBounded<ServerMessage>(new BoundedChannelOptions(capacity) { SingleReader = true });
+        lock (_listeners)
+        {
+            _listeners.Add(channel);
+            _snapshot = [.. _listeners];
+        }
+        return channel;
+    }
+
+    public void Remove(Channel<ServerMessage> channel)
+    {
+        lock (_listeners)
+        {
+            _listeners.Remove(channel);
+            _snapshot = [.. _listeners];
+        }
+    }
+
+    /// <summary>The same message object to every listener; returns how many queues were full.</summary>
+    public int Publish(ServerMessage message)
+    {
+        var full = 0;
+        foreach (var listener in Volatile.Read(ref _snapshot))
+            if (!listener.Writer.TryWrite(message)) full++;
+        return full;
+    }
+
+    /// <summary>Ends every listener's stream once its queue is drained.</summary>
+    public void CompleteAll()
+    {
+        foreach (var listener in Volatile.Read(ref _snapshot)) listener.Writer.TryComplete();
+    }
+}
+
+public sealed class BaselineService(BaselineHub hub) : FanoutBaseline.FanoutBaselineBase
+{
+    public const int QueueCapacity = 100_000; // as the gateway's Chat:Gateway:SendQueueCapacity in this benchmark
+
+    private static readonly ServerMessage Hello = new() { IdentityToken = new Chat.Api.V1.IdentityToken { Identity = new string('0', 64) } };
+
+    public override async Task Listen(ListenRequest request, IServerStreamWriter<ServerMessage> responseStream, ServerCallContext context)
+    {
+        var queue = hub.Add(QueueCapacity);
+        try
+        {
+            queue.Writer.TryWrite(Hello); // registered: the client may count on every message published from now on
+            await foreach (var message in queue.Reader.ReadAllAsync(context.CancellationToken))
+                await responseStream.WriteAsync(message, context.CancellationToken);
+        }
+        finally
+        {
+            hub.Remove(queue);
+        }
+    }
+}
+
+/// <summary>The baseline server: ASP.NET Core gRPC with only <see cref="BaselineService"/>, on its own loopback port, HTTP/2.</summary>
+public sealed class BaselineHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private BaselineHost(WebApplication app, string address) => (_app, Address) = (app, address);
+
+    public string Address { get; }
+    public BaselineHub Hub => _app.Services.GetRequiredService<BaselineHub>();
+
+    public static async Task<BaselineHost> StartAsync(CancellationToken cancellationToken)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Configuration.Sources.Clear();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton<BaselineHub>();
+        var app = builder.Build();
+        app.MapGrpcService<BaselineService>();
+        await app.StartAsync(cancellationToken);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new BaselineHost(app, address);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try { await _app.StopAsync(timeout.Token); }
+        catch (Exception e) { Console.Error.WriteLine($"Stopping the baseline server: {e.Message}"); }
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>N Listen streams (one channel per 100, as on the stack side) and their readers.</summary>
+public sealed class BaselineClients : IAsyncDisposable
+{
+    private readonly GrpcChannel[] _channels;
+    private readonly AsyncServerStreamingCall<ServerMessage>?[] _calls;
+    private readonly Task[] _reading;
+    private readonly CancellationTokenSource _abort = new();
+
+    private BaselineClients(int count, string address)
+    {
+        _channels = Enumerable.Range(0, (count + StackHost.StreamsPerChannel - 1) / StackHost.StreamsPerChannel)
+            .Select(_ => GrpcChannel.ForAddress(address)).ToArray();
+        _calls = new AsyncServerStreamingCall<ServerMessage>?[count];
+        _reading = new Task[count];
+        Array.Fill(_reading, Task.CompletedTask);
+    }
+
+    public static async Task<BaselineClients> OpenAsync(string address, Round round, CancellationToken cancellationToken)
+    {
+        var count = round.Receivers.Length;
+        var clients = new BaselineClients(count, address);
+        try
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+                async (i, token) => await clients.OpenOne(i, round.Receivers[i], token));
+        }
+        catch
+        {
+            await clients.DisposeAsync();
+            throw;
+        }
+        return clients;
+    }
+
+    private async Task OpenOne(int i, Receiver receiver, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        var client = new FanoutBaseline.FanoutBaselineClient(_channels[i / StackHost.StreamsPerChannel]);
+        var call = _calls[i] = client.Listen(new ListenRequest(), cancellationToken: _abort.Token);
+        if (!await call.ResponseStream.MoveNext(timeout.Token) || call.ResponseStream.Current.MessageCase != ServerMessage.MessageOneofCase.IdentityToken)
+            throw new InvalidOperationException($"listener {i}: no hello first");
+        _reading[i] = Task.Run(async () =>
+        {
+            try
+            {
+                while (await call.ResponseStream.MoveNext(CancellationToken.None))
+                    receiver.OnMessage(call.ResponseStream.Current);
+            }
+            catch (RpcException e) when (!_abort.IsCancellationRequested)
+            {
+                receiver.Fail($"the stream failed: {e.Status}");
+            }
+        });
+    }
+
+    /// <summary>After the hub has completed every queue: each stream must end cleanly.</summary>
+    public Task WaitEndedAsync() => Task.WhenAll(_reading).WaitAsync(TimeSpan.FromSeconds(60));
+
+    public async ValueTask DisposeAsync()
+    {
+        _abort.Cancel();
+        foreach (var call in _calls) call?.Dispose();
+        try { await Task.WhenAll(_reading).WaitAsync(TimeSpan.FromSeconds(10)); } catch (Exception) { /* aborted on purpose */ }
+        foreach (var channel in _channels) channel.Dispose();
+        _abort.Dispose();
+    }
+}
+
+/// <summary>The baseline's publisher: the same number of payloads at the same pace, each stamped just before it is queued.</summary>
+public static class BaselinePublisher
+{
+    public static async Task<List<string>> PublishAsync(BaselineHub hub, string sender, Round round, double rate, CancellationToken cancellationToken)
+    {
+        var problems = new List<string>();
+        await Pacer.RunAsync(round.Messages, rate, i =>
+        {
+            var stamp = Stopwatch.GetTimestamp();
+            if (i == 0) round.FirstSend = stamp;
+            round.LastSend = stamp;
+            var full = hub.Publish(Payload.Update(sender, DateTime.UtcNow, Payload.Text(stamp, i), (ulong)i + 1));
+            if (full > 0) problems.Add($"message {i}: {full} listener queues full");
+            return Task.CompletedTask;
+        }, cancellationToken);
+        return problems;
+    }
+}

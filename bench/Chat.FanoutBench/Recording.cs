@@ -1,0 +1,304 @@
+using System.Diagnostics;
+using System.Globalization;
+using Chat.Api.V1;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Chat.FanoutBench;
+
+/// <summary>
+/// The payload both sides carry: the text starts with the Stopwatch timestamp taken just before the message was sent
+/// (stack: just before the unary SendMessage call; baseline: just before the publisher writes it to the listeners' queues).
+/// </summary>
+public static class Payload
+{
+    private const int StampDigits = 19;
+
+    /// <summary>A chat-line-sized text carrying its send timestamp.</summary>
+    public static string Text(long stamp, int index) =>
+        $"{stamp.ToString("D" + StampDigits, CultureInfo.InvariantCulture)} fan-out bench message {index,6}, hello everyone!";
+
+    public static long Stamp(string text) => long.Parse(text.AsSpan(0, StampDigits), NumberStyles.None, CultureInfo.InvariantCulture);
+
+    /// <summary>What the gateway sends a subscriber for one committed send_message without a connection (see DatabaseReplica.Deliver).</summary>
+    public static ServerMessage Update(string sender, DateTime sent, string text, ulong offset)
+    {
+        var timestamp = Timestamp.FromDateTime(sent);
+        var update = new TransactionUpdate
+        {
+            Reducer = "send_message",
+            CallerIdentity = sender,
+            CallerConnectionId = "",
+            Timestamp = timestamp,
+            OwnCall = false,
+            RequestId = 0,
+            Status = "committed",
+        };
+        var table = new TableUpdate { Table = "Message" };
+        table.InsertedMessages.Add(new Chat.Api.V1.MessageRow { Sender = sender, Sent = timestamp, Text = text, Offset = offset });
+        update.Tables.Add(table);
+        return new ServerMessage { TransactionUpdate = update };
+    }
+}
+
+/// <summary>
+/// One connection's record of what it received: every message exactly once, offsets 1, 2, 3, ... in order,
+/// and the latency of each (arrival minus the stamp in its text).
+/// </summary>
+public sealed class Receiver(int index, int expected, Round round)
+{
+    private readonly long[] _latencies = new long[expected];
+    private readonly long[] _arrivals = new long[expected];
+    private ulong _lastOffset;
+
+    public int Index => index;
+    public int Count { get; private set; }
+    public long LastArrival { get; private set; }
+    public string? Error { get; private set; }
+    public ReadOnlySpan<long> Latencies => _latencies.AsSpan(0, Count);
+
+    /// <summary>Arrival time of offset i + 1 at index i.</summary>
+    public ReadOnlySpan<long> Arrivals => _arrivals.AsSpan(0, Count);
+
+    /// <summary>Called by the connection's single reader for every message after the subscription is live.</summary>
+    public void OnMessage(ServerMessage message)
+    {
+        var now = Stopwatch.GetTimestamp();
+        if (message.MessageCase != ServerMessage.MessageOneofCase.TransactionUpdate)
+        {
+            Fail($"unexpected {message.MessageCase}");
+            return;
+        }
+        foreach (var table in message.TransactionUpdate.Tables)
+        {
+            if (table.Table != "Message" || table.InsertedUsers.Count > 0 || table.DeletedUsers.Count > 0)
+            {
+                Fail($"unexpected rows of table {table.Table}");
+                continue;
+            }
+            foreach (var row in table.InsertedMessages)
+                OnRow(row.Offset, row.Text, now);
+        }
+    }
+
+    private void OnRow(ulong offset, string text, long now)
+    {
+        if (offset != _lastOffset + 1)
+        {
+            Fail(offset <= _lastOffset ? $"offset {offset} again or out of order after {_lastOffset}" : $"offset {offset} after {_lastOffset}: {offset - _lastOffset - 1} missing");
+            return;
+        }
+        if (Count >= expected)
+        {
+            Fail($"offset {offset}: more messages than the {expected} sent");
+            return;
+        }
+        _arrivals[Count] = now;
+        _latencies[Count++] = now - Payload.Stamp(text);
+        _lastOffset = offset;
+        LastArrival = now;
+        if (Count == expected) round.Completed();
+    }
+
+    public void Fail(string error)
+    {
+        if (Error is not null) return;
+        Error = error;
+        round.Failed(this);
+    }
+}
+
+/// <summary>One side at one level: its receivers, and a task that completes when all of them have everything.</summary>
+public sealed class Round
+{
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _remaining;
+
+    public Round(int connections, int messages)
+    {
+        Messages = messages;
+        Acknowledged = new long[messages + 1];
+        _remaining = connections;
+        Receivers = Enumerable.Range(0, connections).Select(i => new Receiver(i, messages, this)).ToArray();
+        if (connections == 0 || messages == 0) _done.TrySetResult();
+    }
+
+    public int Messages { get; }
+    public Receiver[] Receivers { get; }
+    public Task AllReceived => _done.Task;
+
+    /// <summary>Set by the sender: the stamp of its first message and of its last.</summary>
+    public long FirstSend { get; set; }
+    public long LastSend { get; set; }
+
+    /// <summary>Stack only: when SendMessage returned, by offset (the commit is durable then), and send-to-acknowledgement times.</summary>
+    public long[] Acknowledged { get; }
+    public List<long> CommitLatencies { get; } = [];
+
+    /// <summary>When the last message arrived anywhere: progress, for the stall timeout.</summary>
+    public long Progress => Receivers.Length == 0 ? 0 : Receivers.Sum(r => (long)r.Count);
+
+    internal void Completed()
+    {
+        if (Interlocked.Decrement(ref _remaining) == 0) _done.TrySetResult();
+    }
+
+    internal void Failed(Receiver receiver) =>
+        _done.TrySetException(new InvalidOperationException($"connection {receiver.Index}: {receiver.Error}"));
+
+    public IEnumerable<string> Problems() =>
+        Receivers.Where(r => r.Error is not null || r.Count != Messages)
+            .Select(r => $"connection {r.Index}: received {r.Count} of {Messages}{(r.Error is null ? "" : $", {r.Error}")}");
+}
+
+/// <summary>What one side measured at one level.</summary>
+public sealed record SideResult(
+    int Connections,
+    int Messages,
+    long Deliveries,
+    double WindowSeconds,
+    double DeliveriesPerSecond,
+    double SendRate,
+    double P50Ms,
+    double P99Ms,
+    double MaxMs,
+    double CommitP50Ms,
+    double CommitP99Ms,
+    double AfterCommitP50Ms,
+    double AfterCommitP99Ms,
+    CpuUse Cpu,
+    double CpuMicrosecondsPerDelivery,
+    List<string> Problems)
+{
+    public static SideResult From(Round round, CpuUse cpu, List<string> problems)
+    {
+        var deliveries = round.Receivers.Sum(r => (long)r.Count);
+        var lastArrival = round.Receivers.Length == 0 ? round.LastSend : round.Receivers.Max(r => r.LastArrival);
+        var window = Math.Max(1, lastArrival - round.FirstSend) / (double)Stopwatch.Frequency;
+        var sendWindow = (round.LastSend - round.FirstSend) / (double)Stopwatch.Frequency;
+        var all = new long[deliveries];
+        var at = 0;
+        foreach (var receiver in round.Receivers)
+        {
+            receiver.Latencies.CopyTo(all.AsSpan(at));
+            at += receiver.Count;
+        }
+        Array.Sort(all);
+
+        // Stack only: the same deliveries measured from the acknowledgement of the commit instead of the send.
+        var afterCommit = Array.Empty<long>();
+        if (round.CommitLatencies.Count > 0)
+        {
+            afterCommit = new long[deliveries];
+            at = 0;
+            foreach (var receiver in round.Receivers)
+            {
+                var arrivals = receiver.Arrivals;
+                for (var i = 0; i < arrivals.Length; i++)
+                    afterCommit[at++] = arrivals[i] - round.Acknowledged[i + 1];
+            }
+            Array.Sort(afterCommit);
+        }
+        var commit = round.CommitLatencies.ToArray();
+        Array.Sort(commit);
+
+        return new SideResult(round.Receivers.Length, round.Messages, deliveries, window, deliveries / window,
+            sendWindow > 0 ? (round.Messages - 1) / sendWindow : double.NaN,
+            Percentile(all, 0.50), Percentile(all, 0.99), all.Length == 0 ? double.NaN : Ms(all[^1]),
+            Percentile(commit, 0.50), Percentile(commit, 0.99), Percentile(afterCommit, 0.50), Percentile(afterCommit, 0.99),
+            cpu, deliveries == 0 ? double.NaN : cpu.ProcessCores * cpu.Seconds * 1e6 / deliveries, problems);
+    }
+
+    /// <summary>Nearest rank over every delivery.</summary>
+    private static double Percentile(long[] sorted, double q) =>
+        sorted.Length == 0 ? double.NaN : Ms(sorted[Math.Max(0, (int)Math.Ceiling(q * sorted.Length) - 1)]);
+
+    private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+}
+
+/// <summary>Sends <c>count</c> things at a fixed pace, open loop: item i is due at start + i / rate, whatever happened to the earlier ones.</summary>
+public static class Pacer
+{
+    public static async Task RunAsync(int count, double rate, Func<int, Task> fire, CancellationToken cancellationToken)
+    {
+        var start = Stopwatch.GetTimestamp();
+        for (var i = 0; i < count; i++)
+        {
+            var due = start + (long)(i * Stopwatch.Frequency / rate);
+            var wait = due - Stopwatch.GetTimestamp();
+            if (wait > 0) await Task.Delay(TimeSpan.FromSeconds(wait / (double)Stopwatch.Frequency), cancellationToken);
+            await fire(i);
+        }
+    }
+}
+
+/// <summary>
+/// CPU over a side's measured window, from /proc: busy cores of the whole machine, of this process (clients, gateway,
+/// silo, baseline server: everything but PostgreSQL), and of our PostgreSQL; the rest is other tenants. Linux only.
+/// </summary>
+public sealed record CpuUse(double Seconds, double MachineCores, double ProcessCores, double PostgresCores, long AllocatedBytes, double GcPauseSeconds, int Gen2Collections)
+{
+    public double OtherCores => MachineCores - ProcessCores - PostgresCores;
+
+    public override string ToString() =>
+        $"cores busy: process {ProcessCores:0.00}, postgres {PostgresCores:0.00}, others {OtherCores:0.00}; " +
+        $"GC: {AllocatedBytes / 1048576.0:0} MB allocated, {GcPauseSeconds * 1000:0} ms paused, {Gen2Collections} gen2";
+}
+
+public sealed class CpuSampler
+{
+    private const double TicksPerSecond = 100; // USER_HZ
+    private readonly long _start = Stopwatch.GetTimestamp();
+    private readonly long[]? _machine = ReadMachine();
+    private readonly long _postgres;
+    private readonly TimeSpan _process = Environment.CpuUsage.TotalTime;
+    private readonly long _allocated = GC.GetTotalAllocatedBytes();
+    private readonly TimeSpan _paused = GC.GetTotalPauseDuration();
+    private readonly int _gen2 = GC.CollectionCount(2);
+    private readonly int? _postmaster;
+
+    public CpuSampler(int? postmaster) => (_postmaster, _postgres) = (postmaster, ReadPostgres(postmaster));
+
+    public CpuUse Stop()
+    {
+        var seconds = Stopwatch.GetElapsedTime(_start).TotalSeconds;
+        var process = (Environment.CpuUsage.TotalTime - _process).TotalSeconds / seconds;
+        var postgres = _postmaster is null ? double.NaN : (ReadPostgres(_postmaster) - _postgres) / TicksPerSecond / seconds;
+        var (allocated, paused, gen2) = (GC.GetTotalAllocatedBytes() - _allocated, (GC.GetTotalPauseDuration() - _paused).TotalSeconds, GC.CollectionCount(2) - _gen2);
+        var machine = double.NaN;
+        if (_machine is not null && ReadMachine() is { } now)
+        {
+            var delta = now.Zip(_machine, (a, b) => a - b).ToArray();
+            double total = delta.Sum();
+            // user nice system idle iowait irq softirq steal: idle and iowait are not running.
+            if (total > 0) machine = Environment.ProcessorCount * (total - delta[3] - delta[4]) / total;
+        }
+        return new CpuUse(seconds, machine, process, postgres, allocated, paused, gen2);
+    }
+
+    private static long[]? ReadMachine()
+    {
+        try
+        {
+            return File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8).Select(long.Parse).ToArray();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>utime + stime of the postmaster and its live children, plus its exited children's.</summary>
+    private static long ReadPostgres(int? postmaster)
+    {
+        if (postmaster is not { } parent) return 0;
+        long ticks = 0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            string stat;
+            try { stat = File.ReadAllText(Path.Combine(dir, "stat")); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            if (pid == parent) ticks += long.Parse(f[11]) + long.Parse(f[12]) + long.Parse(f[13]) + long.Parse(f[14]);
+            else if (int.Parse(f[1]) == parent) ticks += long.Parse(f[11]) + long.Parse(f[12]);
+        }
+        return ticks;
+    }
+}

@@ -1,0 +1,231 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Chat.Gateway;
+using Chat.Grains;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Orleans.Configuration;
+using V1 = Chat.Api.V1;
+
+namespace Chat.FanoutBench;
+
+/// <summary>
+/// The stack under test, co-hosted as src/Silo runs it: one Orleans silo with the chat grains on the given
+/// PostgreSQL, and the gRPC gateway in the same ASP.NET Core app, on Kestrel, HTTP/2, a free loopback port.
+/// </summary>
+public sealed class StackHost : IAsyncDisposable
+{
+    public const int StreamsPerChannel = 100; // Kestrel's default MaxStreamsPerConnection
+
+    private readonly WebApplication _app;
+    private readonly GrpcChannel _control;
+
+    private StackHost(WebApplication app, string address)
+    {
+        (_app, Address) = (app, address);
+        _control = GrpcChannel.ForAddress(address);
+        Chat = new V1.Chat.ChatClient(_control);
+        Databases = new V1.Databases.DatabasesClient(_control);
+    }
+
+    public string Address { get; }
+    public V1.Chat.ChatClient Chat { get; }
+    public V1.Databases.DatabasesClient Databases { get; }
+
+    public static async Task<StackHost> StartAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Configuration.Sources.Clear(); // nothing from appsettings or the environment: only what is set here
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Chat:Auth:SigningKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+            // Room for every message of a round in each client's queue: the benchmark measures speed, not eviction.
+            ["Chat:Gateway:SendQueueCapacity"] = "100000",
+            ["Chat:Gateway:MaxConnectionsPerIdentity"] = "100000",
+            ["Chat:Gateway:MaxConnections"] = "100000",
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = ("chat-fanout-bench", "chat-fanout-bench"));
+            // Free ports, so that a developer's silo (11111/30000) can keep running; no Orleans gateway, the gateway is co-hosted.
+            silo.ConfigureEndpoints(IPAddress.Loopback, FreePort(), gatewayPort: 0);
+            silo.UseChatClustering(connectionString);
+            silo.AddChat(connectionString);
+        });
+        builder.Services.AddChatGateway(builder.Configuration);
+        var app = builder.Build();
+        app.MapChatGateway();
+        await app.StartAsync(cancellationToken);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new StackHost(app, address);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _control.Dispose();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try { await _app.StopAsync(timeout.Token); }
+        catch (Exception e) { Console.Error.WriteLine($"Stopping the silo and gateway: {e.Message}"); }
+        await _app.DisposeAsync();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>N anonymous Connect streams to one database, each subscribed to <c>SELECT * FROM Message</c>, and their readers.</summary>
+public sealed class StackClients : IAsyncDisposable
+{
+    private readonly GrpcChannel[] _channels;
+    private readonly AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage>?[] _calls;
+    private readonly Task[] _reading;
+    private readonly CancellationTokenSource _abort = new();
+
+    private StackClients(int count, string address)
+    {
+        _channels = Enumerable.Range(0, (count + StackHost.StreamsPerChannel - 1) / StackHost.StreamsPerChannel)
+            .Select(_ => GrpcChannel.ForAddress(address)).ToArray();
+        _calls = new AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage>?[count];
+        _reading = new Task[count];
+        Array.Fill(_reading, Task.CompletedTask);
+    }
+
+    /// <summary>Opens the streams (a few at a time), subscribes each and reads its snapshot, then starts its reader.</summary>
+    public static async Task<StackClients> OpenAsync(string address, string database, Round round, CancellationToken cancellationToken)
+    {
+        var count = round.Receivers.Length;
+        var clients = new StackClients(count, address);
+        try
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+                async (i, token) => await clients.OpenOne(i, database, round.Receivers[i], token));
+        }
+        catch
+        {
+            await clients.DisposeAsync();
+            throw;
+        }
+        return clients;
+    }
+
+    private async Task OpenOne(int i, string database, Receiver receiver, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        var client = new V1.Chat.ChatClient(_channels[i / StackHost.StreamsPerChannel]);
+        var call = _calls[i] = client.Connect(new Metadata { { "database", database } }, cancellationToken: _abort.Token);
+        if (!await call.ResponseStream.MoveNext(timeout.Token) || call.ResponseStream.Current.MessageCase != V1.ServerMessage.MessageOneofCase.IdentityToken)
+            throw new InvalidOperationException($"connection {i}: no IdentityToken first");
+        await call.RequestStream.WriteAsync(new V1.ClientMessage { Subscribe = new V1.Subscribe { RequestId = 1, Queries = { "SELECT * FROM Message" } } }, timeout.Token);
+        while (true)
+        {
+            if (!await call.ResponseStream.MoveNext(timeout.Token))
+                throw new InvalidOperationException($"connection {i}: the stream ended before the snapshot");
+            var message = call.ResponseStream.Current;
+            if (message.MessageCase != V1.ServerMessage.MessageOneofCase.SubscribeApplied)
+                throw new InvalidOperationException($"connection {i}: {message.MessageCase} instead of SubscribeApplied: {message}");
+            if (message.SubscribeApplied.Tables.Any(t => t.Messages.Count > 0 || t.Users.Count > 0))
+                throw new InvalidOperationException($"connection {i}: the database should be empty");
+            if (message.SubscribeApplied.Last) break;
+        }
+        _reading[i] = Task.Run(() => Read(call, receiver, _abort.Token));
+    }
+
+    private static async Task Read(AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage> call, Receiver receiver, CancellationToken aborted)
+    {
+        try
+        {
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+                receiver.OnMessage(call.ResponseStream.Current);
+        }
+        catch (RpcException e) when (!aborted.IsCancellationRequested)
+        {
+            receiver.Fail($"the stream failed: {e.Status}");
+        }
+    }
+
+    /// <summary>A polite goodbye on every stream (identity_disconnected runs), then the readers must have ended cleanly.</summary>
+    public async Task CloseAsync(CancellationToken cancellationToken)
+    {
+        await Parallel.ForEachAsync(Enumerable.Range(0, _calls.Length), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },
+            async (i, token) =>
+            {
+                if (_calls[i] is not { } call) return;
+                await call.RequestStream.CompleteAsync();
+                await _reading[i].WaitAsync(TimeSpan.FromSeconds(60), token);
+            });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _abort.Cancel();
+        foreach (var call in _calls) call?.Dispose();
+        try { await Task.WhenAll(_reading).WaitAsync(TimeSpan.FromSeconds(10)); } catch (Exception) { /* aborted on purpose */ }
+        foreach (var channel in _channels) channel.Dispose();
+        _abort.Dispose();
+    }
+}
+
+/// <summary>The sender: unary SendMessage calls at a fixed pace (open loop), each text stamped just before its call.</summary>
+public static class StackSender
+{
+    public static async Task<List<string>> SendAsync(V1.Chat.ChatClient chat, Metadata owner, string database, Round round, double rate, int maxInFlight,
+        CancellationToken cancellationToken)
+    {
+        var problems = new List<string>();
+        using var slots = new SemaphoreSlim(maxInFlight);
+        var calls = new List<Task>(round.Messages);
+        var offsets = new bool[round.Messages + 1];
+        async Task Send(int i, long stamp)
+        {
+            try
+            {
+                var reply = await chat.SendMessageAsync(new V1.SendMessageRequest { Database = database, Text = Payload.Text(stamp, i) }, owner,
+                    cancellationToken: cancellationToken);
+                var acknowledged = Stopwatch.GetTimestamp();
+                lock (offsets)
+                {
+                    if (reply.MessageOffset is 0 || reply.MessageOffset > (ulong)round.Messages || offsets[reply.MessageOffset])
+                        problems.Add($"message {i}: acknowledged with offset {reply.MessageOffset}");
+                    else
+                    {
+                        offsets[reply.MessageOffset] = true;
+                        round.Acknowledged[reply.MessageOffset] = acknowledged;
+                        round.CommitLatencies.Add(acknowledged - stamp);
+                    }
+                }
+            }
+            catch (RpcException e)
+            {
+                lock (offsets) problems.Add($"message {i}: {e.Status}");
+            }
+            finally
+            {
+                slots.Release();
+            }
+        }
+
+        await Pacer.RunAsync(round.Messages, rate, async i =>
+        {
+            await slots.WaitAsync(cancellationToken);
+            var stamp = Stopwatch.GetTimestamp();
+            if (i == 0) round.FirstSend = stamp;
+            round.LastSend = stamp;
+            calls.Add(Send(i, stamp));
+        }, cancellationToken);
+        await Task.WhenAll(calls);
+        return problems;
+    }
+}

@@ -1,0 +1,135 @@
+using Chat.Api.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Chat.Cli;
+
+/// <summary>Everything a command runs with: its streams, the saved configuration, the gateway it talks to, and who it is.</summary>
+internal sealed class CliContext : IDisposable
+{
+    private readonly string? _serverOption;
+    private readonly string? _identityOption;
+    private readonly Func<string, string?> _environment;
+    private GrpcChannel? _channel;
+    private string? _server;
+
+    public CliContext(TextReader input, TextWriter output, TextWriter error, ConfigStore config, CliRunOptions options, ParsedArguments arguments)
+    {
+        (In, Out, Err, Config) = (input, output, error, config);
+        _environment = options.Environment ?? Environment.GetEnvironmentVariable;
+        Colors = new Colors(options.Color && string.IsNullOrEmpty(_environment("NO_COLOR")));
+        ErrorColors = new Colors(options.ErrorColor && string.IsNullOrEmpty(_environment("NO_COLOR")));
+        Cancellation = options.Cancellation;
+        _serverOption = arguments.Value("server");
+        _identityOption = arguments.Value("identity");
+    }
+
+    public TextReader In { get; }
+    public TextWriter Out { get; }
+    public TextWriter Err { get; }
+    public ConfigStore Config { get; }
+    public Colors Colors { get; }
+    public Colors ErrorColors { get; }
+    public CancellationToken Cancellation { get; }
+
+    /// <summary>The gateway's address: <c>--server</c>, else <c>$CHAT_SERVER</c>, else the saved default, else the local stack's.</summary>
+    public string Server => _server ??= ResolveServer();
+
+    /// <summary>The address as it is before anything could fail (for error messages).</summary>
+    public string ServerOrDefault
+    {
+        get
+        {
+            try { return Server; }
+            catch (Exception e) when (e is UsageException or CliException) { return _serverOption ?? ConfigData.LocalAddress; }
+        }
+    }
+
+    private string ResolveServer()
+    {
+        var config = Config.Load();
+        var wanted = _serverOption ?? NonEmpty(_environment("CHAT_SERVER"));
+        if (wanted is not null) return config.FindServer(wanted)?.Address ?? ServerAddress.Normalize(wanted);
+        if (config.DefaultServer is { } nickname && config.Servers.FirstOrDefault(s => s.Nickname == nickname) is { } server) return server.Address;
+        return ConfigData.LocalAddress;
+    }
+
+    private static string? NonEmpty(string? text) => string.IsNullOrWhiteSpace(text) ? null : text;
+
+    private GrpcChannel Channel => _channel ??= GrpcChannel.ForAddress(Server, new GrpcChannelOptions
+    {
+        HttpHandler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+            EnableMultipleHttp2Connections = true,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(15),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+        },
+        DisposeHttpClient = true,
+        // A silo leaving (a rolling restart) makes a few calls fail with UNAVAILABLE; they are worth a retry.
+        // A retried send_message whose first attempt committed after all can appear twice.
+        ServiceConfig = new Grpc.Net.Client.Configuration.ServiceConfig
+        {
+            MethodConfigs =
+            {
+                new Grpc.Net.Client.Configuration.MethodConfig
+                {
+                    Names = { Grpc.Net.Client.Configuration.MethodName.Default },
+                    RetryPolicy = new Grpc.Net.Client.Configuration.RetryPolicy
+                    {
+                        MaxAttempts = 4,
+                        InitialBackoff = TimeSpan.FromMilliseconds(200),
+                        MaxBackoff = TimeSpan.FromSeconds(2),
+                        BackoffMultiplier = 2,
+                        RetryableStatusCodes = { StatusCode.Unavailable },
+                    },
+                },
+            },
+        },
+    });
+
+    public Api.V1.Chat.ChatClient Chat => new(Channel);
+    public Databases.DatabasesClient Databases => new(Channel);
+
+    public static Metadata Bearer(string token) => new() { { "authorization", "Bearer " + token } };
+
+    /// <summary>
+    /// The identity to act as on this gateway: <c>--identity</c>, else the default one, else a new one made with
+    /// CreateIdentity, saved as the default (and said so on stderr) so that the next run is the same person.
+    /// </summary>
+    public async Task<IdentityEntry> RequireIdentityAsync()
+    {
+        var server = Server;
+        var config = Config.Load();
+        if (_identityOption is not null) return config.FindIdentity(server, _identityOption);
+        if (config.IdentitiesOf(server).FirstOrDefault(i => i.Default) is { } saved) return saved;
+
+        var created = await Chat.CreateIdentityAsync(new CreateIdentityRequest(), cancellationToken: Cancellation);
+        var entry = Config.Update(c =>
+        {
+            var entry = new IdentityEntry { Server = server, Identity = created.Identity, Token = created.Token, Created = DateTimeOffset.UtcNow };
+            entry.Default = !c.IdentitiesOf(server).Any(i => i.Default);
+            c.Identities.Add(entry);
+            return entry;
+        });
+        Err.WriteLine($"Created identity {entry.Identity} on {server}; saved in {Config.FilePath}.");
+        return entry;
+    }
+
+    public async Task<Metadata> AuthorizationAsync() => Bearer((await RequireIdentityAsync()).Token);
+
+    public void Dispose() => _channel?.Dispose();
+}
+
+/// <summary>How the real program runs the CLI (tests use the defaults).</summary>
+public sealed class CliRunOptions
+{
+    /// <summary>Colour on stdout (the caller knows whether it is a terminal); NO_COLOR still turns it off.</summary>
+    public bool Color { get; init; }
+    public bool ErrorColor { get; init; }
+    /// <summary>Ctrl+C: long-running commands stop cleanly when it fires.</summary>
+    public CancellationToken Cancellation { get; init; }
+    /// <summary>Environment lookup (CHAT_SERVER, NO_COLOR); the process environment when null.</summary>
+    public Func<string, string?>? Environment { get; init; }
+}

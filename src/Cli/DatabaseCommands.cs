@@ -1,0 +1,264 @@
+using System.Text.Json;
+using Chat.Api.V1;
+using Grpc.Core;
+
+namespace Chat.Cli;
+
+/// <summary>publish, delete, list, call, logs, sql: one request (or one stream) each.</summary>
+internal static class DatabaseCommands
+{
+    private static readonly OptionSpec Clear = new("clear", null, null, "empty the database first (owner only): every user and message is removed");
+    private static readonly OptionSpec Lines = new("num-lines", 'n', "N", "only the most recent N records");
+    private static readonly OptionSpec Follow = new("follow", 'f', null, "keep printing new records until Ctrl+C");
+    private static readonly OptionSpec Level = new("level", null, "level", "only records at this level or above: trace, debug, info, warn, error, panic");
+    private static readonly OptionSpec LogFormat = new("format", null, "text|json", "text lines (default) or one JSON object per line");
+    private static readonly OptionSpec SqlFormat = new("format", null, "text|json", "a table (default) or a JSON array of objects keyed by column name");
+
+    public static readonly CommandSpec[] All =
+    [
+        new("publish", "<database>", "create a database with you as its owner (idempotent)",
+            """
+            Creates the database and makes you (your default identity) its owner, as `spacetime publish` does.
+            Publishing again as the owner leaves it as it was; --clear empties it. Names are lowercase letters,
+            digits and single dashes, at most 64 characters.
+
+            Example:
+              chat publish quickstart
+            """, [Clear], Publish, 1, 1),
+        new("delete", "<database>", "delete a database and all its rows (owner only)",
+            """
+            Deletes the database with every user and message in it. Only its owner may.
+
+            Example:
+              chat delete quickstart
+            """, [], Delete, 1, 1),
+        new("list", "", "list the databases on the gateway",
+            """
+            Lists every database on the gateway with its owner and creation time.
+
+            Example:
+              chat list
+            """, [], List, 0, 0),
+        new("call", "<database> <reducer> [arguments...]", "call a reducer: set_name, send_message",
+            """
+            Calls a reducer as your identity, as `spacetime call` does. The arguments are either one JSON array,
+            or plain words, each sent as a string:
+
+              chat call quickstart send_message '["Hello, World!"]'
+              chat call quickstart send_message "Hello, World!"
+              chat call quickstart set_name Alice
+
+            A single argument is taken as JSON when it parses as a JSON array; to send such text as a
+            message, wrap it: '["[1, 2]"]'. Put -- before an argument that starts with a dash.
+            Prints nothing when the call commits; a reducer error is printed and the exit code is 1.
+            """, [], Call, 2),
+        new("logs", "<database>", "print a database's module log (owner only)",
+            """
+            Prints the database's module log, oldest first, as `spacetime logs` does:
+
+              2026-01-13T12:00:00.000000Z  INFO: Hello, World!
+
+            Examples:
+              chat logs quickstart
+              chat logs quickstart -n 20 --level warn
+              chat logs quickstart -f --format json
+            """, [Lines, Follow, Level, LogFormat], Logs, 1, 1),
+        new("sql", "<database> <query>", "run a read-only SQL query over the tables User and Message",
+            """
+            Runs a query in SpacetimeDB's SQL subset over the tables User (identity, name, online) and
+            Message (sender, sent, text, offset), and prints the result as `spacetime sql` does:
+            strings quoted, identities as 0x + hex, timestamps in RFC 3339. `:sender` is your identity.
+
+            Examples:
+              chat sql quickstart "SELECT * FROM Message"
+              chat sql quickstart "SELECT name, online FROM User WHERE identity = :sender"
+              chat sql quickstart "SELECT * FROM Message ORDER BY offset DESC LIMIT 20" --format json
+            """, [SqlFormat], Sql, 2, 2),
+    ];
+
+    private static async Task<int> Publish(CliContext context, ParsedArguments args)
+    {
+        var database = args.Positionals[0];
+        var clear = args.Has("clear");
+        var response = await context.Databases.PublishAsync(new PublishRequest { Database = database, Clear = clear },
+            await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
+        var owner = Values.Identity(response.Database.OwnerIdentity);
+        if (response.Created) context.Out.WriteLine($"Created database {response.Database.Name} (owner {owner}).");
+        else if (clear) context.Out.WriteLine($"Cleared database {response.Database.Name} (owner {owner}).");
+        else context.Out.WriteLine($"Database {response.Database.Name} already exists (owner {owner}); left as it was.");
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> Delete(CliContext context, ParsedArguments args)
+    {
+        var database = args.Positionals[0];
+        await context.Databases.DeleteAsync(new DeleteRequest { Database = database }, await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
+        context.Out.WriteLine($"Deleted database {database}.");
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> List(CliContext context, ParsedArguments args)
+    {
+        var response = await context.Databases.ListAsync(new ListRequest(), await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
+        if (response.Databases.Count == 0)
+        {
+            context.Out.WriteLine("No databases yet; create one with: chat publish <database>");
+            return ExitCodes.Ok;
+        }
+        Table.Write(context.Out, ["name", "owner", "created_at"],
+            response.Databases.OrderBy(d => d.Name, StringComparer.Ordinal)
+                .Select(d => (IReadOnlyList<string>)[d.Name, Values.Identity(d.OwnerIdentity), Values.SqlTimestamp(d.CreatedAt)]));
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>The reducer arguments as JSON: a single argument that is a JSON array is used as it is; otherwise each word is a string.</summary>
+    internal static string ArgumentsJson(IReadOnlyList<string> words)
+    {
+        if (words.Count == 1 && words[0].TrimStart().StartsWith('['))
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(words[0]);
+                if (document.RootElement.ValueKind == JsonValueKind.Array) return words[0];
+            }
+            catch (JsonException)
+            {
+                // Not JSON after all: a message that starts with a bracket.
+            }
+        }
+        return JsonOutput.Write(w =>
+        {
+            w.WriteStartArray();
+            foreach (var word in words) w.WriteStringValue(word);
+            w.WriteEndArray();
+        });
+    }
+
+    private static async Task<int> Call(CliContext context, ParsedArguments args)
+    {
+        var (database, reducer) = (args.Positionals[0], args.Positionals[1]);
+        var json = ArgumentsJson(args.Positionals.Skip(2).ToList());
+        await context.Chat.CallReducerAsync(new CallReducerRequest { Database = database, Reducer = reducer, ArgsJson = json },
+            await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
+        return ExitCodes.Ok;
+    }
+
+    internal static LogLevel ParseLevel(string text) => text.ToLowerInvariant() switch
+    {
+        "trace" => LogLevel.Trace,
+        "debug" => LogLevel.Debug,
+        "info" => LogLevel.Info,
+        "warn" or "warning" => LogLevel.Warn,
+        "error" => LogLevel.Error,
+        "panic" => LogLevel.Panic,
+        _ => throw new UsageException($"--level is one of trace, debug, info, warn, error, panic, not '{text}'"),
+    };
+
+    internal static string LevelName(LogLevel level) => level switch
+    {
+        LogLevel.Trace => "TRACE",
+        LogLevel.Debug => "DEBUG",
+        LogLevel.Info => "INFO",
+        LogLevel.Warn => "WARN",
+        LogLevel.Error => "ERROR",
+        LogLevel.Panic => "PANIC",
+        _ => "LOG",
+    };
+
+    private static string Paint(Colors colors, LogLevel level, string text) => level switch
+    {
+        LogLevel.Trace => colors.Dim(text),
+        LogLevel.Debug => colors.Blue(text),
+        LogLevel.Info => colors.Green(text),
+        LogLevel.Warn => colors.Yellow(text),
+        LogLevel.Error or LogLevel.Panic => colors.Red(text),
+        _ => text,
+    };
+
+    internal static string LogLine(LogRecord record, Colors colors) =>
+        $"{colors.Dim(Values.LogTimestamp(record.Timestamp))} {Paint(colors, record.Level, LevelName(record.Level).PadLeft(5))}: {record.Message}";
+
+    internal static string LogJson(LogRecord record) => JsonOutput.Write(w =>
+    {
+        w.WriteStartObject();
+        w.WriteNumber("id", record.Id);
+        w.WriteString("timestamp", Values.LogTimestamp(record.Timestamp));
+        w.WriteString("level", LevelName(record.Level).ToLowerInvariant());
+        if (record.Reducer.Length > 0) w.WriteString("reducer", record.Reducer);
+        else w.WriteNull("reducer");
+        w.WriteString("message", record.Message);
+        w.WriteEndObject();
+    });
+
+    private static async Task<int> Logs(CliContext context, ParsedArguments args)
+    {
+        var request = new LogsRequest
+        {
+            Database = args.Positionals[0],
+            NumLines = args.UInt("num-lines") ?? 0,
+            Follow = args.Has("follow"),
+            MinLevel = args.Value("level") is { } level ? ParseLevel(level) : LogLevel.Unspecified,
+        };
+        var json = args.Choice("format", "text", "text", "json") == "json";
+        var headers = await context.AuthorizationAsync();
+        using var call = context.Chat.Logs(request, headers, cancellationToken: context.Cancellation);
+        try
+        {
+            await foreach (var record in call.ResponseStream.ReadAllAsync(context.Cancellation))
+                context.Out.WriteLine(json ? LogJson(record) : LogLine(record, context.Colors));
+        }
+        catch (Exception e) when (context.Cancellation.IsCancellationRequested && (e is OperationCanceledException || e is RpcException { StatusCode: StatusCode.Cancelled }))
+        {
+            // Ctrl+C ends a follow: that is how it is meant to stop.
+        }
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> Sql(CliContext context, ParsedArguments args)
+    {
+        var json = args.Choice("format", "text", "text", "json") == "json";
+        var response = await context.Chat.SqlAsync(new SqlRequest { Database = args.Positionals[0], Query = args.Positionals[1] },
+            await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
+        var names = response.Columns.Select(c => c.Name).ToList();
+        if (json)
+        {
+            var keys = UniqueKeys(names);
+            context.Out.WriteLine(JsonOutput.Write(w =>
+            {
+                w.WriteStartArray();
+                foreach (var row in response.Rows)
+                {
+                    w.WriteStartObject();
+                    for (var i = 0; i < keys.Count; i++)
+                    {
+                        w.WritePropertyName(keys[i]);
+                        if (i < row.Values.Count) JsonOutput.Value(w, row.Values[i]);
+                        else w.WriteNullValue();
+                    }
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+            }, indented: true));
+        }
+        else
+        {
+            Table.Write(context.Out, names, response.Rows.Select(r => (IReadOnlyList<string>)r.Values.Select(Values.Sql).ToList()));
+        }
+        if (response.Truncated)
+            context.Err.WriteLine(string.IsNullOrEmpty(response.Notice) ? $"The result was truncated: only {response.Rows.Count} rows are shown." : response.Notice);
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Column names as JSON keys: a name that repeats (a join's two <c>identity</c>s) gets <c>_2</c>, <c>_3</c>…</summary>
+    private static List<string> UniqueKeys(List<string> names)
+    {
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        var keys = new List<string>();
+        foreach (var name in names)
+        {
+            var count = seen[name] = seen.GetValueOrDefault(name) + 1;
+            keys.Add(count == 1 ? name : $"{name}_{count}");
+        }
+        return keys;
+    }
+}
