@@ -134,7 +134,7 @@ public sealed class Round
     public long[] Acknowledged { get; }
     public List<long> CommitLatencies { get; } = [];
 
-    /// <summary>When the last message arrived anywhere: progress, for the stall timeout.</summary>
+    /// <summary>Deliveries so far, summed over connections: progress, for the stall timeout.</summary>
     public long Progress => Receivers.Length == 0 ? 0 : Receivers.Sum(r => (long)r.Count);
 
     internal void Completed()

@@ -198,7 +198,7 @@ public sealed class DatabaseReplica
             if (message.Offset > _lastOffset + 1)
                 await CatchUpMessages(message.Offset - 1); // a publish was lost: fill in from PostgreSQL
             _lastOffset = message.Offset;
-            Deliver(change, set => set.Matches(message) ? Update(set, "Message", null, null, message) : null);
+            Deliver(change, "Message", null, null, message, set => (false, set.Matches(message)));
         }
         else if (change.NewUser is { } user)
         {
@@ -206,15 +206,11 @@ public sealed class DatabaseReplica
             if (current is not null && current.Version >= change.UserVersion) return;
             _users[user.Identity] = new VersionedUser(user, change.UserVersion);
             var old = current?.Row;
-            Deliver(change, set =>
-            {
-                var (was, @is) = (old is not null && set.Matches(old), set.Matches(user));
-                return was || @is ? Update(set, "User", was ? old : null, @is ? user : null, null) : null;
-            });
+            Deliver(change, "User", old, user, null, set => (old is not null && set.Matches(old), set.Matches(user)));
         }
     }
 
-    private static TableUpdate Update(SubscriptionSet set, string table, UserRow? deleted, UserRow? inserted, MessageRow? message)
+    private static TableUpdate Update(string table, UserRow? deleted, UserRow? inserted, MessageRow? message)
     {
         var update = new TableUpdate { Table = table };
         if (deleted is not null) update.DeletedUsers.Add(deleted.ToProto());
@@ -223,24 +219,35 @@ public sealed class DatabaseReplica
         return update;
     }
 
-    private void Deliver(ChangeEvent change, Func<SubscriptionSet, TableUpdate?> select)
+    /// <summary>
+    /// Sends the change to every set it concerns. Sets that see the same rows get the very same message object
+    /// (built once, never changed afterwards), so a change costs one message per shape, not one per subscriber.
+    /// </summary>
+    /// <param name="match">For a set: whether it saw the old row (a delete) and whether it sees the new one (an insert).</param>
+    private void Deliver(ChangeEvent change, string table, UserRow? old, UserRow? @new, MessageRow? message, Func<SubscriptionSet, (bool Was, bool Is)> match)
     {
+        var built = new Dictionary<(bool Was, bool Is, bool Own), ServerMessage>();
         foreach (var set in _sets)
         {
-            if (select(set) is not { } table) continue;
+            var (was, @is) = match(set);
+            if (!was && !@is) continue;
             var own = change.Caller.ConnectionId == set.Connection.Id;
-            var update = new TransactionUpdate
+            if (!built.TryGetValue((was, @is, own), out var shared))
             {
-                Reducer = change.Reducer,
-                CallerIdentity = change.Caller.Identity.ToString(),
-                CallerConnectionId = change.Caller.ConnectionId?.ToString() ?? "",
-                Timestamp = Timestamp.FromDateTime(change.Timestamp),
-                OwnCall = own,
-                RequestId = own ? change.Caller.RequestId ?? 0 : 0,
-                Status = "committed",
-            };
-            update.Tables.Add(table);
-            Send(set, new ServerMessage { TransactionUpdate = update });
+                var update = new TransactionUpdate
+                {
+                    Reducer = change.Reducer,
+                    CallerIdentity = change.Caller.Identity.ToString(),
+                    CallerConnectionId = change.Caller.ConnectionId?.ToString() ?? "",
+                    Timestamp = Timestamp.FromDateTime(change.Timestamp),
+                    OwnCall = own,
+                    RequestId = own ? change.Caller.RequestId ?? 0 : 0,
+                    Status = "committed",
+                };
+                update.Tables.Add(Update(table, was ? old : null, @is ? @new : null, @is ? message : null));
+                built[(was, @is, own)] = shared = new ServerMessage { TransactionUpdate = update };
+            }
+            Send(set, shared);
             ChatMetrics.Delivered(change.Timestamp);
         }
     }
@@ -267,7 +274,7 @@ public sealed class DatabaseReplica
                     foreach (var row in rows.Where(r => seen.Add(r.Offset)))
                     {
                         var update = new TransactionUpdate { Reducer = "send_message", CallerIdentity = row.Sender.ToString(), Timestamp = Timestamp.FromDateTime(row.Sent), Status = "committed" };
-                        update.Tables.Add(Update(set, "Message", null, null, row));
+                        update.Tables.Add(Update("Message", null, null, row));
                         Send(set, new ServerMessage { TransactionUpdate = update });
                     }
                     after = rows[^1].Offset;
@@ -303,11 +310,7 @@ public sealed class DatabaseReplica
             {
                 var before = _users.GetValueOrDefault(identity);
                 if (before is not null && before.Version >= now.Version) continue;
-                Deliver(resync, set =>
-                {
-                    var (was, @is) = (before is not null && set.Matches(before.Row), set.Matches(now.Row));
-                    return was || @is ? Update(set, "User", was ? before!.Row : null, @is ? now.Row : null, null) : null;
-                });
+                Deliver(resync, "User", before?.Row, now.Row, null, set => (before is not null && set.Matches(before.Row), set.Matches(now.Row)));
             }
             if (snapshot.LastOffset > _lastOffset)
                 await CatchUpMessages(snapshot.LastOffset);

@@ -29,14 +29,14 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     private long _lastOffset;
     private DateTime _lastSent;
     private readonly Dictionary<Identity, TokenBucket> _buckets = [];
-    private readonly ChatStore store;
-    private readonly ILogger<MessageLogGrain> logger;
+    private readonly ChatStore _store;
+    private readonly ILogger<MessageLogGrain> _logger;
     private readonly GroupCommitLoop<Pending> _commits;
     private readonly LogPruner _pruner;
 
     public MessageLogGrain(ChatStore store, IOptions<ModuleLogOptions> logOptions, ILogger<MessageLogGrain> logger)
     {
-        (this.store, this.logger) = (store, logger);
+        (_store, _logger) = (store, logger);
         _commits = new GroupCommitLoop<Pending>(Commit);
         _pruner = new LogPruner(store, logOptions.Value, logger);
     }
@@ -83,7 +83,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     {
         var database = await Describe();
         if (database is null) return [];
-        return await store.ReadMessagesAsync(database.Id, afterOffset, Math.Clamp(limit, 1, 10_000));
+        return await _store.ReadMessagesAsync(database.Id, afterOffset, Math.Clamp(limit, 1, 10_000));
     }
 
     // Shutdown waits for the group in flight and any queued behind it: nothing accepted is dropped.
@@ -99,13 +99,13 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             database = _database is not null && DateTime.UtcNow - _described < DescriptorMaxAge ? _database : await Describe();
             if (database is not null && database.Id != _tailFor)
             {
-                (_lastOffset, _lastSent) = await store.LoadMessageTailAsync(database.Id);
+                (_lastOffset, _lastSent) = await _store.LoadMessageTailAsync(database.Id);
                 _tailFor = database.Id;
             }
         }
         catch (Exception e)
         {
-            Fail(group, StorageFailure.ToResult(e, Database, logger, "loading the message log"));
+            Fail(group, StorageFailure.ToResult(e, Database, _logger, "loading the message log"));
             return;
         }
         if (database is null)
@@ -125,7 +125,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         var committing = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
-            await store.AppendMessagesAsync(database.Id, rows, database.Settings.LogMessages);
+            await _store.AppendMessagesAsync(database.Id, rows, database.Settings.LogMessages);
             ChatMetrics.GroupCommit(rows.Length, System.Diagnostics.Stopwatch.GetElapsedTime(committing).TotalMilliseconds);
         }
         catch (Exception e)
@@ -133,7 +133,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             // The commit may or may not have happened (a lost acknowledgement): reload the tail before the next group,
             // and the descriptor too, in case the database was deleted or published again.
             (_tailFor, _described) = (-1, default);
-            var failure = StorageFailure.ToResult(e, Database, logger, $"committing a group of {group.Count} messages");
+            var failure = StorageFailure.ToResult(e, Database, _logger, $"committing a group of {group.Count} messages");
             Fail(group, failure);
             GrainFactory.GetModuleLogGrain(Database).Write(ModuleLogLevel.Error, "send_message", $"{group.Count} messages not committed: {failure.Error}").Ignore();
             return;
@@ -150,7 +150,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         }
         catch (Exception e)
         {
-            logger.LogWarning("Could not publish messages {First}..{Last} of {Database}: {Reason}; subscribers catch up by offset",
+            _logger.LogWarning("Could not publish messages {First}..{Last} of {Database}: {Reason}; subscribers catch up by offset",
                 rows[0].Offset, rows[^1].Offset, Database, e.GetBaseException().Message);
         }
         if (database.Settings.LogMessages)

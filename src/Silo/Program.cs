@@ -61,7 +61,17 @@ builder.Services.AddHealthChecks()
 
 var gatewayEnabled = builder.Configuration.GetValue("Chat:Gateway:Enabled", true);
 if (gatewayEnabled)
+{
     builder.Services.AddChatGateway(builder.Configuration);
+}
+else
+{
+    // Without the gateway there is nothing to serve on the gRPC endpoint: listen on the others only.
+    var kestrel = builder.Configuration.GetSection("Kestrel").AsEnumerable(makePathsRelative: true)
+        .Where(e => e.Value is not null && !e.Key.StartsWith("Endpoints:Grpc", StringComparison.OrdinalIgnoreCase));
+    var withoutGrpc = new ConfigurationBuilder().AddInMemoryCollection(kestrel).Build();
+    builder.WebHost.ConfigureKestrel(options => options.Configure(withoutGrpc));
+}
 
 var host = builder.Build();
 if (gatewayEnabled)
