@@ -12,14 +12,26 @@ public sealed class SubscriptionSet(ClientConnection connection, uint requestId,
     public ClientConnection Connection => connection;
     public uint RequestId => requestId;
     public IReadOnlyList<SqlQuery> Queries => queries;
-    public IEnumerable<SqlQuery> UserQueries => queries.Where(q => q.Tables[0] == "User");
-    public IEnumerable<SqlQuery> MessageQueries => queries.Where(q => q.Tables[0] == "Message");
+    // Split once: every committed change is matched against every set, so this runs on the hot path.
+    public IReadOnlyList<SqlQuery> UserQueries { get; } = queries.Where(q => q.Tables[0] == "User").ToArray();
+    public IReadOnlyList<SqlQuery> MessageQueries { get; } = queries.Where(q => q.Tables[0] == "Message").ToArray();
 
     /// <summary>Updates that committed while the snapshot was being sent; null once the set is live.</summary>
     public List<ServerMessage>? Pending { get; set; } = [];
 
-    public bool Matches(UserRow row) => UserQueries.Any(q => InMemorySqlEngine.Matches(q, row, connection.Identity));
-    public bool Matches(MessageRow row) => MessageQueries.Any(q => InMemorySqlEngine.Matches(q, row, connection.Identity));
+    public bool Matches(UserRow row)
+    {
+        foreach (var query in UserQueries)
+            if (InMemorySqlEngine.Matches(query, row, connection.Identity)) return true;
+        return false;
+    }
+
+    public bool Matches(MessageRow row)
+    {
+        foreach (var query in MessageQueries)
+            if (InMemorySqlEngine.Matches(query, row, connection.Identity)) return true;
+        return false;
+    }
 }
 
 /// <summary>
@@ -262,7 +274,7 @@ public sealed class DatabaseReplica
     private async Task CatchUpMessages(long upto)
     {
         var reader = _grains.GetGrain<ITableReaderGrain>(0);
-        foreach (var set in _sets.Where(s => s.MessageQueries.Any()))
+        foreach (var set in _sets.Where(s => s.MessageQueries.Count > 0))
         {
             var seen = new HashSet<long>();
             foreach (var query in set.MessageQueries)

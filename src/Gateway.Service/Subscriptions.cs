@@ -43,7 +43,7 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
 
         // Messages up to the snapshot's offset come from PostgreSQL, where the query's WHERE is evaluated, a chunk at a time.
         var reader = grains.GetGrain<ITableReaderGrain>(0);
-        var seen = set.MessageQueries.Count() > 1 ? new HashSet<long>() : null;
+        var seen = set.MessageQueries.Count > 1 ? new HashSet<long>() : null;
         foreach (var query in set.MessageQueries)
         {
             for (var after = 0L; after < lastOffset;)
