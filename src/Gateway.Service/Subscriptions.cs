@@ -63,8 +63,8 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
         var removed = 0;
         try
         {
-            var replica = await hub.Replica(connection.Database);
-            removed = await replica.Remove(s => s.Connection == connection && s.RequestId == requestId);
+            if (await hub.ReplicaIfAny(connection.Database) is { } replica)
+                removed = await replica.Remove(s => s.Connection == connection && s.RequestId == requestId);
         }
         catch (Exception e) when (e is KeyNotFoundException or ObjectDisposedException)
         {
