@@ -16,6 +16,7 @@ public static class TestPostgres
 
     static TestPostgres()
     {
+        RemoveLeftovers();
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             lock (Created)
@@ -25,6 +26,38 @@ public static class TestPostgres
     }
 
     public static Task<LocalPostgresCluster> Shared => SharedServer.Value;
+
+    /// <summary>
+    /// Servers of earlier test runs whose process is gone (killed before it could clean up): stop them and
+    /// delete their folders, so that runs do not pile up PostgreSQL servers.
+    /// </summary>
+    private static void RemoveLeftovers()
+    {
+        foreach (var folder in Directory.GetDirectories(Path.GetTempPath(), "chat-tests-*"))
+        {
+            var parts = Path.GetFileName(folder).Split('-');
+            if (parts.Length < 3 || !int.TryParse(parts[2], out var owner) || IsAlive(owner)) continue;
+            var pidFile = Path.Combine(folder, "pgdata", "postmaster.pid");
+            if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var postmaster) && IsAlive(postmaster))
+            {
+                try { System.Diagnostics.Process.GetProcessById(postmaster).Kill(); } catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception) { }
+            }
+            try { Directory.Delete(folder, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>A new server of its own (for tests that stop it). Destroyed at process exit if the test does not.</summary>
     public static async Task<LocalPostgresCluster> CreateServerAsync()
