@@ -88,9 +88,9 @@ try
     var cs = postgres.ConnectionString;
     await ChatSchema.MigrateAsync(cs, cancellationToken: cancel.Token);
     await using var db = NpgsqlDataSource.Create(cs);
-    await Sql.CreateBaselineTable(db);
+    await BaselineTable.Create(db);
     // The point is durable commits on both sides: refuse to measure anything less.
-    durability = await Sql.Durability(db);
+    durability = await BaselineTable.Durability(db);
     Console.WriteLine($"PostgreSQL {durability}");
     if (!durability.Contains("fsync=on") || !durability.Contains("synchronous_commit=on"))
         throw new InvalidOperationException($"the server does not commit durably: {durability}");
@@ -118,7 +118,7 @@ try
         var identities = Enumerable.Range(0, senders).Select(_ => Identity.Random()).ToArray();
         var senderBytes = identities.Select(i => i.ToBytes()).ToArray();
         Task<string?> SendToBaseline(int i, CancellationToken token) =>
-            Sql.InsertBaseline(db, databaseId, senderBytes[i], Text(i), token);
+            BaselineTable.Insert(db, databaseId, senderBytes[i], Text(i), token);
 
         // The starting side alternates per level.
         Side[] sides = [new("baseline", 'b', SendToBaseline), new("grains", 'g', SendThroughGrain(name, identities))];

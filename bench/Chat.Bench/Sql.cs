@@ -2,51 +2,9 @@ using Npgsql;
 
 namespace Chat.Bench;
 
-/// <summary>The baseline's table and writes, and the checks that every acknowledged message is stored exactly once.</summary>
+/// <summary>The checks that every acknowledged message is stored exactly once.</summary>
 public static class Sql
 {
-    /// <summary>
-    /// chat.message's shape, constraints and indexes (foreign key included: the baseline rows hang off the same
-    /// published database), except that the offset comes from a sequence, as independent writers cannot agree on one.
-    /// </summary>
-    public static async Task CreateBaselineTable(NpgsqlDataSource db)
-    {
-        await using var command = db.CreateCommand("""
-            CREATE TABLE bench_baseline_message (
-                database_id bigint      NOT NULL REFERENCES chat.database (id) ON DELETE CASCADE,
-                "offset"    bigserial   NOT NULL CHECK ("offset" > 0),
-                sender      bytea       NOT NULL CHECK (length(sender) = 32),
-                sent        timestamptz NOT NULL,
-                text        text        NOT NULL,
-                PRIMARY KEY (database_id, "offset"));
-            CREATE INDEX bench_baseline_message_sent ON bench_baseline_message (database_id, sent);
-            CREATE INDEX bench_baseline_message_sender ON bench_baseline_message (database_id, sender);
-            """);
-        await command.ExecuteNonQueryAsync();
-    }
-
-    /// <summary>The settings that decide whether a commit is durable, as <c>name=value</c> pairs.</summary>
-    public static async Task<string> Durability(NpgsqlDataSource db)
-    {
-        await using var command = db.CreateCommand("""
-            SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings
-            WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'commit_delay', 'server_version')
-            """);
-        return (string)(await command.ExecuteScalarAsync())!;
-    }
-
-    /// <summary>One autocommit statement: one transaction, one durable commit, per message.</summary>
-    public static async Task<string?> InsertBaseline(NpgsqlDataSource db, long databaseId, byte[] sender, string text, CancellationToken cancel)
-    {
-        await using var command = db.CreateCommand(
-            "INSERT INTO bench_baseline_message (database_id, sender, sent, text) VALUES (@database_id, @sender, @sent, @text)");
-        command.Parameters.AddWithValue("database_id", databaseId);
-        command.Parameters.AddWithValue("sender", sender);
-        command.Parameters.AddWithValue("sent", DateTime.UtcNow);
-        command.Parameters.AddWithValue("text", text);
-        return await command.ExecuteNonQueryAsync(cancel) == 1 ? null : "the INSERT stored no row";
-    }
-
     private const string MessagesOf = "chat.message m JOIN chat.database d ON d.id = m.database_id WHERE d.name = @key";
     private const string BaselineOf = "bench_baseline_message m WHERE m.database_id = @key";
 

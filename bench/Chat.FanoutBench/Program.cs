@@ -75,7 +75,7 @@ try
 {
     postmaster = int.Parse(File.ReadLines(Path.Combine(postgres.DataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
     await ChatSchema.MigrateAsync(postgres.ConnectionString, cancellationToken: cancel.Token);
-    stack = await StackHost.StartAsync(postgres.ConnectionString, cancel.Token);
+    stack = await StackHost.StartAsync(postgres.ConnectionString, "chat-fanout-bench", cancel.Token);
     baseline = await BaselineHost.StartAsync(cancel.Token);
     Console.WriteLine($"PostgreSQL (durable) on port {postgres.Port}, silo + gateway at {stack.Address}, baseline at {baseline.Address} " +
                       $"({clock.Elapsed.TotalSeconds:0.0} s to start)");

@@ -72,11 +72,11 @@ try
     await ChatSchema.MigrateAsync(postgres.ConnectionString, cancellationToken: cancel.Token);
     var pooled = new NpgsqlConnectionStringBuilder(postgres.ConnectionString) { MaxPoolSize = PostgresPool }.ConnectionString;
     await using var db = NpgsqlDataSource.Create(pooled);
-    durability = await Sql.Durability(db);
+    durability = await BaselineTable.Durability(db);
     Console.WriteLine($"PostgreSQL {durability}");
     if (!durability.Contains("fsync=on") || !durability.Contains("synchronous_commit=on"))
         throw new InvalidOperationException($"the server does not commit durably: {durability}");
-    stack = await StackHost.StartAsync(postgres.ConnectionString, cancel.Token);
+    stack = await StackHost.StartAsync(postgres.ConnectionString, "chat-load-bench", cancel.Token);
     baseline = await BaselineHost.StartAsync(cancel.Token);
     Console.WriteLine($"silo + gateway at {stack.Address}, raw gRPC baseline at {baseline.Address} ({clock.Elapsed.TotalSeconds:0.0} s to start)");
 
@@ -85,7 +85,7 @@ try
     // The raw PostgreSQL rows hang off a published database, as chat.message's do.
     await Publish("load-pg-baseline");
     var baselineDatabaseId = await Sql.DatabaseId(db, "load-pg-baseline");
-    await Sql.CreateBaselineTable(db);
+    await BaselineTable.Create(db);
 
     if (warmupSeconds > 0)
     {
@@ -211,9 +211,9 @@ try
     // Raw PostgreSQL: N workers, one autocommit INSERT (one durable commit) per message, at most PostgresPool connections.
     async Task<Measured> RunPostgres(int n, TimeSpan time)
     {
-        await Sql.TruncateBaseline(db);
+        await BaselineTable.Truncate(db);
         var senders = Enumerable.Range(0, n).Select(_ => System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).ToArray();
-        var run = await Load.Drive(n, time, (w, seq) => Sql.InsertBaseline(db, baselineDatabaseId, senders[w], Text(w, seq), CancellationToken.None), cancel.Token);
+        var run = await Load.Drive(n, time, (w, seq) => BaselineTable.Insert(db, baselineDatabaseId, senders[w], Text(w, seq), CancellationToken.None), cancel.Token);
         var issues = Failures("raw PostgreSQL", run);
         var (rows, distinct) = await Sql.CountBaseline(db, baselineDatabaseId);
         if (rows != run.Acked || distinct != run.Acked)

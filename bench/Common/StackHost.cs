@@ -9,10 +9,10 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Orleans.Configuration;
 using V1 = Chat.Api.V1;
 
-namespace Chat.LoadBench;
+namespace Chat.Benchmarks;
 
 /// <summary>
-/// The stack under test, co-hosted as src/Silo runs it: one Orleans silo with the chat grains on the given
+/// The stack under test for the gateway benchmarks, co-hosted as src/Silo runs it: one Orleans silo with the chat grains on the given
 /// PostgreSQL, and the gRPC gateway in the same ASP.NET Core app, on Kestrel, HTTP/2, a free loopback port.
 /// </summary>
 public sealed class StackHost : IAsyncDisposable
@@ -34,14 +34,15 @@ public sealed class StackHost : IAsyncDisposable
     public V1.Chat.ChatClient Chat { get; }
     public V1.Databases.DatabasesClient Databases { get; }
 
-    public static async Task<StackHost> StartAsync(string connectionString, CancellationToken cancellationToken)
+    public static async Task<StackHost> StartAsync(string connectionString, string clusterId, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateBuilder();
         builder.Configuration.Sources.Clear(); // nothing from appsettings or the environment: only what is set here
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Chat:Auth:SigningKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
-                        ["Chat:Gateway:SendQueueCapacity"] = "100000",
+            // Room for every message of a round in each client's queue: the benchmark measures speed, not eviction.
+            ["Chat:Gateway:SendQueueCapacity"] = "100000",
             ["Chat:Gateway:MaxConnectionsPerIdentity"] = "100000",
             ["Chat:Gateway:MaxConnections"] = "100000",
         });
@@ -51,7 +52,7 @@ public sealed class StackHost : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
         builder.UseOrleans(silo =>
         {
-            silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = ("chat-load-bench", "chat-load-bench"));
+            silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId));
             // Free ports, so that a developer's silo (11111/30000) can keep running; no Orleans gateway, the gateway is co-hosted.
             silo.ConfigureEndpoints(IPAddress.Loopback, FreePort(), gatewayPort: 0);
             silo.UseChatClustering(connectionString);
