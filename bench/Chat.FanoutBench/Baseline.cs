@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
-using System.Threading.Channels;
-using Chat.FanoutBench.Proto;
+using Chat.Benchmarks.Proto;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -11,76 +10,7 @@ using ServerMessage = Chat.Api.V1.ServerMessage;
 
 namespace Chat.FanoutBench;
 
-/// <summary>
-/// The baseline's in-memory fan-out: every listener has a bounded queue written by the publisher and drained by its
-/// stream's single writer, like the gateway's ClientConnection, and nothing else: no storage, no grains, no filtering.
-/// </summary>
-public sealed class BaselineHub
-{
-    private readonly List<Channel<ServerMessage>> _listeners = [];
-    private Channel<ServerMessage>[] _snapshot = [];
-
-    public int Listeners { get { lock (_listeners) return _listeners.Count; } }
-
-    public Channel<ServerMessage> Add(int capacity)
-    {
-        var channel = Channel.CreateBounded<ServerMessage>(new BoundedChannelOptions(capacity) { SingleReader = true });
-        lock (_listeners)
-        {
-            _listeners.Add(channel);
-            _snapshot = [.. _listeners];
-        }
-        return channel;
-    }
-
-    public void Remove(Channel<ServerMessage> channel)
-    {
-        lock (_listeners)
-        {
-            _listeners.Remove(channel);
-            _snapshot = [.. _listeners];
-        }
-    }
-
-    /// <summary>The same message object to every listener; returns how many queues were full.</summary>
-    public int Publish(ServerMessage message)
-    {
-        var full = 0;
-        foreach (var listener in Volatile.Read(ref _snapshot))
-            if (!listener.Writer.TryWrite(message)) full++;
-        return full;
-    }
-
-    /// <summary>Ends every listener's stream once its queue is drained.</summary>
-    public void CompleteAll()
-    {
-        foreach (var listener in Volatile.Read(ref _snapshot)) listener.Writer.TryComplete();
-    }
-}
-
-public sealed class BaselineService(BaselineHub hub) : FanoutBaseline.FanoutBaselineBase
-{
-    public const int QueueCapacity = 100_000; // as the gateway's Chat:Gateway:SendQueueCapacity in this benchmark
-
-    private static readonly ServerMessage Hello = new() { IdentityToken = new Chat.Api.V1.IdentityToken { Identity = new string('0', 64) } };
-
-    public override async Task Listen(ListenRequest request, IServerStreamWriter<ServerMessage> responseStream, ServerCallContext context)
-    {
-        var queue = hub.Add(QueueCapacity);
-        try
-        {
-            queue.Writer.TryWrite(Hello); // registered: the client may count on every message published from now on
-            await foreach (var message in queue.Reader.ReadAllAsync(context.CancellationToken))
-                await responseStream.WriteAsync(message, context.CancellationToken);
-        }
-        finally
-        {
-            hub.Remove(queue);
-        }
-    }
-}
-
-/// <summary>The baseline server: ASP.NET Core gRPC with only <see cref="BaselineService"/>, on its own loopback port, HTTP/2.</summary>
+/// <summary>The baseline server: ASP.NET Core gRPC with only <see cref="FanoutBaselineService"/> (bench/Common), on its own loopback port, HTTP/2.</summary>
 public sealed class BaselineHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
@@ -101,7 +31,7 @@ public sealed class BaselineHost : IAsyncDisposable
         builder.Services.AddGrpc();
         builder.Services.AddSingleton<BaselineHub>();
         var app = builder.Build();
-        app.MapGrpcService<BaselineService>();
+        app.MapGrpcService<FanoutBaselineService>();
         await app.StartAsync(cancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new BaselineHost(app, address);
