@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.InteropServices;
 using Chat.LoadBench.Proto;
 using Grpc.Core;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -11,6 +12,7 @@ namespace Chat.LoadBench;
 public sealed class BaselineService : LoadBaseline.LoadBaselineBase
 {
     private static readonly EmptyMessage Nothing = new();
+    private static readonly Ping Hello = new();
 
     public override Task<EmptyMessage> Empty(EmptyMessage request, ServerCallContext context) => Task.FromResult(Nothing);
 
@@ -19,9 +21,18 @@ public sealed class BaselineService : LoadBaseline.LoadBaselineBase
         while (await requestStream.MoveNext(context.CancellationToken))
             await responseStream.WriteAsync(requestStream.Current, context.CancellationToken);
     }
+
+    public override async Task Hold(IAsyncStreamReader<Ping> requestStream, IServerStreamWriter<Ping> responseStream, ServerCallContext context)
+    {
+        await responseStream.WriteAsync(Hello, context.CancellationToken);
+        while (await requestStream.MoveNext(context.CancellationToken)) { }
+    }
 }
 
-/// <summary>The baseline server: ASP.NET Core gRPC with only <see cref="BaselineService"/>, on its own loopback port, HTTP/2.</summary>
+/// <summary>
+/// The baseline server: ASP.NET Core gRPC with only <see cref="BaselineService"/> and the fan-out baseline
+/// (<see cref="FanoutBaselineService"/>, bench/Common), on a loopback port, HTTP/2.
+/// </summary>
 public sealed class BaselineHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
@@ -29,21 +40,50 @@ public sealed class BaselineHost : IAsyncDisposable
     private BaselineHost(WebApplication app, string address) => (_app, Address) = (app, address);
 
     public string Address { get; }
+    public BaselineHub Hub => _app.Services.GetRequiredService<BaselineHub>();
 
-    public static async Task<BaselineHost> StartAsync(CancellationToken cancellationToken)
+    /// <summary>Port 0: a free one.</summary>
+    public static async Task<BaselineHost> StartAsync(int port, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateBuilder();
         builder.Configuration.Sources.Clear();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc();
+        builder.Services.AddSingleton<BaselineHub>();
         var app = builder.Build();
         app.MapGrpcService<BaselineService>();
+        app.MapGrpcService<FanoutBaselineService>();
         await app.StartAsync(cancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new BaselineHost(app, address);
+    }
+
+    /// <summary>
+    /// <c>Chat.LoadBench --serve-baseline PORT</c>: the baseline server alone, in a process of its own, so that the connections
+    /// scenario can measure its memory as it measures the stack's. Prints "listening ADDRESS", then serves until its standard
+    /// input closes (the benchmark ended, or died) or it gets SIGTERM/SIGINT.
+    /// </summary>
+    public static async Task<int> ServeAsync(int port)
+    {
+        using var stop = new CancellationTokenSource();
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        }
+        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        await using var host = await StartAsync(port, stop.Token);
+        Console.WriteLine($"listening {host.Address}");
+        var stdin = Task.Run(() =>
+        {
+            while (Console.In.ReadLine() is not null) { }
+        });
+        await Task.WhenAny(stdin, Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => { }, TaskScheduler.Default));
+        return 0;
     }
 
     public async ValueTask DisposeAsync()

@@ -65,3 +65,15 @@ public static class Load
         return new Run(all.Length, failures, firstError, (end - start) / (double)Stopwatch.Frequency, all);
     }
 }
+
+/// <summary>Nearest-rank percentiles of sorted samples, in milliseconds.</summary>
+public static class Percentiles
+{
+    /// <summary>Samples in DateTime ticks (100 ns); q = 1 is the maximum; NaN when there are none.</summary>
+    public static double Ms(long[] sorted, double q) => sorted.Length == 0 ? double.NaN : At(sorted, q) / (double)TimeSpan.TicksPerMillisecond;
+
+    /// <summary>Samples in Stopwatch ticks.</summary>
+    public static double StopwatchMs(long[] sorted, double q) => sorted.Length == 0 ? double.NaN : At(sorted, q) * 1000.0 / Stopwatch.Frequency;
+
+    private static long At(long[] sorted, double q) => sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)];
+}

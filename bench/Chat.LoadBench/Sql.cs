@@ -38,3 +38,29 @@ public static class Sql
         return (rows, texts);
     }
 }
+
+/// <summary>The honesty check shared by the scenarios that send through the stack.</summary>
+public static class Verify
+{
+    /// <summary>
+    /// Every acknowledged message stored exactly once: rows = acknowledgements, offsets exactly 1..n, each acknowledged
+    /// offset once and with the text that was sent. Returns the problems (empty when all is well) and the row count.
+    /// </summary>
+    public static async Task<(List<string> Issues, long Rows)> Acknowledged(NpgsqlDataSource db, string label, string database,
+        IReadOnlyCollection<(ulong Offset, string Text)> acked)
+    {
+        var issues = new List<string>();
+        var stored = await Sql.Messages(db, database);
+        if (stored.Rows != acked.Count) issues.Add($"{label} {database}: {acked.Count} messages acknowledged but {stored.Rows} rows in chat.message");
+        if (stored.Texts.Count != stored.Rows) issues.Add($"{label} {database}: {stored.Rows} rows but {stored.Texts.Count} distinct offsets");
+        if (stored.Texts.Count > 0 && (stored.Texts.Keys.Min() != 1 || stored.Texts.Keys.Max() != stored.Texts.Count))
+            issues.Add($"{label} {database}: offsets {stored.Texts.Keys.Min()}..{stored.Texts.Keys.Max()} for {stored.Texts.Count} rows (not exactly 1..n)");
+        var seen = new HashSet<ulong>();
+        var wrong = 0;
+        foreach (var (offset, text) in acked)
+            if (!seen.Add(offset) || !stored.Texts.TryGetValue((long)offset, out var storedText) || storedText != text)
+                if (wrong++ == 0) issues.Add($"{label} {database}: acknowledged offset {offset} ('{text}') is a repeat, missing or holds another text");
+        if (wrong > 1) issues.Add($"{label} {database}: {wrong} acknowledged offsets wrong in all");
+        return (issues, stored.Rows);
+    }
+}

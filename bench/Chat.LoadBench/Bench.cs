@@ -1,0 +1,78 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Npgsql;
+using V1 = Chat.Api.V1;
+
+namespace Chat.LoadBench;
+
+/// <summary>What every scenario shares: the options, the throwaway PostgreSQL, the in-process stack and baseline, the problems found.</summary>
+public sealed class Bench(BenchOptions options, string runFolder, string connectionString, int? postmaster, NpgsqlDataSource db, CancellationToken cancel)
+{
+    /// <summary>max_connections=200 on the throwaway cluster; the silo needs some of the rest.</summary>
+    public const int PostgresPool = 100;
+
+    public BenchOptions Options { get; } = options;
+
+    /// <summary>This run's folder under the temp directory (PostgreSQL, the child stack's data); deleted at the end.</summary>
+    public string RunFolder { get; } = runFolder;
+
+    public string ConnectionString { get; } = connectionString;
+
+    /// <summary>The throwaway PostgreSQL's postmaster, whose CPU the room scenario reports apart.</summary>
+    public int? Postmaster { get; } = postmaster;
+
+    public NpgsqlDataSource Db { get; } = db;
+    public CancellationToken Cancel { get; } = cancel;
+
+    /// <summary>Every verification failure, prefixed with where it happened; any makes the exit code 1.</summary>
+    public List<string> Problems { get; } = [];
+
+    /// <summary>The silo + gateway in this process (send and room scenarios).</summary>
+    public StackHost Stack => _stack ?? throw new InvalidOperationException("the in-process stack is not running");
+
+    /// <summary>The bare gRPC server in this process (send and room scenarios).</summary>
+    public BaselineHost Baseline => _baseline ?? throw new InvalidOperationException("the in-process baseline is not running");
+
+    /// <summary>Bearer metadata of the identity that publishes (and so owns) every database.</summary>
+    public Metadata Owner => _owner ?? throw new InvalidOperationException("no owner identity yet");
+
+    private StackHost? _stack;
+    private BaselineHost? _baseline;
+    private Metadata? _owner;
+
+    public async Task StartInProcessAsync(string clusterId)
+    {
+        _stack = await StackHost.StartAsync(ConnectionString, clusterId, Cancel);
+        _baseline = await BaselineHost.StartAsync(0, Cancel);
+        var identity = await _stack.Chat.CreateIdentityAsync(new V1.CreateIdentityRequest(), cancellationToken: Cancel);
+        _owner = new Metadata { { "authorization", "Bearer " + identity.Token } };
+    }
+
+    public async Task StopInProcessAsync()
+    {
+        if (_baseline is not null) await _baseline.DisposeAsync();
+        if (_stack is not null) await _stack.DisposeAsync();
+        (_baseline, _stack, _owner) = (null, null, null);
+    }
+
+    /// <summary>A fresh database on the in-process stack, rate limit off.</summary>
+    public Task Publish(string database) => Publish(Stack.Databases, Owner, database, Cancel);
+
+    public static async Task Publish(V1.Databases.DatabasesClient databases, Metadata owner, string database, CancellationToken cancel) =>
+        await databases.PublishAsync(new V1.PublishRequest { Database = database, Settings = new V1.DatabaseSettings { MessagesPerSecond = 0 } },
+            owner, cancellationToken: cancel);
+
+    /// <summary>One channel (one HTTP/2 connection) per 100 streams: Kestrel allows 100 streams per connection.</summary>
+    public static GrpcChannel[] Channels(string address, int streams) =>
+        Enumerable.Range(0, (streams + StackHost.StreamsPerChannel - 1) / StackHost.StreamsPerChannel)
+            .Select(_ => GrpcChannel.ForAddress(address)).ToArray();
+
+    public static string RepositoryRoot()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "Chat.sln")))
+                    return dir.FullName;
+        return Directory.GetCurrentDirectory();
+    }
+}

@@ -1,0 +1,247 @@
+using System.Text.Json;
+using Chat.LoadBench.Proto;
+using Grpc.Core;
+using V1 = Chat.Api.V1;
+
+namespace Chat.LoadBench;
+
+/// <summary>One concurrency level of the send scenario: the two stack kinds and the three baselines.</summary>
+public sealed record LevelResult(int Connections, Measured Connect, Measured Unary, Measured Postgres, Measured GrpcUnary, Measured GrpcBidi);
+
+/// <summary>
+/// Scenario 1, send: closed-loop send_message through the in-process stack at N connections, each with one call outstanding,
+/// first over Connect (CallReducer matched by request_id), then with unary SendMessage. Beside each, in the same run: raw
+/// PostgreSQL (one INSERT + commit per message, N workers) and the bare gRPC server (empty unary call / ping-pong on a bidi
+/// stream, N workers). Every acknowledged message is checked in chat.message afterwards.
+/// </summary>
+public sealed class SendScenario(Bench bench)
+{
+    private long _baselineDatabaseId;
+
+    public async Task<List<LevelResult>> RunAsync()
+    {
+        var options = bench.Options;
+        var duration = TimeSpan.FromSeconds(options.SendSeconds);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Console.WriteLine($"== send: connections {string.Join(",", options.SendConnections)}, {options.SendSeconds:0.#} s per measurement after " +
+                          $"{options.WarmupSeconds:0.#} s warm-up; closed loop, one call outstanding per connection");
+        // The raw PostgreSQL rows hang off a published database, as chat.message's do.
+        await bench.Publish("load-pg-baseline");
+        _baselineDatabaseId = await Sql.DatabaseId(bench.Db, "load-pg-baseline");
+        await BaselineTable.Create(bench.Db);
+
+        if (options.WarmupSeconds > 0)
+        {
+            // JIT, first activations, connection pools; not reported, but the stack's rows are verified like the rest.
+            var warm = TimeSpan.FromSeconds(options.WarmupSeconds);
+            var w = Math.Min(16, options.SendConnections.Max());
+            var before = bench.Problems.Count;
+            await RunConnect("load-warmup-connect", w, warm);
+            await RunUnary("load-warmup-unary", w, warm);
+            await RunPostgres(w, warm);
+            await RunGrpcUnary(w, warm);
+            await RunGrpcBidi(w, warm);
+            for (var i = before; i < bench.Problems.Count; i++) bench.Problems[i] = $"warm-up: {bench.Problems[i]}";
+            Console.WriteLine($"warm-up done ({clock.Elapsed.TotalSeconds:0.0} s)");
+        }
+
+        var results = new List<LevelResult>();
+        foreach (var n in options.SendConnections)
+        {
+            Console.WriteLine($"-- {n} connections");
+            var connect = await RunConnect($"load-connect-{n}", n, duration);
+            var unary = await RunUnary($"load-unary-{n}", n, duration);
+            var pg = await RunPostgres(n, duration);
+            var grpcUnary = await RunGrpcUnary(n, duration);
+            var grpcBidi = await RunGrpcBidi(n, duration);
+            results.Add(new LevelResult(n, connect, unary, pg, grpcUnary, grpcBidi));
+        }
+        Console.WriteLine($"send done ({clock.Elapsed.TotalSeconds:0} s)");
+        return results;
+    }
+
+    // send_message over N Connect streams (anonymous, one per connection), one CallReducer outstanding on each.
+    private async Task<Measured> RunConnect(string database, int n, TimeSpan time)
+    {
+        await bench.Publish(database);
+        var channels = Bench.Channels(bench.Stack.Address, n);
+        var calls = new AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage>[n];
+        var acks = NewAcks(n);
+        try
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = bench.Cancel },
+                async (i, token) =>
+                {
+                    var call = calls[i] = new V1.Chat.ChatClient(channels[i / StackHost.StreamsPerChannel])
+                        .Connect(new Metadata { { "database", database } }, cancellationToken: bench.Cancel);
+                    if (!await call.ResponseStream.MoveNext(token) || call.ResponseStream.Current.MessageCase != V1.ServerMessage.MessageOneofCase.IdentityToken)
+                        throw new InvalidOperationException($"connection {i}: no IdentityToken first");
+                });
+            var run = await Load.Drive(n, time, async (w, seq) =>
+            {
+                var call = calls[w];
+                var id = (uint)seq;
+                var text = Text(w, seq);
+                await call.RequestStream.WriteAsync(new V1.ClientMessage
+                {
+                    CallReducer = new V1.CallReducer { RequestId = id, Reducer = "send_message", ArgsJson = JsonSerializer.Serialize(new[] { text }) },
+                });
+                while (true)
+                {
+                    if (!await call.ResponseStream.MoveNext(CancellationToken.None))
+                        return "the stream ended before the ReducerResult";
+                    var message = call.ResponseStream.Current;
+                    if (message.MessageCase != V1.ServerMessage.MessageOneofCase.ReducerResult) continue; // nothing subscribed, but be tolerant
+                    var result = message.ReducerResult;
+                    if (result.RequestId != id) return $"ReducerResult for request {result.RequestId} while {id} was the only one outstanding";
+                    if (result.Outcome.Code != 0) return $"send_message failed: {result.Outcome.Code} {result.Outcome.Error}";
+                    acks[w].Add((result.Outcome.MessageOffset, text));
+                    return null;
+                }
+            }, bench.Cancel);
+            // Goodbye on every stream: its end must come cleanly.
+            await Parallel.ForEachAsync(calls, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = bench.Cancel }, async (call, token) =>
+            {
+                await call.RequestStream.CompleteAsync();
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+                timeout.CancelAfter(TimeSpan.FromSeconds(30));
+                while (await call.ResponseStream.MoveNext(timeout.Token)) { }
+            });
+            return await Verified("send over Connect", database, n, run, acks);
+        }
+        finally
+        {
+            foreach (var call in calls) call?.Dispose();
+            foreach (var channel in channels) channel.Dispose();
+        }
+    }
+
+    // send_message with the unary SendMessage, N workers (all as the owner), one call outstanding each.
+    private async Task<Measured> RunUnary(string database, int n, TimeSpan time)
+    {
+        await bench.Publish(database);
+        var channels = Bench.Channels(bench.Stack.Address, n);
+        var clients = Enumerable.Range(0, n).Select(i => new V1.Chat.ChatClient(channels[i / StackHost.StreamsPerChannel])).ToArray();
+        var acks = NewAcks(n);
+        try
+        {
+            var run = await Load.Drive(n, time, async (w, seq) =>
+            {
+                var text = Text(w, seq);
+                try
+                {
+                    var reply = await clients[w].SendMessageAsync(new V1.SendMessageRequest { Database = database, Text = text }, bench.Owner);
+                    acks[w].Add((reply.MessageOffset, text));
+                    return null;
+                }
+                catch (RpcException e)
+                {
+                    return $"SendMessage failed: {e.Status}";
+                }
+            }, bench.Cancel);
+            return await Verified("send unary", database, n, run, acks);
+        }
+        finally
+        {
+            foreach (var channel in channels) channel.Dispose();
+        }
+    }
+
+    // Raw PostgreSQL: N workers, one autocommit INSERT (one durable commit) per message, at most PostgresPool connections.
+    private async Task<Measured> RunPostgres(int n, TimeSpan time)
+    {
+        await BaselineTable.Truncate(bench.Db);
+        var senders = Enumerable.Range(0, n).Select(_ => System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).ToArray();
+        var run = await Load.Drive(n, time, (w, seq) => BaselineTable.Insert(bench.Db, _baselineDatabaseId, senders[w], Text(w, seq), CancellationToken.None),
+            bench.Cancel);
+        var issues = Failures("raw PostgreSQL", run);
+        var (rows, distinct) = await Sql.CountBaseline(bench.Db, _baselineDatabaseId);
+        if (rows != run.Acked || distinct != run.Acked)
+            issues.Add($"raw PostgreSQL: {run.Acked} INSERTs acknowledged but {rows} rows ({distinct} distinct texts) stored");
+        return Print($"raw PostgreSQL{(n > Bench.PostgresPool ? $" (pool {Bench.PostgresPool})" : "")}", n, run, issues);
+    }
+
+    private async Task<Measured> RunGrpcUnary(int n, TimeSpan time)
+    {
+        var channels = Bench.Channels(bench.Baseline.Address, n);
+        var clients = Enumerable.Range(0, n).Select(i => new LoadBaseline.LoadBaselineClient(channels[i / StackHost.StreamsPerChannel])).ToArray();
+        var empty = new EmptyMessage();
+        try
+        {
+            var run = await Load.Drive(n, time, async (w, _) =>
+            {
+                try
+                {
+                    await clients[w].EmptyAsync(empty);
+                    return null;
+                }
+                catch (RpcException e)
+                {
+                    return $"Empty failed: {e.Status}";
+                }
+            }, bench.Cancel);
+            return Print("raw gRPC unary", n, run, Failures("raw gRPC unary", run));
+        }
+        finally
+        {
+            foreach (var channel in channels) channel.Dispose();
+        }
+    }
+
+    private async Task<Measured> RunGrpcBidi(int n, TimeSpan time)
+    {
+        var channels = Bench.Channels(bench.Baseline.Address, n);
+        var calls = new AsyncDuplexStreamingCall<Ping, Ping>[n];
+        try
+        {
+            for (var i = 0; i < n; i++)
+                calls[i] = new LoadBaseline.LoadBaselineClient(channels[i / StackHost.StreamsPerChannel]).PingPong(cancellationToken: bench.Cancel);
+            var run = await Load.Drive(n, time, async (w, seq) =>
+            {
+                var call = calls[w];
+                await call.RequestStream.WriteAsync(new Ping { Id = (uint)seq });
+                if (!await call.ResponseStream.MoveNext(CancellationToken.None)) return "the stream ended";
+                return call.ResponseStream.Current.Id == (uint)seq ? null : $"pong {call.ResponseStream.Current.Id} for ping {seq}";
+            }, bench.Cancel);
+            foreach (var call in calls)
+            {
+                await call.RequestStream.CompleteAsync();
+                while (await call.ResponseStream.MoveNext(bench.Cancel)) { }
+            }
+            return Print("raw gRPC bidi", n, run, Failures("raw gRPC bidi", run));
+        }
+        finally
+        {
+            foreach (var call in calls) call?.Dispose();
+            foreach (var channel in channels) channel.Dispose();
+        }
+    }
+
+    // Every acknowledged message stored exactly once: rows = acks, offsets exactly 1..n, each acked offset's text matches.
+    private async Task<Measured> Verified(string label, string database, int n, Run run, List<(ulong Offset, string Text)>[] acks)
+    {
+        var issues = Failures(label, run);
+        var acked = acks.SelectMany(a => a).ToList();
+        var (found, rows) = await Verify.Acknowledged(bench.Db, label, database, acked);
+        issues.AddRange(found);
+        if (acked.Count != run.Acked) issues.Add($"{label} {database}: {run.Acked} acks counted but {acked.Count} recorded");
+        return Print(label, n, run, issues, verified: issues.Count == 0 ? $"{rows} rows verified" : "rows WRONG");
+    }
+
+    private static List<string> Failures(string label, Run run) =>
+        run.Failures == 0 ? [] : [$"{label}: {run.Failures} calls failed, first: {run.FirstError}"];
+
+    private Measured Print(string label, int n, Run run, List<string> issues, string verified = "")
+    {
+        bench.Problems.AddRange(issues.Select(i => $"send, {n} connections: {i}"));
+        var m = Measured.From(run);
+        Console.WriteLine($"   {label,-28} {m.PerSecond,9:0}/s  p50 {m.P50Ms,6:0.00}  p90 {m.P90Ms,6:0.00}  p99 {m.P99Ms,6:0.00}  max {m.MaxMs,7:0.00} ms  " +
+                          $"({m.Calls} in {m.Seconds:0.00} s) {verified}{(issues.Count == 0 ? "" : $"\n   !! {issues.Count} problem(s): {issues[0]}")}");
+        return m;
+    }
+
+    private static List<(ulong Offset, string Text)>[] NewAcks(int n) => Enumerable.Range(0, n).Select(_ => new List<(ulong, string)>()).ToArray();
+
+    // Unique per worker and call within a run; short like a chat line.
+    private static string Text(int worker, long seq) => $"load w{worker} #{seq}: hello from the load bench, how is everyone?";
+}
