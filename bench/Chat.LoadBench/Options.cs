@@ -2,27 +2,51 @@ using System.Globalization;
 
 namespace Chat.LoadBench;
 
+/// <summary>One chat-room configuration: R rooms (databases) x U subscribed users each, a fixed total send rate.</summary>
+public sealed record RoomConfig(int Rooms, int Users, double Rate)
+{
+    /// <summary>"RxU@RATE", e.g. "1x100@1000": 1 room of 100 users, 1,000 messages/s in all.</summary>
+    public static RoomConfig Parse(string text)
+    {
+        var at = text.Split('@');
+        var x = at[0].Split('x');
+        if (at.Length != 2 || x.Length != 2) throw new FormatException($"room configuration '{text}' is not RxU@RATE (e.g. 1x100@1000)");
+        var config = new RoomConfig(int.Parse(x[0], CultureInfo.InvariantCulture), int.Parse(x[1], CultureInfo.InvariantCulture),
+            double.Parse(at[1], CultureInfo.InvariantCulture));
+        if (config.Rooms is < 1 or > 100 || config.Users is < 1 or > 5000 || config.Rooms * config.Users > 10_000 || config.Rate is <= 0 or > 20_000)
+            throw new FormatException($"room configuration '{text}': need 1..100 rooms, 1..5000 users each, at most 10,000 in all, 0 < rate <= 20,000");
+        return config;
+    }
+
+    public override string ToString() => $"{Rooms}x{Users}@{Rate.ToString("0.#", CultureInfo.InvariantCulture)}";
+
+    public string Label => $"{Rooms} room{(Rooms == 1 ? "" : "s")} x {Users} users, {Rate:0} msg/s";
+}
+
 /// <summary>The command line. Values given explicitly win over what <c>--quick</c> shortens.</summary>
 public sealed class BenchOptions
 {
     public const string Usage =
-        "usage: Chat.LoadBench [--scenarios send] [--quick]\n" +
-        "         [--connections 1,16,64,256] [--seconds N] [--warmup N]        (send)";
+        "usage: Chat.LoadBench [--scenarios send,room] [--quick]\n" +
+        "         [--connections 1,16,64,256] [--seconds N] [--warmup N]        (send)\n" +
+        "         [--rooms 1x100@1000,10x100@1000,1x1000@200] [--room-seconds N] (room)";
 
-    public static readonly string[] AllScenarios = ["send"];
+    public static readonly string[] AllScenarios = ["send", "room"];
 
     public HashSet<string> Scenarios { get; private set; } = [.. AllScenarios];
     public bool Quick { get; private set; }
     public int[] SendConnections { get; private set; } = [1, 16, 64, 256];
     public double SendSeconds { get; private set; } = 5;
     public double WarmupSeconds { get; private set; } = 1;
+    public RoomConfig[] Rooms { get; private set; } = [new(1, 100, 1000), new(10, 100, 1000), new(1, 1000, 200)];
+    public double RoomSeconds { get; private set; } = 6;
 
     public bool Runs(string scenario) => Scenarios.Contains(scenario);
 
     public static BenchOptions Parse(string[] args)
     {
         var options = new BenchOptions();
-        double? seconds = null;
+        double? seconds = null, roomSeconds = null;
         for (var i = 0; i < args.Length; i++)
             switch (args[i])
             {
@@ -35,13 +59,17 @@ public sealed class BenchOptions
                 case "--connections": options.SendConnections = Ints(Next(args, ref i)); break;
                 case "--seconds": seconds = Double(Next(args, ref i)); break;
                 case "--warmup": options.WarmupSeconds = Double(Next(args, ref i)); break;
+                case "--rooms": options.Rooms = Next(args, ref i).Split(',').Select(RoomConfig.Parse).ToArray(); break;
+                case "--room-seconds": roomSeconds = Double(Next(args, ref i)); break;
                 default: throw new FormatException($"unknown argument '{args[i]}'");
             }
         options.SendSeconds = seconds ?? (options.Quick ? 2 : 5);
+        options.RoomSeconds = roomSeconds ?? (options.Quick ? 2 : 6);
         if (options.SendConnections.Length == 0 || options.SendConnections.Any(n => n is < 1 or > 2000))
             throw new FormatException("--connections: 1..2000 connections per level");
-        if (options.SendSeconds is <= 0 or > 60 || options.WarmupSeconds is < 0 or > 60)
-            throw new FormatException("need 0 < seconds <= 60, 0 <= warmup <= 60");
+        if (options.SendSeconds is <= 0 or > 60 || options.WarmupSeconds is < 0 or > 60 || options.RoomSeconds is <= 0 or > 60)
+            throw new FormatException("need 0 < seconds <= 60, 0 <= warmup <= 60, 0 < room-seconds <= 60");
+        if (options.Rooms.Length == 0) throw new FormatException("--rooms: at least one configuration");
         return options;
     }
 

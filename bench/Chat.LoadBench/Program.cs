@@ -1,7 +1,8 @@
-// The load benchmark (issue 8) through the real stack, each figure beside baselines measured in the same run.
+// The load benchmark (issue 8): three scenarios through the real stack, each beside baselines measured in the same run.
 //   send         closed-loop send_message at N connections (SendScenario.cs), against raw PostgreSQL and raw gRPC
+//   room         R rooms x U subscribed users at a fixed send rate (RoomScenario.cs), against a bare gRPC broadcast
 // Every acknowledged message is checked in PostgreSQL; any loss, repeat or failure makes the exit code 1. Missed targets only
-// print NOT MET. Results: bench/results/load-STAMP.json, .md (the tables) and .png (the chart).
+// print NOT MET. Results: bench/results/load-STAMP.json, .md (the tables) and .png (the send scenario's chart).
 // Usage: dotnet run -c Release --project bench/Chat.LoadBench [-- --quick] [--scenarios send,room,connections] (see BenchOptions.Usage)
 using System.Diagnostics;
 using System.Globalization;
@@ -27,7 +28,7 @@ catch (Exception e) when (e is FormatException or OverflowException)
 using var cancel = new CancellationTokenSource();
 void Stop(PosixSignalContext context)
 {
-    context.Cancel = true; // unwind through the finally blocks so that the throwaway server and the child processes are stopped
+    context.Cancel = true; // unwind through the finally blocks so that the throwaway server is stopped
     Console.Error.WriteLine("Stopping...");
     cancel.Cancel();
 }
@@ -61,12 +62,15 @@ try
         ? pm : null;
     bench = new Bench(options, runFolder, postgres.ConnectionString, postmaster, db, cancel.Token);
 
-    if (options.Runs("send"))
+    if (options.Runs("send") || options.Runs("room"))
     {
         // Silo + gateway in this process, as src/Silo runs them, and the bare gRPC server on another port.
         await bench.StartInProcessAsync("chat-load-bench");
         Console.WriteLine($"silo + gateway at {bench.Stack.Address}, raw gRPC baseline at {bench.Baseline.Address} ({clock.Elapsed.TotalSeconds:0.0} s to start)");
-        report.Send = new SendSection(options.SendSeconds, options.WarmupSeconds, Bench.PostgresPool, await new SendScenario(bench).RunAsync());
+        if (options.Runs("send"))
+            report.Send = new SendSection(options.SendSeconds, options.WarmupSeconds, Bench.PostgresPool, await new SendScenario(bench).RunAsync());
+        if (options.Runs("room"))
+            report.Room = new RoomSection(options.RoomSeconds, await new RoomScenario(bench).RunAsync());
         await bench.StopInProcessAsync();
     }
 }
@@ -94,10 +98,12 @@ Console.WriteLine($"\nResults: {string.Join(", ", files)} (total {clock.Elapsed.
 if (problems.Count > 0)
 {
     foreach (var p in problems.Take(20)) Console.Error.WriteLine($"!! {p}");
-    Console.Error.WriteLine($"FAILED: {problems.Count} problem(s): acknowledged messages missing, repeated or wrong, or calls failed.");
+    Console.Error.WriteLine($"FAILED: {problems.Count} problem(s): acknowledged messages missing, repeated or wrong, deliveries missing, repeated or out of order, " +
+                            "or calls failed.");
     return 1;
 }
 var verified = new List<string>();
-if (options.Runs("send")) verified.Add("every acknowledged message is in chat.message exactly once (offsets 1..n, texts match)");
+if (options.Runs("send") || options.Runs("room")) verified.Add("every acknowledged message is in chat.message exactly once (offsets 1..n, texts match)");
+if (options.Runs("room")) verified.Add("every subscriber received every message of its room exactly once, in offset order");
 Console.WriteLine($"Verified: {string.Join("; ", verified)}; every call succeeded.");
 return 0;

@@ -7,6 +7,8 @@ namespace Chat.LoadBench;
 
 public sealed record SendSection(double SecondsPerMeasurement, double WarmupSeconds, int PostgresPool, List<LevelResult> Levels);
 
+public sealed record RoomSection(double SecondsOfSending, List<RoomResult> Configurations);
+
 /// <summary>Everything one run measured: bench/results/load-STAMP.json.</summary>
 public sealed record ReportFile(
     DateTime StartedUtc,
@@ -15,6 +17,7 @@ public sealed record ReportFile(
     string Postgres,
     double TotalSeconds,
     SendSection? Send,
+    RoomSection? Room,
     List<string> Targets,
     List<string> Problems);
 
@@ -26,11 +29,14 @@ public sealed class Report(DateTime started, string command, string postgres)
 {
     // The issue's targets (2-core machine).
     private const double SendTargetPerSecond = 25_000, SendTargetRatio = 2, SendTargetP99Ms = 2;
+    private static readonly RoomConfig RoomTarget = new(1, 100, 1000);
+    private const double RoomTargetP99Ms = 20;
 
     private readonly StringBuilder _md = new();
     private readonly List<string> _targets = [];
 
     public SendSection? Send { get; set; }
+    public RoomSection? Room { get; set; }
 
     /// <summary>Prints the summary and writes the files; returns their paths.</summary>
     public async Task<string[]> WriteAsync(double totalSeconds, List<string> problems)
@@ -39,6 +45,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         Console.WriteLine();
         Line($"{Environment.ProcessorCount} cores, PostgreSQL {postgres}; `{command}`.");
         if (Send is not null) SendTables(Send);
+        if (Room is not null) RoomTable(Room);
         Line();
         foreach (var target in _targets) Line(target);
 
@@ -47,7 +54,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         Directory.CreateDirectory(dir);
         var json = Path.Combine(dir, $"load-{stamp}.json");
         await File.WriteAllTextAsync(json, JsonSerializer.Serialize(
-            new ReportFile(started, Environment.ProcessorCount, command, postgres, totalSeconds, Send, _targets, problems),
+            new ReportFile(started, Environment.ProcessorCount, command, postgres, totalSeconds, Send, Room, _targets, problems),
             new JsonSerializerOptions
             {
                 WriteIndented = true,
@@ -56,7 +63,7 @@ public sealed class Report(DateTime started, string command, string postgres)
             }));
         var markdown = Path.Combine(dir, $"load-{stamp}.md");
         _md.AppendLine().AppendLine(problems.Count == 0
-            ? "Verified: every acknowledged message is in chat.message exactly once (offsets 1..n, texts match); every call succeeded."
+            ? "Verified: every acknowledged message is in chat.message exactly once; every subscriber got every message of its room once, in order."
             : $"FAILED: {problems.Count} problem(s).");
         await File.WriteAllTextAsync(markdown, _md.ToString());
         var files = new List<string> { json, markdown };
@@ -140,6 +147,38 @@ public sealed class Report(DateTime started, string command, string postgres)
             _targets.Add($"send at 1 connection: p99 {at1.Connect.P99Ms:0.00} ms over Connect (target < {SendTargetP99Ms:0} ms, {Met(at1.Connect.P99Ms < SendTargetP99Ms)}), " +
                          $"p99 {at1.Unary.P99Ms:0.00} ms unary (target < {SendTargetP99Ms:0} ms, {Met(at1.Unary.P99Ms < SendTargetP99Ms)})");
         else _targets.Add("send at 1 connection: not measured (1 not among --connections)");
+    }
+
+    // ---- room ---------------------------------------------------------------------------------------------------
+
+    private void RoomTable(RoomSection room)
+    {
+        Line();
+        Line($"## chat room: fixed send rate, open loop, {room.SecondsOfSending:0.#} s of sending per side");
+        Line();
+        Line("commit->last = per message, from its commit (the row's server timestamp 'sent', taken just before the group commit) to its arrival at the last subscriber of its room;");
+        Line("per delivery = the same for every single delivery. Same machine clock. Nearest rank over every message / delivery. Baseline = bare gRPC server stream,");
+        Line("each message stamped just before it is queued to the listeners (no storage). deliveries/s = received rows / (first send .. last arrival).");
+        Line("committed = messages / (first .. last server timestamp): below 'sent' when calls queue up (the gateway runs one call per Connect stream at a time).");
+        Line();
+        Line("| rooms x users | msg/s sent / committed | deliveries/s (offered) | baseline deliveries/s | x baseline | commit->last p50 / p99 / max ms | baseline p50 / p99 / max ms | x baseline p99 | per delivery p50 / p99 ms | baseline per delivery p50 / p99 ms | send->ack p50 / p99 ms |");
+        Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in room.Configurations)
+        {
+            var (s, b) = (r.Stack, r.Baseline);
+            Line($"| {r.Config.Rooms} x {r.Config.Users} | {s.SendRate:0} / {s.CommitRate:0} ({s.Senders} senders) | {s.DeliveriesPerSecond:0} ({r.OfferedDeliveriesPerSecond:0}) | {b.DeliveriesPerSecond:0} | " +
+                 $"{s.DeliveriesPerSecond / b.DeliveriesPerSecond:0.00}x | {s.LastP50Ms:0.00} / {s.LastP99Ms:0.00} / {s.LastMaxMs:0.00} | " +
+                 $"{b.LastP50Ms:0.00} / {b.LastP99Ms:0.00} / {b.LastMaxMs:0.00} | {s.LastP99Ms / b.LastP99Ms:0.0}x | {s.DeliveryP50Ms:0.00} / {s.DeliveryP99Ms:0.00} | " +
+                 $"{b.DeliveryP50Ms:0.00} / {b.DeliveryP99Ms:0.00} | {s.AckP50Ms:0.00} / {s.AckP99Ms:0.00} |");
+        }
+        if (room.Configurations.FirstOrDefault(r => r.Config == RoomTarget) is { } target)
+        {
+            var p99 = target.Stack.LastP99Ms;
+            var keptUp = target.Stack.CommitRate >= 0.95 * RoomTarget.Rate;
+            _targets.Add($"chat room, 100 users in 1 room at 1,000 msg/s: p99 commit->last subscriber {p99:0.00} ms (target < {RoomTargetP99Ms:0} ms) -- " +
+                         $"{Met(p99 < RoomTargetP99Ms && keptUp)}{(keptUp ? "" : $" (committed at only {target.Stack.CommitRate:0} msg/s)")}");
+        }
+        else _targets.Add($"chat room target: not measured ({RoomTarget} not among --rooms)");
     }
 
     private static string Met(bool met) => met ? "MET" : "NOT MET";
