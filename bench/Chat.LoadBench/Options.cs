@@ -27,11 +27,12 @@ public sealed record RoomConfig(int Rooms, int Users, double Rate)
 public sealed class BenchOptions
 {
     public const string Usage =
-        "usage: Chat.LoadBench [--scenarios send,room] [--quick]\n" +
+        "usage: Chat.LoadBench [--scenarios send,room,connections] [--quick]\n" +
         "         [--connections 1,16,64,256] [--seconds N] [--warmup N]        (send)\n" +
-        "         [--rooms 1x100@1000,10x100@1000,1x1000@200] [--room-seconds N] (room)";
+        "         [--rooms 1x100@1000,10x100@1000,1x1000@200] [--room-seconds N] (room)\n" +
+        "         [--idle 1000,10000] [--build-silo]                            (connections)";
 
-    public static readonly string[] AllScenarios = ["send", "room"];
+    public static readonly string[] AllScenarios = ["send", "room", "connections"];
 
     public HashSet<string> Scenarios { get; private set; } = [.. AllScenarios];
     public bool Quick { get; private set; }
@@ -40,6 +41,8 @@ public sealed class BenchOptions
     public double WarmupSeconds { get; private set; } = 1;
     public RoomConfig[] Rooms { get; private set; } = [new(1, 100, 1000), new(10, 100, 1000), new(1, 1000, 200)];
     public double RoomSeconds { get; private set; } = 6;
+    public int[] IdleConnections { get; private set; } = [1000, 10_000];
+    public bool BuildSilo { get; private set; }
 
     public bool Runs(string scenario) => Scenarios.Contains(scenario);
 
@@ -47,6 +50,7 @@ public sealed class BenchOptions
     {
         var options = new BenchOptions();
         double? seconds = null, roomSeconds = null;
+        int[]? idle = null;
         for (var i = 0; i < args.Length; i++)
             switch (args[i])
             {
@@ -61,15 +65,20 @@ public sealed class BenchOptions
                 case "--warmup": options.WarmupSeconds = Double(Next(args, ref i)); break;
                 case "--rooms": options.Rooms = Next(args, ref i).Split(',').Select(RoomConfig.Parse).ToArray(); break;
                 case "--room-seconds": roomSeconds = Double(Next(args, ref i)); break;
+                case "--idle": idle = Ints(Next(args, ref i)); break;
+                case "--build-silo": options.BuildSilo = true; break;
                 default: throw new FormatException($"unknown argument '{args[i]}'");
             }
         options.SendSeconds = seconds ?? (options.Quick ? 2 : 5);
         options.RoomSeconds = roomSeconds ?? (options.Quick ? 2 : 6);
+        options.IdleConnections = idle ?? (options.Quick ? [1000] : [1000, 10_000]);
         if (options.SendConnections.Length == 0 || options.SendConnections.Any(n => n is < 1 or > 2000))
             throw new FormatException("--connections: 1..2000 connections per level");
         if (options.SendSeconds is <= 0 or > 60 || options.WarmupSeconds is < 0 or > 60 || options.RoomSeconds is <= 0 or > 60)
             throw new FormatException("need 0 < seconds <= 60, 0 <= warmup <= 60, 0 < room-seconds <= 60");
         if (options.Rooms.Length == 0) throw new FormatException("--rooms: at least one configuration");
+        if (options.IdleConnections.Length == 0 || options.IdleConnections.Any(n => n is < 1 or > 50_000))
+            throw new FormatException("--idle: 1..50,000 connections per level");
         return options;
     }
 

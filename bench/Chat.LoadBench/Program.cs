@@ -1,6 +1,7 @@
 // The load benchmark (issue 8): three scenarios through the real stack, each beside baselines measured in the same run.
 //   send         closed-loop send_message at N connections (SendScenario.cs), against raw PostgreSQL and raw gRPC
 //   room         R rooms x U subscribed users at a fixed send rate (RoomScenario.cs), against a bare gRPC broadcast
+//   connections  C idle Connect streams on the stack binary (ConnectionsScenario.cs), against idle streams on a bare gRPC server
 // Every acknowledged message is checked in PostgreSQL; any loss, repeat or failure makes the exit code 1. Missed targets only
 // print NOT MET. Results: bench/results/load-STAMP.json, .md (the tables) and .png (the send scenario's chart).
 // Usage: dotnet run -c Release --project bench/Chat.LoadBench [-- --quick] [--scenarios send,room,connections] (see BenchOptions.Usage)
@@ -28,7 +29,7 @@ catch (Exception e) when (e is FormatException or OverflowException)
 using var cancel = new CancellationTokenSource();
 void Stop(PosixSignalContext context)
 {
-    context.Cancel = true; // unwind through the finally blocks so that the throwaway server is stopped
+    context.Cancel = true; // unwind through the finally blocks so that the throwaway server and the child processes are stopped
     Console.Error.WriteLine("Stopping...");
     cancel.Cancel();
 }
@@ -41,6 +42,8 @@ var command = "dotnet run -c Release --project bench/Chat.LoadBench" + (args.Len
 Console.WriteLine($"Chat.LoadBench: scenarios {string.Join(",", BenchOptions.AllScenarios.Where(options.Runs))}{(options.Quick ? " (quick)" : "")}, " +
                   $"{Environment.ProcessorCount} cores, started {started:yyyy-MM-dd HH:mm:ss} UTC");
 
+// A run killed before it could clean up leaves its PostgreSQL and child processes behind: stop them now.
+ChildProcess.RemoveLeftovers();
 var runFolder = Path.Combine(Path.GetTempPath(), $"chat-load-{Environment.ProcessId}-{Guid.NewGuid():N}");
 Directory.CreateDirectory(runFolder);
 // Not cancellable: a start abandoned half-way could leave a server running that nobody stops.
@@ -73,6 +76,8 @@ try
             report.Room = new RoomSection(options.RoomSeconds, await new RoomScenario(bench).RunAsync());
         await bench.StopInProcessAsync();
     }
+    if (options.Runs("connections"))
+        report.Connections = new ConnectionsSection(ConnectionsScenario.Parallelism, await new ConnectionsScenario(bench).RunAsync());
 }
 catch (OperationCanceledException) when (cancel.IsCancellationRequested)
 {
@@ -99,11 +104,12 @@ if (problems.Count > 0)
 {
     foreach (var p in problems.Take(20)) Console.Error.WriteLine($"!! {p}");
     Console.Error.WriteLine($"FAILED: {problems.Count} problem(s): acknowledged messages missing, repeated or wrong, deliveries missing, repeated or out of order, " +
-                            "or calls failed.");
+                            "or calls or connections failed.");
     return 1;
 }
 var verified = new List<string>();
 if (options.Runs("send") || options.Runs("room")) verified.Add("every acknowledged message is in chat.message exactly once (offsets 1..n, texts match)");
 if (options.Runs("room")) verified.Add("every subscriber received every message of its room exactly once, in offset order");
+if (options.Runs("connections")) verified.Add("every connection opened, was online, went offline and ended cleanly");
 Console.WriteLine($"Verified: {string.Join("; ", verified)}; every call succeeded.");
 return 0;

@@ -9,6 +9,8 @@ public sealed record SendSection(double SecondsPerMeasurement, double WarmupSeco
 
 public sealed record RoomSection(double SecondsOfSending, List<RoomResult> Configurations);
 
+public sealed record ConnectionsSection(int Parallelism, List<IdleResult> Levels);
+
 /// <summary>Everything one run measured: bench/results/load-STAMP.json.</summary>
 public sealed record ReportFile(
     DateTime StartedUtc,
@@ -18,6 +20,7 @@ public sealed record ReportFile(
     double TotalSeconds,
     SendSection? Send,
     RoomSection? Room,
+    ConnectionsSection? Connections,
     List<string> Targets,
     List<string> Problems);
 
@@ -31,12 +34,15 @@ public sealed class Report(DateTime started, string command, string postgres)
     private const double SendTargetPerSecond = 25_000, SendTargetRatio = 2, SendTargetP99Ms = 2;
     private static readonly RoomConfig RoomTarget = new(1, 100, 1000);
     private const double RoomTargetP99Ms = 20;
+    private const int IdleTarget = 10_000;
+    private const double IdleTargetKb = 50;
 
     private readonly StringBuilder _md = new();
     private readonly List<string> _targets = [];
 
     public SendSection? Send { get; set; }
     public RoomSection? Room { get; set; }
+    public ConnectionsSection? Connections { get; set; }
 
     /// <summary>Prints the summary and writes the files; returns their paths.</summary>
     public async Task<string[]> WriteAsync(double totalSeconds, List<string> problems)
@@ -46,6 +52,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         Line($"{Environment.ProcessorCount} cores, PostgreSQL {postgres}; `{command}`.");
         if (Send is not null) SendTables(Send);
         if (Room is not null) RoomTable(Room);
+        if (Connections is not null) ConnectionsTable(Connections);
         Line();
         foreach (var target in _targets) Line(target);
 
@@ -54,7 +61,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         Directory.CreateDirectory(dir);
         var json = Path.Combine(dir, $"load-{stamp}.json");
         await File.WriteAllTextAsync(json, JsonSerializer.Serialize(
-            new ReportFile(started, Environment.ProcessorCount, command, postgres, totalSeconds, Send, Room, _targets, problems),
+            new ReportFile(started, Environment.ProcessorCount, command, postgres, totalSeconds, Send, Room, Connections, _targets, problems),
             new JsonSerializerOptions
             {
                 WriteIndented = true,
@@ -63,7 +70,7 @@ public sealed class Report(DateTime started, string command, string postgres)
             }));
         var markdown = Path.Combine(dir, $"load-{stamp}.md");
         _md.AppendLine().AppendLine(problems.Count == 0
-            ? "Verified: every acknowledged message is in chat.message exactly once; every subscriber got every message of its room once, in order."
+            ? "Verified: every acknowledged message is in chat.message exactly once; every subscriber got every message of its room once, in order; every connection opened, went online and offline, and ended cleanly."
             : $"FAILED: {problems.Count} problem(s).");
         await File.WriteAllTextAsync(markdown, _md.ToString());
         var files = new List<string> { json, markdown };
@@ -180,6 +187,38 @@ public sealed class Report(DateTime started, string command, string postgres)
         }
         else _targets.Add($"chat room target: not measured ({RoomTarget} not among --rooms)");
     }
+
+    // ---- connections --------------------------------------------------------------------------------------------
+
+    private void ConnectionsTable(ConnectionsSection connections)
+    {
+        Line();
+        Line($"## connections: idle Connect streams, {connections.Parallelism} connecting at a time, 100 streams per HTTP/2 connection");
+        Line();
+        Line("KB per connection = growth of the server process's resident set (VmRSS, after a forced full GC) / connections. Stack = the src/Silo binary");
+        Line("(silo + gateway) in its own process; baseline = a bare gRPC server (idle bidi stream) in its own process. Offline = until no user of the");
+        Line("database is online and no chat.connection row is left, from the first goodbye.");
+        Line();
+        Line("| connections | connect s (per s) | baseline connect s (per s) | KB per connection | baseline KB per connection | x baseline | RSS before / held / after close MB | baseline RSS MB | goodbye s, offline s |");
+        Line("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in connections.Levels)
+        {
+            var (s, b) = (r.Stack, r.Baseline);
+            Line($"| {r.Connections:N0} | {s.ConnectSeconds:0.00} ({s.ConnectsPerSecond:0}) | {b.ConnectSeconds:0.00} ({b.ConnectsPerSecond:0}) | {s.KbPerConnection:0.0} | " +
+                 $"{b.KbPerConnection:0.0} | {s.KbPerConnection / b.KbPerConnection:0.0}x | {Mb(s.RssBeforeKb)} / {Mb(s.RssHeldKb)} / {Mb(s.RssAfterCloseKb)} | " +
+                 $"{Mb(b.RssBeforeKb)} / {Mb(b.RssHeldKb)} / {Mb(b.RssAfterCloseKb)} | {s.CloseSeconds:0.00}, {s.OfflineSeconds:0.00} |");
+        }
+        if (connections.Levels.FirstOrDefault(r => r.Connections == IdleTarget) is { } target)
+        {
+            var s = target.Stack;
+            var held = s.Opened == IdleTarget && s.OnlineWhileHeld == IdleTarget && s.Problems.Count == 0;
+            _targets.Add($"connections: {s.Opened:N0} of {IdleTarget:N0} idle connections held{(held ? "" : " (NOT all)")}, {s.KbPerConnection:0.0} KB per connection " +
+                         $"across gateway and silo (target < {IdleTargetKb:0} KB) -- {Met(held && s.KbPerConnection < IdleTargetKb)}");
+        }
+        else _targets.Add($"connections target: not measured ({IdleTarget:N0} not among --idle)");
+    }
+
+    private static string Mb(long kb) => (kb / 1024.0).ToString("0", CultureInfo.InvariantCulture);
 
     private static string Met(bool met) => met ? "MET" : "NOT MET";
 }

@@ -64,3 +64,19 @@ public static class Verify
         return (issues, stored.Rows);
     }
 }
+
+public static class Presence
+{
+    /// <summary>Users of a database marked online, and its rows in chat.connection (one per live Connect stream).</summary>
+    public static async Task<(long Online, long Connections)> Count(NpgsqlDataSource db, string database)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT (SELECT count(*) FROM chat."user" u JOIN chat.database d ON d.id = u.database_id WHERE d.name = @name AND u.online),
+                   (SELECT count(*) FROM chat.connection c JOIN chat.database d ON d.id = c.database_id WHERE d.name = @name)
+            """);
+        command.Parameters.AddWithValue("name", database);
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        return (reader.GetInt64(0), reader.GetInt64(1));
+    }
+}
