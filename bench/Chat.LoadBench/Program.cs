@@ -26,11 +26,15 @@ catch (Exception e) when (e is FormatException or OverflowException)
     return 2;
 }
 
-using var cancel = new CancellationTokenSource();
+// Every wait in the scenarios has its own timeout; this is the backstop for the whole run.
+var bound = TimeSpan.FromMinutes(25);
+using var cancel = new CancellationTokenSource(bound);
+var stopped = false;
 void Stop(PosixSignalContext context)
 {
     context.Cancel = true; // unwind through the finally blocks so that the throwaway server and the child processes are stopped
     Console.Error.WriteLine("Stopping...");
+    stopped = true;
     cancel.Cancel();
 }
 using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
@@ -81,8 +85,8 @@ try
 }
 catch (OperationCanceledException) when (cancel.IsCancellationRequested)
 {
-    Console.Error.WriteLine("Cancelled: no results written.");
-    return 130;
+    Console.Error.WriteLine(stopped ? "Cancelled: no results written." : $"FAILED: the run took longer than its bound of {bound.TotalMinutes:0} minutes; no results written.");
+    return stopped ? 130 : 1;
 }
 catch (Exception e)
 {
