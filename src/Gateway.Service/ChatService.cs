@@ -15,6 +15,7 @@ public sealed class ChatService(
     TokenService tokens,
     Authentication authentication,
     ConnectionRegistry connections,
+    MessageSender messages,
     Subscriptions subscriptions,
     Microsoft.Extensions.Options.IOptions<GatewayOptions> options,
     IHostApplicationLifetime lifetime,
@@ -165,7 +166,7 @@ public sealed class ChatService(
         var response = new ProtoReducerResult { RequestId = call.RequestId, Reducer = call.Reducer };
         try
         {
-            var result = await ReducerCatalog.Call(grains, database, caller, call.Reducer, call.ArgsJson);
+            var result = await ReducerCatalog.Call(grains, messages, database, caller, call.Reducer, call.ArgsJson);
             response.Outcome = result.ToOutcome();
             if (!result.IsCommitted) LogFailure(database, caller, call.Reducer, result.Status.ToStatusCode(), result.Error);
         }
@@ -182,7 +183,7 @@ public sealed class ChatService(
     {
         var (database, caller) = await Unary(request.Database, context);
         var result = await Run(database, caller, request.Reducer,
-            () => ReducerCatalog.Call(grains, database, caller, request.Reducer, request.ArgsJson));
+            () => ReducerCatalog.Call(grains, messages, database, caller, request.Reducer, request.ArgsJson));
         return new CallReducerResponse { Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value), MessageOffset = (ulong)(result.Message?.Offset ?? 0) };
     }
 
@@ -196,7 +197,7 @@ public sealed class ChatService(
     public override async Task<ReducerResponse> SendMessage(SendMessageRequest request, ServerCallContext context)
     {
         var (database, caller) = await Unary(request.Database, context);
-        var result = await Run(database, caller, "send_message", () => grains.GetMessageLogGrain(database).SendMessage(caller, request.Text));
+        var result = await Run(database, caller, "send_message", () => messages.Send(database, caller, request.Text));
         return new ReducerResponse { Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value), MessageOffset = (ulong)result.Message!.Offset };
     }
 

@@ -17,6 +17,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<TokenService>();
         services.AddSingleton<Authentication>();
         services.AddSingleton<ConnectionRegistry>();
+        services.AddSingleton<MessageSender>();
         services.AddSingleton<SubscriptionHub>();
         services.AddSingleton<Subscriptions>();
         services.AddHostedService(sp => sp.GetRequiredService<ConnectionRegistry>());

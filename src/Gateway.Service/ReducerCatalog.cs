@@ -9,12 +9,16 @@ namespace Chat.Gateway;
 /// </summary>
 public static class ReducerCatalog
 {
-    private sealed record Reducer(string Name, string[] Parameters, Func<IGrainFactory, string, ReducerCaller, string[], Task<ReducerResult>> Invoke);
+    private sealed record Reducer(string Name, string[] Parameters, Func<IGrainFactory, MessageSender, string, ReducerCaller, string[], Task<ReducerResult>> Invoke)
+    {
+        public string Expected { get; } = $"{Name} takes {Parameters.Length} argument{(Parameters.Length == 1 ? "" : "s")} " +
+                                          $"({string.Join(", ", Parameters.Select(p => p + ": string"))}) as a JSON array, like [\"Hello, World!\"]";
+    }
 
     private static readonly Dictionary<string, Reducer> ClientReducers = new[]
     {
-        new Reducer("set_name", ["name"], (grains, db, caller, args) => grains.GetUserGrain(db, caller.Identity).SetName(caller, args[0])),
-        new Reducer("send_message", ["text"], (grains, db, caller, args) => grains.GetMessageLogGrain(db).SendMessage(caller, args[0])),
+        new Reducer("set_name", ["name"], (grains, _, db, caller, args) => grains.GetUserGrain(db, caller.Identity).SetName(caller, args[0])),
+        new Reducer("send_message", ["text"], (_, messages, db, caller, args) => messages.Send(db, caller, args[0])),
     }.ToDictionary(r => r.Name, StringComparer.Ordinal);
 
     private static readonly HashSet<string> LifecycleReducers = ["identity_connected", "identity_disconnected"];
@@ -22,7 +26,7 @@ public static class ReducerCatalog
     private static string Signatures => string.Join(", ", ClientReducers.Values.Select(r => $"{r.Name}({string.Join(", ", r.Parameters.Select(p => p + ": string"))})"));
 
     /// <summary>Checks the call and runs it; a bad reducer name or bad arguments throw an <see cref="RpcException"/> before anything runs.</summary>
-    public static Task<ReducerResult> Call(IGrainFactory grains, string database, ReducerCaller caller, string reducer, string argsJson)
+    public static Task<ReducerResult> Call(IGrainFactory grains, MessageSender messages, string database, ReducerCaller caller, string reducer, string argsJson)
     {
         if (LifecycleReducers.Contains(reducer))
             throw new RpcException(new Status(StatusCode.PermissionDenied,
@@ -30,13 +34,12 @@ public static class ReducerCatalog
         if (!ClientReducers.TryGetValue(reducer, out var target))
             throw new RpcException(new Status(StatusCode.NotFound,
                 $"No reducer '{reducer}' in database '{database}'. Reducers: {Signatures}."));
-        return target.Invoke(grains, database, caller, ParseArguments(target, argsJson));
+        return target.Invoke(grains, messages, database, caller, ParseArguments(target, argsJson));
     }
 
     private static string[] ParseArguments(Reducer reducer, string argsJson)
     {
-        var expected = $"{reducer.Name} takes {reducer.Parameters.Length} argument{(reducer.Parameters.Length == 1 ? "" : "s")} " +
-                       $"({string.Join(", ", reducer.Parameters.Select(p => p + ": string"))}) as a JSON array, like [\"Hello, World!\"]";
+        var expected = reducer.Expected;
         JsonDocument document;
         try
         {

@@ -9,9 +9,19 @@ public interface IMessageLogGrain : IGrainWithStringKey
     /// <summary>The send_message reducer. Completes only after the row is durably committed.</summary>
     Task<ReducerResult> SendMessage(ReducerCaller caller, string text);
 
+    /// <summary>
+    /// send_message for several callers at once, as a gateway coalesces them: each is checked and committed as if sent alone,
+    /// in the given order, and answered at the same index. One grain call instead of many is what makes it worth it.
+    /// </summary>
+    Task<ReducerResult[]> SendMessages(IReadOnlyList<MessageToSend> messages);
+
     /// <summary>Told by the database grain when the database was published, changed or deleted, so the next call sees it.</summary>
     Task DatabaseChanged(DatabaseDescriptor? database);
 
     /// <summary>Up to <paramref name="limit"/> messages with offsets after <paramref name="afterOffset"/>, in offset order.</summary>
     Task<IReadOnlyList<MessageRow>> Read(long afterOffset, int limit);
 }
+
+/// <summary>One send_message call inside a <see cref="IMessageLogGrain.SendMessages"/> batch.</summary>
+[GenerateSerializer, Immutable]
+public sealed record MessageToSend([property: Id(0)] ReducerCaller Caller, [property: Id(1)] string Text);

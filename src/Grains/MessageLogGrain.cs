@@ -49,6 +49,16 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         return result;
     }
 
+    public Task<ReducerResult[]> SendMessages(IReadOnlyList<MessageToSend> messages)
+    {
+        // Each Send runs synchronously up to its place in the commit queue (when the descriptor is cached and no name is
+        // required), so the batch keeps its order in the log.
+        var sends = new Task<ReducerResult>[messages.Count];
+        for (var i = 0; i < sends.Length; i++)
+            sends[i] = SendMessage(messages[i].Caller, messages[i].Text);
+        return Task.WhenAll(sends);
+    }
+
     private async Task<ReducerResult> Send(ReducerCaller caller, string text)
     {
         var database = _database ?? await Describe();

@@ -228,6 +228,57 @@ public class GatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixture
     }
 
     [Fact]
+    public async Task Concurrent_sends_through_one_gateway_each_get_their_own_answer()
+    {
+        // The gateway coalesces concurrent sends to one database into one grain call: every caller must still get the
+        // outcome of its own message, a bad message must fail alone, and the log must hold exactly the good ones.
+        var (db, _, _) = await fixture.NewDatabaseAsync("coalesced");
+        var connections = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => A.ConnectAsync(db)));
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var streamed = connections.SelectMany((c, i) => Enumerable.Range(0, 8).Select(async j =>
+        {
+            await Task.Yield();
+            var text = j == 3 ? "" : $"{run} stream {i}.{j}";
+            var result = await c.CallAsync("send_message", System.Text.Json.JsonSerializer.Serialize(new[] { text }));
+            return new Answer(c.Identity, text, result.Outcome.Code, result.Outcome.MessageOffset);
+        }));
+        var unary = connections.SelectMany((c, i) => Enumerable.Range(0, 4).Select(async j =>
+        {
+            var text = j == 1 ? "bad\u0007bell" : $"{run} unary {i}.{j}";
+            try
+            {
+                var reply = await A.Chat.SendMessageAsync(new V1.SendMessageRequest { Database = db, Text = text }, TestGateway.Bearer(c.Token));
+                return new Answer(c.Identity, text, 0, reply.MessageOffset);
+            }
+            catch (RpcException e)
+            {
+                return new Answer(c.Identity, text, (int)e.StatusCode, 0);
+            }
+        }));
+        var answers = await Task.WhenAll(streamed.Concat(unary));
+
+        Assert.All(answers.Where(a => !a.Text.StartsWith(run)), a => Assert.Equal((int)StatusCode.InvalidArgument, a.Code));
+        var good = answers.Where(a => a.Text.StartsWith(run)).ToList();
+        Assert.All(good, a => Assert.Equal(0, a.Code));
+        Assert.Equal(12 * 7 + 12 * 3, good.Count);
+        Assert.Equal(good.Count, good.Select(a => a.MessageOffset).Distinct().Count());
+        var stored = (await TestPostgres.RowsAsync(fixture.ConnectionString, """
+            SELECT m."offset", m.sender, m.text FROM chat.message m JOIN chat.database d ON d.id = m.database_id
+            WHERE d.name = @db
+            """, ("db", db))).ToDictionary(r => (long)r[0]!, r => (Identity.FromBytes((byte[])r[1]!).ToString(), (string)r[2]!));
+        Assert.Equal(good.Count, stored.Count);
+        Assert.All(good, a => Assert.Equal((a.Identity, a.Text), stored[(long)a.MessageOffset]));
+        Assert.Equal(Enumerable.Range(1, good.Count).Select(i => (long)i), stored.Keys.Order()); // gap-free
+        foreach (var c in connections)
+        {
+            await c.CloseAsync();
+            c.Dispose();
+        }
+    }
+
+    private sealed record Answer(string Identity, string Text, int Code, ulong MessageOffset);
+
+    [Fact]
     public async Task Set_name_for_an_identity_that_never_connected_is_a_failed_precondition()
     {
         var (identity, token) = await A.CreateIdentityAsync();

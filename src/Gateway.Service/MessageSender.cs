@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+
+namespace Chat.Gateway;
+
+/// <summary>
+/// send_message as this gateway makes it: concurrent sends to the same database, from any connection or unary call, go to
+/// its message log grain together in one <see cref="IMessageLogGrain.SendMessages"/> call. The grain commits them in one
+/// group anyway; coalescing here saves an Orleans message, a scheduling turn and a response per message. A send that
+/// finds its database idle goes out at once, so a lone client waits for nothing.
+/// </summary>
+public sealed class MessageSender(IGrainFactory grains)
+{
+    /// <summary>Calls per database in flight at once: one being committed while the next gathers and travels.</summary>
+    private const int MaxInFlight = 2;
+
+    /// <summary>Keeps one grain call (and the group it becomes) to a size PostgreSQL commits in a few milliseconds.</summary>
+    private const int MaxBatch = 1000;
+
+    // A lane is a grain reference and a short list; one per database name this gateway has sent to. A deleted and
+    // republished database keeps its lane, as the grain behind the name is the same.
+    private readonly ConcurrentDictionary<string, Lane> _lanes = new(StringComparer.Ordinal);
+
+    public Task<ReducerResult> Send(string database, ReducerCaller caller, string text) =>
+        _lanes.GetOrAdd(database, static (name, grains) => new Lane(grains.GetMessageLogGrain(name)), grains).Send(new MessageToSend(caller, text));
+
+    private sealed class Lane(IMessageLogGrain log)
+    {
+        private readonly Lock _gate = new();
+        private List<(MessageToSend Message, TaskCompletionSource<ReducerResult> Done)> _waiting = [];
+        private int _inFlight;
+
+        public Task<ReducerResult> Send(MessageToSend message)
+        {
+            var done = new TaskCompletionSource<ReducerResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+            bool start;
+            lock (_gate)
+            {
+                _waiting.Add((message, done));
+                start = _inFlight < MaxInFlight;
+                if (start) _inFlight++;
+            }
+            if (start) _ = Drain();
+            return done.Task;
+        }
+
+        /// <summary>Sends what is waiting, batch after batch, until nothing is; then gives its in-flight slot back.</summary>
+        private async Task Drain()
+        {
+            while (true)
+            {
+                List<(MessageToSend Message, TaskCompletionSource<ReducerResult> Done)> batch;
+                lock (_gate)
+                {
+                    if (_waiting.Count == 0)
+                    {
+                        _inFlight--;
+                        return;
+                    }
+                    if (_waiting.Count <= MaxBatch)
+                        (batch, _waiting) = (_waiting, []);
+                    else
+                    {
+                        batch = _waiting[..MaxBatch];
+                        _waiting.RemoveRange(0, MaxBatch);
+                    }
+                }
+                try
+                {
+                    var messages = new MessageToSend[batch.Count];
+                    for (var i = 0; i < messages.Length; i++) messages[i] = batch[i].Message;
+                    var results = await log.SendMessages(messages);
+                    if (results.Length != batch.Count)
+                        throw new InvalidOperationException($"The message log answered {results.Length} of {batch.Count} sends.");
+                    for (var i = 0; i < results.Length; i++) batch[i].Done.TrySetResult(results[i]);
+                }
+                catch (Exception e)
+                {
+                    // Whatever failed the call (a silo going away, a timeout) is each caller's answer, as it would have been alone.
+                    foreach (var (_, done) in batch) done.TrySetException(e);
+                }
+            }
+        }
+    }
+}
