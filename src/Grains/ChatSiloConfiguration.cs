@@ -18,8 +18,16 @@ public static class ChatSiloConfiguration
     /// <summary>Grains, their PostgreSQL store and the Orleans grain storage. Clustering is configured separately.</summary>
     public static ISiloBuilder AddChat(this ISiloBuilder silo, string connectionString)
     {
-        // Auto-prepared statements: the same few statements run thousands of times a second.
-        var prepared = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 32, AutoPrepareMinUsages = 2 };
+        // Auto-prepared statements: the same few statements run thousands of times a second. A message group waits in an
+        // open transaction for the group before it to commit (milliseconds); if its silo hangs or dies there, the server
+        // ends the transaction after two seconds, so its row locks (on the offsets it took) do not hold up the log's next
+        // activation for long. The cost: a group stalled that long fails as Unavailable and is sent again.
+        var prepared = new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            MaxAutoPrepare = 32,
+            AutoPrepareMinUsages = 2,
+            Options = AppendOption(new NpgsqlConnectionStringBuilder(connectionString).Options, "-c idle_in_transaction_session_timeout=2000"),
+        };
         silo.Services.AddSingleton(_ => NpgsqlDataSource.Create(prepared.ConnectionString));
         silo.Services.AddSingleton<ChatStore>();
         silo.Services.AddOptions<ConnectionCleanupOptions>().BindConfiguration("Chat:Connections");
@@ -37,6 +45,8 @@ public static class ChatSiloConfiguration
             .Configure<Orleans.Serialization.Serializer>((options, serializer) => options.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer));
         return silo;
     }
+
+    private static string AppendOption(string? options, string option) => string.IsNullOrWhiteSpace(options) ? option : $"{options} {option}";
 
     /// <summary>Cluster membership in the same PostgreSQL server, through the Orleans ADO.NET clustering provider.</summary>
     public static ISiloBuilder UseChatClustering(this ISiloBuilder silo, string connectionString) =>

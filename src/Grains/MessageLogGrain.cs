@@ -7,11 +7,12 @@ namespace Chat.Grains;
 
 /// <summary>
 /// The messages of one database and their only writer. Group commit: calls that arrive while a
-/// commit is in flight wait in a queue and go out together in the next single INSERT (one
-/// transaction); every caller is answered only after the transaction holding its row committed.
-/// Offsets and timestamps are assigned at commit time, in queue order, and rolled back with a failed
-/// commit, so they stay gap-free and strictly increasing. Reentrant, so calls keep arriving while a
-/// commit awaits PostgreSQL; all state changes happen between awaits on the grain's own scheduler.
+/// group is on its way to PostgreSQL wait in a queue and go out together in the next single INSERT;
+/// every caller is answered only after the transaction holding its row committed. Offsets and
+/// timestamps are assigned in queue order; groups commit in that order, and a failed group takes the
+/// one behind it down with it, so offsets stay gap-free and strictly increasing. Reentrant, so calls
+/// keep arriving while a commit awaits PostgreSQL; all state changes happen between awaits on the
+/// grain's own scheduler.
 /// </summary>
 [Reentrant]
 public sealed class MessageLogGrain : Grain, IMessageLogGrain
@@ -96,11 +97,32 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         return await _store.ReadMessagesAsync(database.Id, afterOffset, Math.Clamp(limit, 1, 10_000));
     }
 
-    // Shutdown waits for the group in flight and any queued behind it: nothing accepted is dropped.
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => _commits.Drained;
+    // Shutdown waits for the groups in flight and any queued behind them: nothing accepted is dropped.
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        await _commits.Drained;
+        await _previousCommit;
+        await _publishing;
+    }
 
+    /// <summary>The commit of the latest group: null once committed, else why not. The next group commits only after it, and only if it committed.</summary>
+    private Task<ReducerResult?> _previousCommit = Committed;
+
+    private static readonly Task<ReducerResult?> Committed = Task.FromResult<ReducerResult?>(null);
+
+    /// <summary>The latest group's hand-off to the change feed; each waits for the one before, so the feed sees offset order.</summary>
+    private Task _publishing = Task.CompletedTask;
+
+    /// <summary>
+    /// Takes one group from the loop: assigns its offsets and timestamps and gets its rows into PostgreSQL. While the group
+    /// before is still committing, this one is inserted in its own open transaction, so its insert overlaps that commit's
+    /// wait for the disk; it commits only after the one before has (see <see cref="Finish"/>). Returns once the group before
+    /// has finished, so at most two groups are in PostgreSQL at a time.
+    /// </summary>
     private async Task Commit(List<Pending> group)
     {
+        var previous = _previousCommit;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         DatabaseDescriptor? database;
         try
         {
@@ -109,18 +131,22 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             database = _database is not null && DateTime.UtcNow - _described < DescriptorMaxAge ? _database : await Describe();
             if (database is not null && database.Id != _tailFor)
             {
+                await previous; // the tail is read once nothing is left uncommitted
                 (_lastOffset, _lastSent) = await _store.LoadMessageTailAsync(database.Id);
                 _tailFor = database.Id;
+                previous = Committed; // whatever the group before did is in the tail now, failed or not
             }
         }
         catch (Exception e)
         {
             Fail(group, StorageFailure.ToResult(e, Database, _logger, "loading the message log"));
+            await previous;
             return;
         }
         if (database is null)
         {
             Fail(group, ReducerResult.DatabaseNotFound(Database));
+            await previous;
             return;
         }
 
@@ -131,31 +157,76 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             sent = ChatReducers.NextTimestamp(DateTime.UtcNow, sent);
             rows[i] = new MessageRow(++offset, group[i].Caller.Identity, sent, group[i].Text);
         }
+        (_lastOffset, _lastSent) = (offset, sent); // taken; a failure anywhere below makes the next group reload the tail
 
-        var committing = System.Diagnostics.Stopwatch.GetTimestamp();
+        ChatStore.PreparedMessages prepared;
         try
         {
-            await _store.AppendMessagesAsync(database.Id, rows, database.Settings.LogMessages);
-            ChatMetrics.GroupCommit(rows.Length, System.Diagnostics.Stopwatch.GetElapsedTime(committing).TotalMilliseconds);
+            prepared = await _store.PrepareMessagesAsync(database.Id, rows, database.Settings.LogMessages, inTransaction: !previous.IsCompleted);
         }
         catch (Exception e)
         {
-            // The commit may or may not have happened (a lost acknowledgement): reload the tail before the next group,
-            // and the descriptor too, in case the database was deleted or published again.
-            (_tailFor, _described) = (-1, default);
-            var failure = StorageFailure.ToResult(e, Database, _logger, $"committing a group of {group.Count} messages");
-            Fail(group, failure);
-            GrainFactory.GetModuleLogGrain(Database).Write(ModuleLogLevel.Error, "send_message", $"{group.Count} messages not committed: {failure.Error}").Ignore();
+            await previous;
+            NotCommitted(group, e);
             return;
         }
+        _previousCommit = Finish(previous, prepared, database, group, rows, started);
+        await previous;
+    }
 
-        (_lastOffset, _lastSent) = (offset, sent);
+    /// <summary>Commits a prepared group once the group before has committed, then answers its callers.</summary>
+    private async Task<ReducerResult?> Finish(Task<ReducerResult?> previous, ChatStore.PreparedMessages prepared, DatabaseDescriptor database, List<Pending> group, MessageRow[] rows, long started)
+    {
+        await using (prepared)
+        {
+            if (await previous is { } earlier)
+            {
+                // Rolled back by the dispose: committing it would leave a gap where the failed group's offsets were.
+                // Its callers get the same answer as the group that failed; for them nothing was stored for certain.
+                (_tailFor, _described) = (-1, default);
+                Fail(group, earlier);
+                return earlier;
+            }
+            try
+            {
+                await prepared.CommitAsync();
+                ChatMetrics.GroupCommit(rows.Length, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+            catch (Exception e)
+            {
+                return NotCommitted(group, e);
+            }
+        }
+
         foreach (var (pending, row) in group.Zip(rows))
             pending.Done.SetResult(ReducerResult.Committed(row.Sent, row));
-        // Published before the next group commits, so the feed sees messages in offset order.
+        _publishing = Publish(_publishing, database.Id, group, rows);
+        if (database.Settings.LogMessages)
+            _pruner.Wrote(database.Id, rows.Length);
+        if (_commits.Waiting == 0)
+            SweepIdleBuckets();
+        return null;
+    }
+
+    /// <summary>
+    /// The commit may or may not have happened (a lost acknowledgement): the next group reloads the tail, and the
+    /// descriptor too, in case the database was deleted or published again.
+    /// </summary>
+    private ReducerResult NotCommitted(List<Pending> group, Exception e)
+    {
+        (_tailFor, _described) = (-1, default);
+        var failure = StorageFailure.ToResult(e, Database, _logger, $"committing a group of {group.Count} messages");
+        Fail(group, failure);
+        GrainFactory.GetModuleLogGrain(Database).Write(ModuleLogLevel.Error, "send_message", $"{group.Count} messages not committed: {failure.Error}").Ignore();
+        return failure;
+    }
+
+    private async Task Publish(Task before, long databaseId, List<Pending> group, MessageRow[] rows)
+    {
+        await before;
         try
         {
-            await GrainFactory.GetChangeFeedGrain(Database).Publish(database.Id,
+            await GrainFactory.GetChangeFeedGrain(Database).Publish(databaseId,
                 group.Zip(rows).Select(p => new ChangeEvent("send_message", p.First.Caller, p.Second.Sent, null, null, 0, p.Second)).ToList());
         }
         catch (Exception e)
@@ -163,10 +234,6 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             _logger.LogWarning("Could not publish messages {First}..{Last} of {Database}: {Reason}; subscribers catch up by offset",
                 rows[0].Offset, rows[^1].Offset, Database, e.GetBaseException().Message);
         }
-        if (database.Settings.LogMessages)
-            _pruner.Wrote(database.Id, rows.Length);
-        if (_commits.Waiting == 0)
-            SweepIdleBuckets();
     }
 
     private void Fail(List<Pending> group, ReducerResult failure)

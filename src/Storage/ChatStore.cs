@@ -340,7 +340,20 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
     /// Inserts a group of messages, and when <paramref name="logMessages"/> their texts into the module log at
     /// info level (the seed's <c>log::info!</c>), as one statement, hence one transaction: all or none.
     /// </summary>
+    /// <summary>Inserts the messages (and their log records) and commits them in one statement.</summary>
     public async Task AppendMessagesAsync(long databaseId, IReadOnlyList<MessageRow> rows, bool logMessages)
+    {
+        await using var append = await PrepareMessagesAsync(databaseId, rows, logMessages, inTransaction: false);
+        await append.CommitAsync();
+    }
+
+    /// <summary>
+    /// Gets an append of messages (and their log records) ready to commit. With <paramref name="inTransaction"/> the rows are
+    /// inserted now, in a transaction left open until <see cref="PreparedMessages.CommitAsync"/>, so that the insert of one
+    /// group can run while an earlier group's commit waits for the disk; disposing an uncommitted one rolls it back.
+    /// Without it nothing is sent until the commit, which is then a single statement: one round trip.
+    /// </summary>
+    public async Task<PreparedMessages> PrepareMessagesAsync(long databaseId, IReadOnlyList<MessageRow> rows, bool logMessages, bool inTransaction)
     {
         var offsets = new long[rows.Count];
         var senders = new byte[rows.Count][];
@@ -349,28 +362,90 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         for (var i = 0; i < rows.Count; i++)
             (offsets[i], senders[i], sent[i], texts[i]) = (rows[i].Offset, rows[i].Sender.ToBytes(), rows[i].Sent, rows[i].Text);
 
-        await using var command = dataSource.CreateCommand("""
-            WITH inserted AS (
-                INSERT INTO chat.message (database_id, "offset", sender, sent, text)
-                SELECT @database_id, m.* FROM unnest(@offsets, @senders, @sent, @texts) AS m
-                RETURNING sent, text)
-            INSERT INTO chat.log (database_id, at, level, reducer, message)
-            SELECT @database_id, sent, @info, 'send_message', text FROM inserted WHERE @log ORDER BY sent
-            """);
-        command.Parameters.AddWithValue("database_id", databaseId);
-        command.Parameters.AddWithValue("offsets", offsets);
-        command.Parameters.AddWithValue("senders", senders);
-        command.Parameters.AddWithValue("sent", sent);
-        command.Parameters.AddWithValue("texts", texts);
-        command.Parameters.AddWithValue("info", (short)ModuleLogLevel.Info);
-        command.Parameters.AddWithValue("log", logMessages);
+        var connection = await dataSource.OpenConnectionAsync();
         try
         {
-            await command.ExecuteNonQueryAsync();
+            var command = new NpgsqlCommand("""
+                WITH inserted AS (
+                    INSERT INTO chat.message (database_id, "offset", sender, sent, text)
+                    SELECT @database_id, m.* FROM unnest(@offsets, @senders, @sent, @texts) AS m
+                    RETURNING sent, text)
+                INSERT INTO chat.log (database_id, at, level, reducer, message)
+                SELECT @database_id, sent, @info, 'send_message', text FROM inserted WHERE @log ORDER BY sent
+                """, connection);
+            command.Parameters.AddWithValue("database_id", databaseId);
+            command.Parameters.AddWithValue("offsets", offsets);
+            command.Parameters.AddWithValue("senders", senders);
+            command.Parameters.AddWithValue("sent", sent);
+            command.Parameters.AddWithValue("texts", texts);
+            command.Parameters.AddWithValue("info", (short)ModuleLogLevel.Info);
+            command.Parameters.AddWithValue("log", logMessages);
+            var prepared = new PreparedMessages(connection, command, inTransaction ? await connection.BeginTransactionAsync() : null);
+            if (inTransaction)
+                await prepared.InsertAsync();
+            return prepared;
         }
         catch (PostgresException e) when (e.SqlState == ForeignKeyViolation)
         {
+            await connection.DisposeAsync();
             throw new DatabaseGoneException();
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Messages inserted (or about to be) but not committed yet; see <see cref="PrepareMessagesAsync"/>.</summary>
+    public sealed class PreparedMessages : IAsyncDisposable
+    {
+        private readonly NpgsqlConnection _connection;
+        private readonly NpgsqlCommand _insert;
+        private readonly NpgsqlTransaction? _transaction;
+        private bool _done;
+
+        internal PreparedMessages(NpgsqlConnection connection, NpgsqlCommand insert, NpgsqlTransaction? transaction)
+        {
+            (_connection, _insert, _transaction) = (connection, insert, transaction);
+            _insert.Transaction = transaction;
+        }
+
+        internal Task InsertAsync() => _insert.ExecuteNonQueryAsync();
+
+        /// <summary>Makes the messages durable; throws if they are not (the outcome of a lost connection is unknown).</summary>
+        public async Task CommitAsync()
+        {
+            try
+            {
+                if (_transaction is null) await _insert.ExecuteNonQueryAsync();
+                else await _transaction.CommitAsync();
+            }
+            catch (PostgresException e) when (e.SqlState == ForeignKeyViolation)
+            {
+                throw new DatabaseGoneException();
+            }
+            finally
+            {
+                _done = true;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                if (!_done && _transaction is not null) await _transaction.RollbackAsync();
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+            {
+                // The connection broke: the server rolls the transaction back itself.
+            }
+            finally
+            {
+                await _insert.DisposeAsync();
+                await _connection.DisposeAsync();
+            }
         }
     }
 
