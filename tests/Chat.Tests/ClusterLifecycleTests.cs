@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
 
 namespace Chat.Tests;
@@ -49,6 +50,8 @@ public class ClusterLifecycleTests
             "SELECT count(*) FROM OrleansMembershipTable WHERE Status = 3");
         Assert.Equal(2, active);
 
+        await EverySiloCanPlaceOnAll(cluster, 2);
+
         var owner = Identity.Random();
         var chat = new ChatDriver(cluster.Client, "shared");
         await chat.Publish(owner, settings: ModuleSettings.Default with { MessagesPerSecond = 0 });
@@ -79,5 +82,23 @@ public class ClusterLifecycleTests
         }
         Assert.Equal(Enumerable.Range(1, 200).Select(i => (ulong)i), delivered);
         await watcher.CloseAsync();
+    }
+
+    /// <summary>
+    /// A silo places new grains only on silos whose grain manifest it has already fetched, which happens a moment after they
+    /// join; on a busy machine that moment can outlast the test's first calls, and every grain lands on the first silo.
+    /// </summary>
+    private static async Task EverySiloCanPlaceOnAll(Orleans.TestingHost.InProcessTestCluster cluster, int silos)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        foreach (var silo in cluster.Silos)
+        {
+            var manifest = silo.SiloHost.Services.GetRequiredService<IClusterManifestProvider>();
+            while (manifest.Current.Silos.Count < silos)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"silo {silo.SiloAddress} still knows the manifests of only {manifest.Current.Silos.Count} silos");
+                await Task.Delay(100);
+            }
+        }
     }
 }
