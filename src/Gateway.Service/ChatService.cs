@@ -58,6 +58,7 @@ public sealed class ChatService(
         // Eviction does not cancel a write in progress: the client gets the messages already on their way, then the status saying why.
         using var writing = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var pump = connection.PumpAsync(responseStream, writing.Token);
+        var calls = new ReducerCallPipeline(result => connection.SendAsync(new ServerMessage { ReducerResult = result }, ending.Token));
         try
         {
             await connection.SendAsync(new ServerMessage
@@ -70,19 +71,28 @@ public sealed class ChatService(
                 {
                     case ClientMessage.MessageOneofCase.CallReducer:
                         var call = message.CallReducer;
-                        var result = await Call(database, caller with { RequestId = call.RequestId }, call);
-                        await connection.SendAsync(new ServerMessage { ReducerResult = result }, ending.Token);
+                        await calls.CallAsync(call, () => Call(database, caller with { RequestId = call.RequestId }, call), ending.Token);
                         break;
                     case ClientMessage.MessageOneofCase.Subscribe:
+                        await calls.IdleAsync(); // the snapshot includes what this client's earlier calls did
                         await subscriptions.SubscribeAsync(connection, message.Subscribe, ending.Token);
                         break;
                     case ClientMessage.MessageOneofCase.Unsubscribe:
+                        await calls.IdleAsync();
                         await subscriptions.UnsubscribeAsync(connection, message.Unsubscribe.RequestId, ending.Token);
                         break;
                 }
             }
+            await calls.CompleteAsync();
             connection.Complete();
             await pump;
+        }
+        catch (Exception) when (calls.Failed.IsFaulted)
+        {
+            // An answer could not be made (the cluster failed under a call): end the stream with that error, as a
+            // call failing in the read loop would; the interceptor maps it to its status.
+            calls.Failed.GetAwaiter().GetResult();
+            throw;
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or ChannelClosedException || e is RpcException { StatusCode: StatusCode.Cancelled })
         {

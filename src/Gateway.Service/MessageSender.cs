@@ -29,6 +29,12 @@ public sealed class MessageSender(IGrainFactory grains)
         private List<(MessageToSend Message, TaskCompletionSource<ReducerResult> Done)> _waiting = [];
         private int _inFlight;
 
+        /// <summary>
+        /// Connections with a message in a call on its way. Two calls in flight may reach the grain in either order, so a
+        /// connection's next messages wait for the call holding its earlier ones: its messages keep the order it sent them.
+        /// </summary>
+        private readonly HashSet<ConnectionId> _travelling = [];
+
         public Task<ReducerResult> Send(MessageToSend message)
         {
             var done = new TaskCompletionSource<ReducerResult>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -43,25 +49,21 @@ public sealed class MessageSender(IGrainFactory grains)
             return done.Task;
         }
 
-        /// <summary>Sends what is waiting, batch after batch, until nothing is; then gives its in-flight slot back.</summary>
+        /// <summary>Sends what is waiting, batch after batch, until nothing can go; then gives its in-flight slot back.</summary>
         private async Task Drain()
         {
+            List<(MessageToSend Message, TaskCompletionSource<ReducerResult> Done)>? batch = null;
+            HashSet<ConnectionId>? carried = null;
             while (true)
             {
-                List<(MessageToSend Message, TaskCompletionSource<ReducerResult> Done)> batch;
                 lock (_gate)
                 {
-                    if (_waiting.Count == 0)
+                    if (carried is not null) _travelling.ExceptWith(carried);
+                    (batch, carried) = TakeBatch();
+                    if (batch.Count == 0)
                     {
                         _inFlight--;
                         return;
-                    }
-                    if (_waiting.Count <= MaxBatch)
-                        (batch, _waiting) = (_waiting, []);
-                    else
-                    {
-                        batch = _waiting[..MaxBatch];
-                        _waiting.RemoveRange(0, MaxBatch);
                     }
                 }
                 try
@@ -79,6 +81,28 @@ public sealed class MessageSender(IGrainFactory grains)
                     foreach (var (_, done) in batch) done.TrySetException(e);
                 }
             }
+        }
+
+        /// <summary>Under the lock: the waiting messages that may go now, in order, and the connections they carry.</summary>
+        private (List<(MessageToSend, TaskCompletionSource<ReducerResult>)> Batch, HashSet<ConnectionId> Carried) TakeBatch()
+        {
+            var batch = new List<(MessageToSend, TaskCompletionSource<ReducerResult>)>(Math.Min(_waiting.Count, MaxBatch));
+            var carried = new HashSet<ConnectionId>();
+            var held = new List<(MessageToSend, TaskCompletionSource<ReducerResult>)>();
+            foreach (var item in _waiting)
+            {
+                var connection = item.Message.Caller.ConnectionId;
+                if (batch.Count == MaxBatch || connection is { } c && _travelling.Contains(c))
+                {
+                    held.Add(item);
+                    continue;
+                }
+                batch.Add(item);
+                if (connection is { } id) carried.Add(id);
+            }
+            _waiting = held;
+            _travelling.UnionWith(carried);
+            return (batch, carried);
         }
     }
 }

@@ -42,33 +42,49 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         _pruner = new LogPruner(store, logOptions.Value, logger);
     }
 
-    public async Task<ReducerResult> SendMessage(ReducerCaller caller, string text)
+    public async Task<ReducerResult> SendMessage(ReducerCaller caller, string text) => (await SendMessages([new MessageToSend(caller, text)]))[0];
+
+    /// <summary>Released when the batch before has joined the commit queue: batches join it in the order they arrived.</summary>
+    private Task _admitted = Task.CompletedTask;
+
+    public async Task<ReducerResult[]> SendMessages(IReadOnlyList<MessageToSend> messages)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var result = await Send(caller, text);
+        // The place in line is taken before any await: lookups of different batches may finish in any order, but their
+        // messages join the commit queue in the order the batches (and within one, the messages) arrived.
+        var before = _admitted;
+        var admitted = new TaskCompletionSource();
+        _admitted = admitted.Task;
+        var results = new Task<ReducerResult>[messages.Count];
+        try
+        {
+            var database = _database ?? await Describe();
+            var senders = database is { Settings.RequireNameToSend: true }
+                ? await Task.WhenAll(messages.Select(m => GrainFactory.GetUserGrain(Database, m.Caller.Identity).Get()))
+                : null;
+            await before;
+            for (var i = 0; i < results.Length; i++)
+                results[i] = database is null
+                    ? Task.FromResult(ReducerResult.DatabaseNotFound(Database))
+                    : Admit(database, messages[i].Caller, messages[i].Text, senders?[i]);
+        }
+        finally
+        {
+            admitted.SetResult();
+        }
+        return await Task.WhenAll(results.Select(result => Measured(result, started)));
+    }
+
+    private static async Task<ReducerResult> Measured(Task<ReducerResult> send, long started)
+    {
+        var result = await send;
         ChatMetrics.Reducer("send_message", result.Status, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return result;
     }
 
-    public Task<ReducerResult[]> SendMessages(IReadOnlyList<MessageToSend> messages)
+    /// <summary>Applies the rules to one message and, if it passes, queues it for the next group commit.</summary>
+    private Task<ReducerResult> Admit(DatabaseDescriptor database, ReducerCaller caller, string text, UserRow? sender)
     {
-        // Each Send runs synchronously up to its place in the commit queue (when the descriptor is cached and no name is
-        // required), so the batch keeps its order in the log.
-        var sends = new Task<ReducerResult>[messages.Count];
-        for (var i = 0; i < sends.Length; i++)
-            sends[i] = SendMessage(messages[i].Caller, messages[i].Text);
-        return Task.WhenAll(sends);
-    }
-
-    private async Task<ReducerResult> Send(ReducerCaller caller, string text)
-    {
-        var database = _database ?? await Describe();
-        if (database is null)
-            return ReducerResult.DatabaseNotFound(Database);
-
-        var sender = database.Settings.RequireNameToSend
-            ? await GrainFactory.GetUserGrain(Database, caller.Identity).Get()
-            : null;
         var bucket = _buckets.GetValueOrDefault(caller.Identity);
         var outcome = ChatReducers.SendMessage(text, sender, database.Settings, ref bucket, DateTime.UtcNow);
         if (database.Settings.MessagesPerSecond > 0)
@@ -76,12 +92,12 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         if (!outcome.IsOk)
         {
             GrainFactory.GetModuleLogGrain(Database).Write(ModuleLogLevel.Error, "send_message", outcome.Error!).Ignore();
-            return ReducerResult.Fail(outcome.Status, outcome.Error!);
+            return Task.FromResult(ReducerResult.Fail(outcome.Status, outcome.Error!));
         }
 
         var pending = new Pending(caller, outcome.Value!, new(TaskCreationOptions.RunContinuationsAsynchronously));
         _commits.Add(pending);
-        return await pending.Done.Task;
+        return pending.Done.Task;
     }
 
     public Task DatabaseChanged(DatabaseDescriptor? database)

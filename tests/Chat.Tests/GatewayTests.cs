@@ -81,8 +81,9 @@ public class GatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixture
 
         var rows = await TestPostgres.RowsAsync(fixture.ConnectionString, """
             SELECT m.text, u.name FROM chat.message m JOIN chat."user" u ON u.database_id = m.database_id AND u.identity = m.sender
-            WHERE m."offset" >= @from ORDER BY m."offset"
-            """, ("from", (long)sent.Outcome.MessageOffset));
+            JOIN chat.database d ON d.id = m.database_id
+            WHERE d.name = @db AND m."offset" >= @from ORDER BY m."offset"
+            """, ("db", Db), ("from", (long)sent.Outcome.MessageOffset));
         Assert.Equal(["Hello, World!", "Hello again", "typed"], rows.Select(r => (string)r[0]!));
         Assert.All(rows, r => Assert.Equal("Alice", r[1]));
         await connection.CloseAsync();
@@ -274,6 +275,32 @@ public class GatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixture
             await c.CloseAsync();
             c.Dispose();
         }
+    }
+
+    [Fact]
+    public async Task Calls_made_without_waiting_take_effect_and_are_answered_in_the_order_they_were_made()
+    {
+        // A client may keep many calls outstanding on its stream. Sends run together, but a set_name between them
+        // splits them: the sends before it see no name (refused), the ones after it see the name; offsets follow call order.
+        var (db, _, _) = await fixture.NewDatabaseAsync("pipelined", new V1.DatabaseSettings { MessagesPerSecond = 0, RequireNameToSend = true });
+        using var connection = await A.ConnectAsync(db);
+        var calls = new List<Task<V1.ReducerResult>>();
+        for (var i = 0; i < 10; i++) calls.Add(connection.CallAsync("send_message", $"[\"before {i}\"]"));
+        calls.Add(connection.CallAsync("set_name", """["Pipelined"]"""));
+        for (var i = 0; i < 40; i++) calls.Add(connection.CallAsync("send_message", $"[\"after {i}\"]"));
+        var results = await Task.WhenAll(calls);
+
+        Assert.All(results[..10], r => Assert.Equal((int)StatusCode.FailedPrecondition, r.Outcome.Code));
+        Assert.Equal(0, results[10].Outcome.Code);
+        var sent = results[11..];
+        Assert.All(sent, r => Assert.Equal(0, r.Outcome.Code));
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => (ulong)i), sent.Select(r => r.Outcome.MessageOffset));
+        Assert.Equal(results.Select(r => r.RequestId), connection.Answered);
+        var stored = await TestPostgres.RowsAsync(fixture.ConnectionString, """
+            SELECT m.text FROM chat.message m JOIN chat.database d ON d.id = m.database_id WHERE d.name = @db ORDER BY m."offset"
+            """, ("db", db));
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => $"after {i}"), stored.Select(r => (string)r[0]!));
+        await connection.CloseAsync();
     }
 
     private sealed record Answer(string Identity, string Text, int Code, ulong MessageOffset);

@@ -114,6 +114,9 @@ public sealed class LiveConnection : IDisposable
     }
 
     public V1.IdentityToken Hello { get; }
+
+    /// <summary>The request ids of the reducer results received, in the order they arrived.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<uint> Answered { get; } = new();
     public string Identity => Hello.Identity;
     public string Token => Hello.Token;
 
@@ -131,6 +134,8 @@ public sealed class LiveConnection : IDisposable
             while (await _call.ResponseStream.MoveNext(CancellationToken.None))
             {
                 var message = _call.ResponseStream.Current;
+                if (message.MessageCase == V1.ServerMessage.MessageOneofCase.ReducerResult)
+                    Answered.Enqueue(message.ReducerResult.RequestId);
                 if (message.MessageCase == V1.ServerMessage.MessageOneofCase.ReducerResult
                     && _waiting.TryRemove(message.ReducerResult.RequestId, out var waiter))
                     waiter.TrySetResult(message.ReducerResult);
