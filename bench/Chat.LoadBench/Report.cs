@@ -166,7 +166,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         Line("commit->last = per message, from its commit (the row's server timestamp 'sent', taken just before the group commit) to its arrival at the last subscriber of its room;");
         Line("per delivery = the same for every single delivery. Same machine clock. Nearest rank over every message / delivery. Baseline = bare gRPC server stream,");
         Line("each message stamped just before it is queued to the listeners (no storage). deliveries/s = received rows / (first send .. last arrival).");
-        Line("committed = messages / (first .. last server timestamp): below 'sent' when calls queue up (the gateway runs one call per Connect stream at a time).");
+        Line("committed = messages / (first .. last server timestamp): below 'sent' when calls queue up faster than they commit.");
         Line();
         Line("| rooms x users | msg/s sent / committed | deliveries/s (offered) | baseline deliveries/s | x baseline | commit->last p50 / p99 / max ms | baseline p50 / p99 / max ms | x baseline p99 | per delivery p50 / p99 ms | baseline per delivery p50 / p99 ms | send->ack p50 / p99 ms |");
         Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");

@@ -167,7 +167,7 @@ public sealed class RoomScenario(Bench bench)
             var firstWrite = senders.Where(s => s.Count > 0).Min(s => s.FirstWrite);
             var lastWrite = senders.Where(s => s.Count > 0).Max(s => s.LastWrite);
             // The rate the stack committed at, from the first message's server timestamp to the last's: below the send rate when
-            // calls queue up (the gateway runs one call per Connect stream at a time).
+            // calls queue up faster than the stack commits them.
             var committed = senders.SelectMany(s => s.CommitTimes()).DefaultIfEmpty().ToArray();
             var commitRate = (committed.Length - 1) / Math.Max(1e-6, (committed.Max() - committed.Min()) / (double)TimeSpan.TicksPerSecond);
             var side = Summarize(round, senders.Length, startUtc, (messages - 1) / Seconds(lastWrite - firstWrite), commitRate, acks, connected, used, problems);
