@@ -8,6 +8,9 @@ public sealed record Run(long Acked, long Failures, string? FirstError, double S
 /// <summary>A measurement's summary: throughput and nearest-rank percentiles over every single call.</summary>
 public sealed record Measured(long Calls, long Failures, double Seconds, double PerSecond, double P50Ms, double P90Ms, double P99Ms, double MaxMs)
 {
+    /// <summary>For the stack's sends: the message log's group commits during the measurement.</summary>
+    public GroupCommits? Groups { get; init; }
+
     public static Measured From(Run run) => new(run.Acked, run.Failures, run.Seconds, run.Acked / run.Seconds,
         Percentile(run.SortedLatencyTicks, 0.50), Percentile(run.SortedLatencyTicks, 0.90), Percentile(run.SortedLatencyTicks, 0.99),
         run.SortedLatencyTicks.Length == 0 ? double.NaN : Ms(run.SortedLatencyTicks[^1]));

@@ -131,13 +131,14 @@ public sealed class Report(DateTime started, string command, string postgres)
             Line();
             Line($"### {title}");
             Line();
-            Line($"| connections | msg/s | p50 ms | p90 ms | p99 ms | max ms | raw PostgreSQL msg/s (p99 ms) | x PostgreSQL | {grpcName} calls/s (p99 ms) | x gRPC |");
-            Line("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            Line($"| connections | msg/s | p50 ms | p90 ms | p99 ms | max ms | group commits: mean size, p50 ms | raw PostgreSQL msg/s (p99 ms) | x PostgreSQL | {grpcName} calls/s (p99 ms) | x gRPC |");
+            Line("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var r in send.Levels)
             {
                 var m = pick(r);
                 var g = grpcPick(r);
-                Line($"| {r.Connections} | {m.PerSecond:0} | {m.P50Ms:0.00} | {m.P90Ms:0.00} | {m.P99Ms:0.00} | {m.MaxMs:0.00} | {r.Postgres.PerSecond:0} ({r.Postgres.P99Ms:0.00}) | " +
+                var groups = m.Groups is { Groups: > 0 } g0 ? $"{g0.MeanSize:0.0}, {g0.P50Ms:0.00}" : "-";
+                Line($"| {r.Connections} | {m.PerSecond:0} | {m.P50Ms:0.00} | {m.P90Ms:0.00} | {m.P99Ms:0.00} | {m.MaxMs:0.00} | {groups} | {r.Postgres.PerSecond:0} ({r.Postgres.P99Ms:0.00}) | " +
                      $"{m.PerSecond / r.Postgres.PerSecond:0.00}x | {g.PerSecond:0} ({g.P99Ms:0.00}) | {m.PerSecond / g.PerSecond:0.00}x |");
             }
         }

@@ -16,6 +16,8 @@ public sealed record LevelResult(int Connections, Measured Connect, Measured Una
 /// </summary>
 public sealed class SendScenario(Bench bench)
 {
+    private readonly GroupCommitRecorder _groups = new();
+
     private long _baselineDatabaseId;
 
     public async Task<List<LevelResult>> RunAsync()
@@ -77,6 +79,7 @@ public sealed class SendScenario(Bench bench)
                     if (!await call.ResponseStream.MoveNext(token) || call.ResponseStream.Current.MessageCase != V1.ServerMessage.MessageOneofCase.IdentityToken)
                         throw new InvalidOperationException($"connection {i}: no IdentityToken first");
                 });
+            _groups.Start();
             var run = await Load.Drive(n, time, async (w, seq) =>
             {
                 var call = calls[w];
@@ -99,6 +102,7 @@ public sealed class SendScenario(Bench bench)
                     return null;
                 }
             }, bench.Cancel);
+            var groups = _groups.Stop();
             // Goodbye on every stream: its end must come cleanly.
             await Parallel.ForEachAsync(calls, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = bench.Cancel }, async (call, token) =>
             {
@@ -107,7 +111,7 @@ public sealed class SendScenario(Bench bench)
                 timeout.CancelAfter(TimeSpan.FromSeconds(30));
                 while (await call.ResponseStream.MoveNext(timeout.Token)) { }
             });
-            return await Verified("send over Connect", database, n, run, acks);
+            return await Verified("send over Connect", database, n, run, acks, groups);
         }
         finally
         {
@@ -125,6 +129,7 @@ public sealed class SendScenario(Bench bench)
         var acks = NewAcks(n);
         try
         {
+            _groups.Start();
             var run = await Load.Drive(n, time, async (w, seq) =>
             {
                 var text = Text(w, seq);
@@ -139,7 +144,8 @@ public sealed class SendScenario(Bench bench)
                     return $"SendMessage failed: {e.Status}";
                 }
             }, bench.Cancel);
-            return await Verified("send unary", database, n, run, acks);
+            var groups = _groups.Stop();
+            return await Verified("send unary", database, n, run, acks, groups);
         }
         finally
         {
@@ -196,6 +202,7 @@ public sealed class SendScenario(Bench bench)
         {
             for (var i = 0; i < n; i++)
                 calls[i] = new LoadBaseline.LoadBaselineClient(channels[i / StackHost.StreamsPerChannel]).PingPong(cancellationToken: bench.Cancel);
+            _groups.Start();
             var run = await Load.Drive(n, time, async (w, seq) =>
             {
                 var call = calls[w];
@@ -218,14 +225,16 @@ public sealed class SendScenario(Bench bench)
     }
 
     // Every acknowledged message stored exactly once: rows = acks, offsets exactly 1..n, each acked offset's text matches.
-    private async Task<Measured> Verified(string label, string database, int n, Run run, List<(ulong Offset, string Text)>[] acks)
+    private async Task<Measured> Verified(string label, string database, int n, Run run, List<(ulong Offset, string Text)>[] acks, GroupCommits groups)
     {
         var issues = Failures(label, run);
         var acked = acks.SelectMany(a => a).ToList();
         var (found, rows) = await Verify.Acknowledged(bench.Db, label, database, acked);
         issues.AddRange(found);
         if (acked.Count != run.Acked) issues.Add($"{label} {database}: {run.Acked} acks counted but {acked.Count} recorded");
-        return Print(label, n, run, issues, verified: issues.Count == 0 ? $"{rows} rows verified" : "rows WRONG");
+        var measured = Print(label, n, run, issues, verified: issues.Count == 0 ? $"{rows} rows verified" : "rows WRONG") with { Groups = groups };
+        Console.WriteLine($"   {"",-28} message log: {groups}");
+        return measured;
     }
 
     private static List<string> Failures(string label, Run run) =>
