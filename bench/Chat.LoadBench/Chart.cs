@@ -217,6 +217,14 @@ public static class ThroughputLatencyChart
         return ((int)Math.Floor(lo - 0.08), (int)Math.Ceiling(hi + 0.08));
     }
 
+    /// <summary>Grid values of a log axis from 10^from to 10^to: each decade and its 2..9 multiples (m is the multiple).</summary>
+    static IEnumerable<(double Value, int M)> LogTicks(int from, int to)
+    {
+        for (var d = from; d <= to; d++)
+            for (var m = 1; m <= (d == to ? 1 : 9); m++)
+                yield return (m * Math.Pow(10, d), m);
+    }
+
     static void DrawGridAndAxes(SKCanvas canvas, SKRect plot, int x0, int x1, int y0, int y1, Func<double, float> px, Func<double, float> py)
     {
         using var minor = Stroke(MinorGrid, 1);
@@ -225,37 +233,25 @@ public static class ThroughputLatencyChart
         var labelMinorX = x1 - x0 <= 2;
         var labelMinorY = y1 - y0 <= 2;
 
-        for (var d = x0; d <= x1; d++)
+        foreach (var (v, m) in LogTicks(x0, x1))
         {
-            for (var m = 1; m <= 9; m++)
+            var x = px(v);
+            canvas.DrawLine(x, plot.Top, x, plot.Bottom, m == 1 ? major : minor);
+            if (m == 1 || (labelMinorX && m is 2 or 5))
             {
-                if (d == x1 && m > 1)
-                    break;
-                var v = m * Math.Pow(10, d);
-                var x = px(v);
-                canvas.DrawLine(x, plot.Top, x, plot.Bottom, m == 1 ? major : minor);
-                if (m == 1 || (labelMinorX && m is 2 or 5))
-                {
-                    canvas.DrawLine(x, plot.Bottom, x, plot.Bottom + 5, frame);
-                    StrokeFont.Draw(canvas, FormatRate(v), x, plot.Bottom + 24, m == 1 ? TickSize : TickSize - 2, m == 1 ? Ink : Muted, StrokeFont.Align.Center);
-                }
+                canvas.DrawLine(x, plot.Bottom, x, plot.Bottom + 5, frame);
+                StrokeFont.Draw(canvas, FormatRate(v), x, plot.Bottom + 24, m == 1 ? TickSize : TickSize - 2, m == 1 ? Ink : Muted, StrokeFont.Align.Center);
             }
         }
-        for (var d = y0; d <= y1; d++)
+        foreach (var (v, m) in LogTicks(y0, y1))
         {
-            for (var m = 1; m <= 9; m++)
+            var y = py(v);
+            canvas.DrawLine(plot.Left, y, plot.Right, y, m == 1 ? major : minor);
+            if (m == 1 || (labelMinorY && m is 2 or 5))
             {
-                if (d == y1 && m > 1)
-                    break;
-                var v = m * Math.Pow(10, d);
-                var y = py(v);
-                canvas.DrawLine(plot.Left, y, plot.Right, y, m == 1 ? major : minor);
-                if (m == 1 || (labelMinorY && m is 2 or 5))
-                {
-                    canvas.DrawLine(plot.Left - 5, y, plot.Left, y, frame);
-                    var size = m == 1 ? TickSize : TickSize - 2;
-                    StrokeFont.Draw(canvas, FormatMs(v), plot.Left - 9, y + StrokeFont.CapHeight(size) / 2, size, m == 1 ? Ink : Muted, StrokeFont.Align.Right);
-                }
+                canvas.DrawLine(plot.Left - 5, y, plot.Left, y, frame);
+                var size = m == 1 ? TickSize : TickSize - 2;
+                StrokeFont.Draw(canvas, FormatMs(v), plot.Left - 9, y + StrokeFont.CapHeight(size) / 2, size, m == 1 ? Ink : Muted, StrokeFont.Align.Right);
             }
         }
         canvas.DrawRect(plot, frame);
