@@ -36,12 +36,27 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         return (reader.GetInt64(0), Identity.FromBytes((byte[])reader[1]), reader.GetDateTime(2));
     }
 
-    /// <summary>Deletes the database's catalog row and, by cascade, all its users and messages.</summary>
+    /// <summary>
+    /// Deletes the database's catalog row and, by cascade, its users and connections; then its messages and log records.
+    /// The catalog row goes first: that waits for every write holding it (FOR KEY SHARE) to end, so the deletes after
+    /// it, each with a fresh snapshot, see those rows, and any later write finds no database and stores nothing.
+    /// </summary>
     public async Task DeleteDatabaseAsync(long id)
     {
-        await using var command = dataSource.CreateCommand("DELETE FROM chat.database WHERE id = @id");
-        command.Parameters.AddWithValue("id", id);
-        await command.ExecuteNonQueryAsync();
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        foreach (var sql in new[]
+                 {
+                     "DELETE FROM chat.database WHERE id = @id",
+                     "DELETE FROM chat.message WHERE database_id = @id",
+                     "DELETE FROM chat.log WHERE database_id = @id",
+                 })
+        {
+            await using var command = new NpgsqlCommand(sql, connection, transaction);
+            command.Parameters.AddWithValue("id", id);
+            await command.ExecuteNonQueryAsync();
+        }
+        await transaction.CommitAsync();
     }
 
     public async Task<IReadOnlyList<(long Id, string Name, Identity Owner, DateTime CreatedAt)>> ListDatabasesAsync()
@@ -203,22 +218,17 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
     public async Task AppendLogAsync(long databaseId, IReadOnlyList<(DateTime At, ModuleLogLevel Level, string? Reducer, string Message)> records)
     {
         await using var command = dataSource.CreateCommand("""
+            WITH db AS (SELECT id FROM chat.database WHERE id = @database_id FOR KEY SHARE)
             INSERT INTO chat.log (database_id, at, level, reducer, message)
-            SELECT @database_id, r.* FROM unnest(@at, @level, @reducer, @message) AS r
+            SELECT db.id, r.* FROM db, unnest(@at, @level, @reducer, @message) AS r
             """);
         command.Parameters.AddWithValue("database_id", databaseId);
         command.Parameters.AddWithValue("at", records.Select(r => r.At).ToArray());
         command.Parameters.AddWithValue("level", records.Select(r => (short)r.Level).ToArray());
         command.Parameters.Add(new NpgsqlParameter("reducer", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = records.Select(r => (object?)r.Reducer ?? DBNull.Value).ToArray() });
         command.Parameters.AddWithValue("message", records.Select(r => r.Message).ToArray());
-        try
-        {
-            await command.ExecuteNonQueryAsync();
-        }
-        catch (PostgresException e) when (e.SqlState == ForeignKeyViolation)
-        {
+        if (await command.ExecuteNonQueryAsync() == 0 && records.Count > 0)
             throw new DatabaseGoneException();
-        }
     }
 
     /// <summary>The id just before the newest <paramref name="count"/> records at or above <paramref name="minimum"/>, or 0 when there are fewer.</summary>
@@ -365,13 +375,17 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         var connection = await dataSource.OpenConnectionAsync();
         try
         {
+            // One existence check for the whole group (see migration 0007); no row is written for a database that is gone.
             var command = new NpgsqlCommand("""
-                WITH inserted AS (
+                WITH db AS (SELECT id FROM chat.database WHERE id = @database_id FOR KEY SHARE),
+                inserted AS (
                     INSERT INTO chat.message (database_id, "offset", sender, sent, text)
-                    SELECT @database_id, m.* FROM unnest(@offsets, @senders, @sent, @texts) AS m
-                    RETURNING sent, text)
-                INSERT INTO chat.log (database_id, at, level, reducer, message)
-                SELECT @database_id, sent, @info, 'send_message', text FROM inserted WHERE @log ORDER BY sent
+                    SELECT db.id, m.* FROM db, unnest(@offsets, @senders, @sent, @texts) AS m
+                    RETURNING sent, text),
+                logged AS (
+                    INSERT INTO chat.log (database_id, at, level, reducer, message)
+                    SELECT @database_id, sent, @info, 'send_message', text FROM inserted WHERE @log ORDER BY sent)
+                SELECT count(*) FROM inserted
                 """, connection);
             command.Parameters.AddWithValue("database_id", databaseId);
             command.Parameters.AddWithValue("offsets", offsets);
@@ -384,11 +398,6 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
             if (inTransaction)
                 await prepared.InsertAsync();
             return prepared;
-        }
-        catch (PostgresException e) when (e.SqlState == ForeignKeyViolation)
-        {
-            await connection.DisposeAsync();
-            throw new DatabaseGoneException();
         }
         catch
         {
@@ -411,19 +420,19 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
             _insert.Transaction = transaction;
         }
 
-        internal Task InsertAsync() => _insert.ExecuteNonQueryAsync();
+        internal async Task InsertAsync()
+        {
+            if ((long)(await _insert.ExecuteScalarAsync())! == 0)
+                throw new DatabaseGoneException();
+        }
 
         /// <summary>Makes the messages durable; throws if they are not (the outcome of a lost connection is unknown).</summary>
         public async Task CommitAsync()
         {
             try
             {
-                if (_transaction is null) await _insert.ExecuteNonQueryAsync();
+                if (_transaction is null) await InsertAsync();
                 else await _transaction.CommitAsync();
-            }
-            catch (PostgresException e) when (e.SqlState == ForeignKeyViolation)
-            {
-                throw new DatabaseGoneException();
             }
             finally
             {

@@ -234,9 +234,11 @@ public class ChatModuleTests(ChatClusterFixture fixture) : IClassFixture<ChatClu
         var refused = await fixture.Client.GetDatabaseGrain(drop.Database).Delete(keepOwner);
         Assert.Equal(ReducerStatus.PermissionDenied, refused.Status);
         Assert.Equal(1, await Count("message", drop));
+        var dropId = await DatabaseId(drop);
 
         Assert.True((await fixture.Client.GetDatabaseGrain(drop.Database).Delete(dropOwner)).IsCommitted);
         Assert.Equal(0, await Count("message", drop));
+        Assert.Equal((0, 0), await RowsOf(dropId)); // by id: nothing left that no catalog row points to
         Assert.Equal(0, await TestPostgres.ScalarAsync<long>(_db, "SELECT count(*) FROM chat.database WHERE name = @n", ("n", drop.Database)));
         Assert.Equal(("Erin of " + keep.Database, true), await UserRow(keep, erin));
         Assert.Equal("hi " + keep.Database, Assert.Single(await Messages(keep)).Text);
@@ -247,6 +249,41 @@ public class ChatModuleTests(ChatClusterFixture fixture) : IClassFixture<ChatClu
         Assert.Equal("Cannot set name for unknown user", (await drop.SetName(erin, "Erin")).Error);
         Assert.Equal(1, (await drop.Send(erin, "fresh start")).Message!.Offset);
     }
+
+    [Fact]
+    public async Task Deleting_while_messages_are_being_sent_leaves_no_row_behind()
+    {
+        // Messages and log records carry no foreign key (one existence check per group instead): a delete racing with
+        // group commits must still leave nothing of the database, and every send gets committed or not-found.
+        var chat = NewDatabase(out var owner);
+        await chat.Publish(owner, settings: ModuleSettings.Default with { MessagesPerSecond = 0 });
+        var id = await DatabaseId(chat);
+        using var stop = new CancellationTokenSource();
+        var senders = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+        {
+            var statuses = new List<ReducerStatus>();
+            while (!stop.IsCancellationRequested)
+                statuses.Add((await chat.Send(owner, $"sender {w}")).Status);
+            return statuses;
+        })).ToArray();
+        await Task.Delay(300);
+        Assert.True((await fixture.Client.GetDatabaseGrain(chat.Database).Delete(owner)).IsCommitted);
+        await Task.Delay(300);
+        stop.Cancel();
+        var statuses = (await Task.WhenAll(senders)).SelectMany(s => s).ToList();
+
+        Assert.Contains(ReducerStatus.Committed, statuses);
+        Assert.Equal(ReducerStatus.NotFound, statuses[^1]);
+        Assert.All(statuses, s => Assert.True(s is ReducerStatus.Committed or ReducerStatus.NotFound, s.ToString()));
+        Assert.Equal((0, 0), await RowsOf(id));
+    }
+
+    private Task<long> DatabaseId(ChatDriver chat) =>
+        TestPostgres.ScalarAsync<long>(_db, "SELECT id FROM chat.database WHERE name = @n", ("n", chat.Database));
+
+    private async Task<(long Messages, long Logs)> RowsOf(long databaseId) => (
+        await TestPostgres.ScalarAsync<long>(_db, "SELECT count(*) FROM chat.message WHERE database_id = @id", ("id", databaseId)),
+        await TestPostgres.ScalarAsync<long>(_db, "SELECT count(*) FROM chat.log WHERE database_id = @id", ("id", databaseId)));
 
     [Fact]
     public async Task Clearing_on_publish_empties_the_database()
