@@ -68,7 +68,6 @@ internal sealed class ReducerCallPipeline
 
     private async Task Respond(Func<ProtoReducerResult, ValueTask> answer)
     {
-        await Task.Yield();
         try
         {
             await foreach (var call in _answers.Reader.ReadAllAsync())

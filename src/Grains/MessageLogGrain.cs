@@ -59,20 +59,27 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         try
         {
             var database = _database ?? await Describe();
+            // One lookup per sender, however many of its messages the batch holds.
             var senders = database is { Settings.RequireNameToSend: true }
-                ? await Task.WhenAll(messages.Select(m => GrainFactory.GetUserGrain(Database, m.Caller.Identity).Get()))
+                ? await LookUp(messages.Select(m => m.Caller.Identity).Distinct())
                 : null;
             await before;
             for (var i = 0; i < results.Length; i++)
                 results[i] = database is null
                     ? Task.FromResult(ReducerResult.DatabaseNotFound(Database))
-                    : Admit(database, messages[i].Caller, messages[i].Text, senders?[i]);
+                    : Admit(database, messages[i].Caller, messages[i].Text, senders?[messages[i].Caller.Identity]);
         }
         finally
         {
             admitted.SetResult();
         }
         return await Task.WhenAll(results.Select(result => Measured(result, started)));
+    }
+
+    private async Task<Dictionary<Identity, UserRow?>> LookUp(IEnumerable<Identity> identities)
+    {
+        var lookups = identities.Select(async identity => (identity, await GrainFactory.GetUserGrain(Database, identity).Get()));
+        return (await Task.WhenAll(lookups)).ToDictionary(l => l.identity, l => l.Item2);
     }
 
     private static async Task<ReducerResult> Measured(Task<ReducerResult> send, long started)

@@ -350,13 +350,6 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
     /// Inserts a group of messages, and when <paramref name="logMessages"/> their texts into the module log at
     /// info level (the seed's <c>log::info!</c>), as one statement, hence one transaction: all or none.
     /// </summary>
-    /// <summary>Inserts the messages (and their log records) and commits them in one statement.</summary>
-    public async Task AppendMessagesAsync(long databaseId, IReadOnlyList<MessageRow> rows, bool logMessages)
-    {
-        await using var append = await PrepareMessagesAsync(databaseId, rows, logMessages, inTransaction: false);
-        await append.CommitAsync();
-    }
-
     /// <summary>
     /// Gets an append of messages (and their log records) ready to commit. With <paramref name="inTransaction"/> the rows are
     /// inserted now, in a transaction left open until <see cref="PreparedMessages.CommitAsync"/>, so that the insert of one
