@@ -27,7 +27,7 @@ public sealed class Bench(BenchOptions options, string runFolder, string connect
     /// <summary>Every verification failure, prefixed with where it happened; any makes the exit code 1.</summary>
     public List<string> Problems { get; } = [];
 
-    /// <summary>The silo + gateway in this process (send and room scenarios).</summary>
+    /// <summary>The silo + gateway in this process, or the running one given by --gateway (send and room scenarios).</summary>
     public StackHost Stack => _stack ?? throw new InvalidOperationException("the in-process stack is not running");
 
     /// <summary>The bare gRPC server in this process (send and room scenarios).</summary>
@@ -40,9 +40,17 @@ public sealed class Bench(BenchOptions options, string runFolder, string connect
     private BaselineHost? _baseline;
     private Metadata? _owner;
 
+    /// <summary>True when the stack under test runs elsewhere (<c>--gateway</c>): its grains' meter cannot be read from here.</summary>
+    public bool External => Options.Gateway is not null;
+
+    /// <summary>Database names get this run's tag, so runs against the same running stack do not collide.</summary>
+    public string Name(string name) => $"{name}-{_tag}";
+
+    private readonly string _tag = Guid.NewGuid().ToString("N")[..6];
+
     public async Task StartInProcessAsync(string clusterId)
     {
-        _stack = await StackHost.StartAsync(ConnectionString, clusterId, Cancel);
+        _stack = Options.Gateway is { } gateway ? StackHost.Running(gateway) : await StackHost.StartAsync(ConnectionString, clusterId, Cancel);
         _baseline = await BaselineHost.StartAsync(0, Cancel);
         var identity = await _stack.Chat.CreateIdentityAsync(new V1.CreateIdentityRequest(), cancellationToken: Cancel);
         _owner = new Metadata { { "authorization", "Bearer " + identity.Token } };

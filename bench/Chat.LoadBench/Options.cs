@@ -30,7 +30,8 @@ public sealed class BenchOptions
         "usage: Chat.LoadBench [--scenarios send,room,connections] [--quick]\n" +
         "         [--connections 1,16,64,256] [--seconds N] [--warmup N]        (send)\n" +
         "         [--rooms 1x100@1000,10x100@1000,1x1000@200] [--room-seconds N] (room)\n" +
-        "         [--idle 1000,10000] [--build-silo]                            (connections)";
+        "         [--idle 1000,10000] [--build-silo]                            (connections)\n" +
+        "         [--gateway http://127.0.0.1:50051 --postgres CONNECTION_STRING] (send and room against a running stack)";
 
     public static readonly string[] AllScenarios = ["send", "room", "connections"];
 
@@ -43,6 +44,12 @@ public sealed class BenchOptions
     public double RoomSeconds { get; private set; } = 6;
     public int[] IdleConnections { get; private set; } = [1000, 10_000];
     public bool BuildSilo { get; private set; }
+
+    /// <summary>A running stack's gateway (loopback only) to measure instead of one started here; with <see cref="Postgres"/>.</summary>
+    public string? Gateway { get; private set; }
+
+    /// <summary>That stack's PostgreSQL, for the honesty checks and the raw-PostgreSQL baseline.</summary>
+    public string? Postgres { get; private set; }
 
     public bool Runs(string scenario) => Scenarios.Contains(scenario);
 
@@ -67,8 +74,21 @@ public sealed class BenchOptions
                 case "--room-seconds": roomSeconds = Double(Next(args, ref i)); break;
                 case "--idle": idle = Ints(Next(args, ref i)); break;
                 case "--build-silo": options.BuildSilo = true; break;
+                case "--gateway": options.Gateway = Loopback(Next(args, ref i)); break;
+                case "--postgres": options.Postgres = Next(args, ref i); break;
                 default: throw new FormatException($"unknown argument '{args[i]}'");
             }
+        if ((options.Gateway is null) != (options.Postgres is null))
+            throw new FormatException("--gateway and --postgres go together: the gateway to load, and its PostgreSQL to check what it stored");
+        if (options.Postgres is { } postgres)
+        {
+            var host = new Npgsql.NpgsqlConnectionStringBuilder(postgres).Host ?? "";
+            if (host.Split(',').Any(h => h is not ("127.0.0.1" or "localhost" or "::1")))
+                throw new FormatException($"--postgres: host '{host}' is not loopback; this benchmark loads 127.0.0.1 only");
+            if (!args.Contains("--scenarios")) options.Scenarios = ["send", "room"];
+            else if (options.Runs("connections"))
+                throw new FormatException("the connections scenario measures the memory of a stack process it starts itself; leave out --gateway for it");
+        }
         options.SendSeconds = seconds ?? (options.Quick ? 2 : 5);
         options.RoomSeconds = roomSeconds ?? (options.Quick ? 2 : 6);
         options.IdleConnections = idle ?? (options.Quick ? [1000] : [1000, 10_000]);
@@ -81,6 +101,11 @@ public sealed class BenchOptions
             throw new FormatException("--idle: 1..50,000 connections per level");
         return options;
     }
+
+    private static string Loopback(string address) =>
+        Uri.TryCreate(address, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && (uri.IsLoopback)
+            ? address
+            : throw new FormatException($"--gateway: '{address}' is not an http(s) address on loopback (like http://127.0.0.1:50051); this benchmark loads 127.0.0.1 only");
 
     private static string Next(string[] args, ref int i) =>
         ++i < args.Length ? args[i] : throw new FormatException($"{args[i - 1]} needs a value");

@@ -50,30 +50,33 @@ Console.WriteLine($"Chat.LoadBench: scenarios {string.Join(",", BenchOptions.All
 ChildProcess.RemoveLeftovers();
 var runFolder = Path.Combine(Path.GetTempPath(), $"chat-load-{Environment.ProcessId}-{Guid.NewGuid():N}");
 Directory.CreateDirectory(runFolder);
-// Not cancellable: a start abandoned half-way could leave a server running that nobody stops.
-var postgres = await LocalPostgresCluster.StartAsync(Path.Combine(runFolder, "postgres"), durable: true);
+// Not cancellable: a start abandoned half-way could leave a server running that nobody stops. With --gateway the stack
+// and its PostgreSQL are already running and are only used.
+var postgres = options.Gateway is null ? await LocalPostgresCluster.StartAsync(Path.Combine(runFolder, "postgres"), durable: true) : null;
+var connectionString = postgres?.ConnectionString ?? options.Postgres!;
 Bench? bench = null;
 var report = new Report(started, command, "");
 var durability = "";
 try
 {
-    await ChatSchema.MigrateAsync(postgres.ConnectionString, cancellationToken: cancel.Token);
-    var pooled = new NpgsqlConnectionStringBuilder(postgres.ConnectionString) { MaxPoolSize = Bench.PostgresPool }.ConnectionString;
+    if (postgres is not null) await ChatSchema.MigrateAsync(connectionString, cancellationToken: cancel.Token);
+    var pooled = new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = Bench.PostgresPool }.ConnectionString;
     await using var db = NpgsqlDataSource.Create(pooled);
     durability = await BaselineTable.Durability(db);
     Console.WriteLine($"PostgreSQL {durability}");
     if (!durability.Contains("fsync=on") || !durability.Contains("synchronous_commit=on"))
         throw new InvalidOperationException($"the server does not commit durably: {durability}");
     report = new Report(started, command, durability);
-    int? postmaster = int.TryParse(File.ReadLines(Path.Combine(postgres.DataDirectory, "postmaster.pid")).FirstOrDefault(), CultureInfo.InvariantCulture, out var pm)
+    int? postmaster = postgres is not null
+        && int.TryParse(File.ReadLines(Path.Combine(postgres.DataDirectory, "postmaster.pid")).FirstOrDefault(), CultureInfo.InvariantCulture, out var pm)
         ? pm : null;
-    bench = new Bench(options, runFolder, postgres.ConnectionString, postmaster, db, cancel.Token);
+    bench = new Bench(options, runFolder, connectionString, postmaster, db, cancel.Token);
 
     if (options.Runs("send") || options.Runs("room"))
     {
         // Silo + gateway in this process, as src/Silo runs them, and the bare gRPC server on another port.
         await bench.StartInProcessAsync("chat-load-bench");
-        Console.WriteLine($"silo + gateway at {bench.Stack.Address}, raw gRPC baseline at {bench.Baseline.Address} ({clock.Elapsed.TotalSeconds:0.0} s to start)");
+        Console.WriteLine($"{(bench.External ? "running stack (--gateway)" : "silo + gateway")} at {bench.Stack.Address}, raw gRPC baseline at {bench.Baseline.Address} ({clock.Elapsed.TotalSeconds:0.0} s to start)");
         if (options.Runs("send"))
             report.Send = new SendSection(options.SendSeconds, options.WarmupSeconds, Bench.PostgresPool, await new SendScenario(bench).RunAsync());
         if (options.Runs("room"))
@@ -96,7 +99,7 @@ catch (Exception e)
 finally
 {
     if (bench is not null) await bench.StopInProcessAsync();
-    await postgres.DestroyAsync();
+    if (postgres is not null) await postgres.DestroyAsync();
     try { Directory.Delete(runFolder, recursive: true); }
     catch (Exception e) when (e is IOException or UnauthorizedAccessException) { Console.Error.WriteLine($"Could not delete {runFolder}: {e.Message}"); }
 }

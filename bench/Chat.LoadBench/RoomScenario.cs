@@ -101,7 +101,7 @@ public sealed class RoomScenario(Bench bench)
 
     private async Task<RoomSide> RunStack(RoomConfig config, string prefix, double seconds)
     {
-        var rooms = Enumerable.Range(0, config.Rooms).Select(r => $"{prefix}-{r}").ToArray();
+        var rooms = Enumerable.Range(0, config.Rooms).Select(r => bench.Name($"{prefix}-{r}")).ToArray();
         foreach (var room in rooms) await bench.Publish(room);
         var messages = Messages(config, seconds);
         var perRoom = PerRoom(config, messages);
@@ -259,7 +259,7 @@ public sealed class RoomScenario(Bench bench)
     private async Task<RoomSide> RunBaseline(RoomConfig config, string prefix, double seconds)
     {
         var hub = bench.Baseline.Hub;
-        var rooms = Enumerable.Range(0, config.Rooms).Select(r => $"{prefix}-{r}").ToArray();
+        var rooms = Enumerable.Range(0, config.Rooms).Select(r => bench.Name($"{prefix}-{r}")).ToArray();
         var messages = Messages(config, seconds);
         var perRoom = PerRoom(config, messages);
         var k = SendersPerRoom(config);

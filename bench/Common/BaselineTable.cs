@@ -11,14 +11,16 @@ public static class BaselineTable
     public const string Name = "bench_baseline_message";
 
     /// <summary>
-    /// chat.message's shape, constraints and indexes (foreign key included: the baseline rows hang off the same
-    /// published database), except that the offset comes from a sequence, as independent writers cannot agree on one.
+    /// chat.message's shape, constraints and indexes (no foreign key, as chat.message has none since migration 0007),
+    /// except that the offset comes from a sequence, as independent writers cannot agree on one. Replaces a table left
+    /// by an earlier run against the same server.
     /// </summary>
     public static async Task Create(NpgsqlDataSource db)
     {
         await using var command = db.CreateCommand("""
+            DROP TABLE IF EXISTS bench_baseline_message;
             CREATE TABLE bench_baseline_message (
-                database_id bigint      NOT NULL REFERENCES chat.database (id) ON DELETE CASCADE,
+                database_id bigint      NOT NULL,
                 "offset"    bigserial   NOT NULL CHECK ("offset" > 0),
                 sender      bytea       NOT NULL CHECK (length(sender) = 32),
                 sent        timestamptz NOT NULL,
@@ -27,6 +29,12 @@ public static class BaselineTable
             CREATE INDEX bench_baseline_message_sent ON bench_baseline_message (database_id, sent);
             CREATE INDEX bench_baseline_message_sender ON bench_baseline_message (database_id, sender);
             """);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public static async Task Drop(NpgsqlDataSource db)
+    {
+        await using var command = db.CreateCommand("DROP TABLE IF EXISTS bench_baseline_message");
         await command.ExecuteNonQueryAsync();
     }
 

@@ -19,10 +19,10 @@ public sealed class StackHost : IAsyncDisposable
 {
     public const int StreamsPerChannel = 100; // Kestrel's default MaxStreamsPerConnection
 
-    private readonly WebApplication _app;
+    private readonly WebApplication? _app;
     private readonly GrpcChannel _control;
 
-    private StackHost(WebApplication app, string address)
+    private StackHost(WebApplication? app, string address)
     {
         (_app, Address) = (app, address);
         _control = GrpcChannel.ForAddress(address);
@@ -33,6 +33,9 @@ public sealed class StackHost : IAsyncDisposable
     public string Address { get; }
     public V1.Chat.ChatClient Chat { get; }
     public V1.Databases.DatabasesClient Databases { get; }
+
+    /// <summary>A stack already running elsewhere on this machine, reached at its gateway address; disposing it stops nothing.</summary>
+    public static StackHost Running(string address) => new(null, address);
 
     public static async Task<StackHost> StartAsync(string connectionString, string clusterId, CancellationToken cancellationToken)
     {
@@ -69,6 +72,7 @@ public sealed class StackHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _control.Dispose();
+        if (_app is null) return;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try { await _app.StopAsync(timeout.Token); }
         catch (Exception e) { Console.Error.WriteLine($"Stopping the silo and gateway: {e.Message}"); }
