@@ -205,9 +205,12 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             if (await previous is { } earlier)
             {
                 // Rolled back by the dispose: committing it would leave a gap where the failed group's offsets were.
-                // Its callers get the same answer as the group that failed; for them nothing was stored for certain.
+                // For these callers nothing was stored, whatever became of the group before.
                 (_tailFor, _described) = (-1, default);
-                Fail(group, earlier);
+                var failure = earlier.Status == ReducerStatus.Unavailable
+                    ? ReducerResult.Fail(ReducerStatus.Unavailable, "Storage is unavailable, nothing was changed; try again shortly (the group before this one failed)")
+                    : earlier;
+                Fail(group, failure);
                 return earlier;
             }
             try

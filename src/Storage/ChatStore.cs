@@ -427,6 +427,11 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
                 if (_transaction is null) await InsertAsync();
                 else await _transaction.CommitAsync();
             }
+            catch (Exception e) when (e is not DatabaseGoneException && e is NpgsqlException or IOException or TimeoutException or ObjectDisposedException)
+            {
+                // The commit was sent: PostgreSQL may have made it durable before the connection broke.
+                throw new CommitOutcomeUnknownException(e);
+            }
             finally
             {
                 _done = true;
@@ -468,6 +473,9 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         return rows;
     }
 }
+
+/// <summary>The connection failed after a commit was sent: it may or may not have taken effect.</summary>
+public sealed class CommitOutcomeUnknownException(Exception inner) : Exception(inner.Message, inner);
 
 /// <summary>The database was deleted while a write for it was under way.</summary>
 public sealed class DatabaseGoneException() : Exception("The database was deleted.");
