@@ -44,7 +44,10 @@ public class ClusterLifecycleTests
     public async Task Two_silos_share_one_database_through_PostgreSQL_membership()
     {
         var connectionString = await TestPostgres.CreateDatabaseAsync();
-        await using var cluster = await ChatCluster.StartAsync(connectionString, silos: 2, serviceId: "two-silos");
+        // Orleans' default placement prefers the least loaded silo, which on a busy machine can be the same one for all 40
+        // users; random placement makes "spread over both silos" a certainty (the odds of one silo are 2^-39).
+        await using var cluster = await ChatCluster.StartAsync(connectionString, silos: 2, serviceId: "two-silos",
+            configure: silo => silo.Services.AddSingleton<Orleans.Runtime.PlacementStrategy, Orleans.Runtime.RandomPlacement>());
         Assert.Equal(2, cluster.GetActiveSilos().Count());
         var active = await TestPostgres.ScalarAsync<long>(connectionString,
             "SELECT count(*) FROM OrleansMembershipTable WHERE Status = 3");
