@@ -16,18 +16,31 @@ public sealed class MessageSender(IGrainFactory grains)
     /// <summary>Keeps one grain call (and the group it becomes) to a size PostgreSQL commits in a few milliseconds.</summary>
     private const int MaxBatch = 1000;
 
-    // A lane is a grain reference and a short list; one per database name this gateway has sent to. A deleted and
-    // republished database keeps its lane, as the grain behind the name is the same.
+    // A lane is a grain reference and a short list, kept only while the database has sends waiting or on their way: a
+    // client naming thousands of databases (most of them not existing) leaves nothing behind here.
     private readonly ConcurrentDictionary<string, Lane> _lanes = new(StringComparer.Ordinal);
+    private readonly IGrainFactory _grains = grains;
 
-    public Task<ReducerResult> Send(string database, ReducerCaller caller, string text) =>
-        _lanes.GetOrAdd(database, static (name, grains) => new Lane(grains.GetMessageLogGrain(name)), grains).Send(new MessageToSend(caller, text));
+    /// <summary>Databases with sends waiting or in flight on this gateway.</summary>
+    public int ActiveLanes => _lanes.Count;
 
-    private sealed class Lane(IMessageLogGrain log)
+    public Task<ReducerResult> Send(string database, ReducerCaller caller, string text)
+    {
+        var message = new MessageToSend(caller, text);
+        while (true)
+        {
+            var lane = _lanes.GetOrAdd(database, static (name, owner) => new Lane(owner, name, owner._grains.GetMessageLogGrain(name)), this);
+            if (lane.TrySend(message) is { } sent) return sent;
+            // That lane emptied and retired between the lookup and the send; the next lookup makes a new one.
+        }
+    }
+
+    private sealed class Lane(MessageSender owner, string database, IMessageLogGrain log)
     {
         private readonly Lock _gate = new();
         private List<(MessageToSend Message, TaskCompletionSource<ReducerResult> Done)> _waiting = [];
         private int _inFlight;
+        private bool _retired;
 
         /// <summary>
         /// Connections with a message in a call on its way. Two calls in flight may reach the grain in either order, so a
@@ -35,12 +48,14 @@ public sealed class MessageSender(IGrainFactory grains)
         /// </summary>
         private readonly HashSet<ConnectionId> _travelling = [];
 
-        public Task<ReducerResult> Send(MessageToSend message)
+        /// <summary>Null when the lane has retired: it no longer takes messages.</summary>
+        public Task<ReducerResult>? TrySend(MessageToSend message)
         {
             var done = new TaskCompletionSource<ReducerResult>(TaskCreationOptions.RunContinuationsAsynchronously);
             bool start;
             lock (_gate)
             {
+                if (_retired) return null;
                 _waiting.Add((message, done));
                 start = _inFlight < MaxInFlight;
                 if (start) _inFlight++;
@@ -63,6 +78,12 @@ public sealed class MessageSender(IGrainFactory grains)
                     if (batch.Count == 0)
                     {
                         _inFlight--;
+                        // Idle (nothing waiting, nothing held back for a travelling connection, no call out): leave the map.
+                        if (_inFlight == 0 && _waiting.Count == 0)
+                        {
+                            _retired = true;
+                            owner._lanes.TryRemove(new KeyValuePair<string, Lane>(database, this));
+                        }
                         return;
                     }
                 }

@@ -112,7 +112,12 @@ public sealed class DatabaseGrain(
         return ReducerResult.Committed(DateTime.UtcNow);
     }
 
-    public Task<DatabaseDescriptor?> Describe() => Task.FromResult(state.State.Database);
+    public Task<DatabaseDescriptor?> Describe()
+    {
+        // A name that names no database holds nothing worth keeping in memory: anyone can ask about any name.
+        if (state.State.Database is null) this.DeactivateOnIdle();
+        return Task.FromResult(state.State.Database);
+    }
 
     /// <summary>
     /// The message log caches the descriptor between groups; telling it makes a change apply to the very next call.

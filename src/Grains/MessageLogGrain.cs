@@ -60,6 +60,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         try
         {
             var database = _database ?? await Describe();
+            if (database is null) DeactivateOnIdle(); // a name without a database keeps no activation (and no queue) alive
             // One lookup per sender, however many of its messages the batch holds.
             var recorded = database is null ? null : FindRecordedCalls(database, messages);
             var senders = database is { Settings.RequireNameToSend: true }

@@ -166,6 +166,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         var database = await GrainFactory.GetDatabaseGrain(_database).Describe();
         if (database is null)
         {
+            this.DeactivateOnIdle(); // nothing to keep for a user of a database that does not exist
             (_user, _loadedFor) = (null, -1);
             return (null, ReducerResult.DatabaseNotFound(_database));
         }
