@@ -54,8 +54,8 @@ public sealed class DatabaseGrain(
             logger.LogInformation("Published database {Database} (id {DatabaseId}, owner {Owner}{Cleared})",
                 Name, id, owner, existing is null ? "" : ", cleared");
             await Announce(created);
-            GrainFactory.GetModuleLogGrain(Name).Write(ModuleLogLevel.Info, null,
-                existing is null ? $"Database {Name} published by {owner}" : $"Database {Name} cleared and published again by {owner}").Ignore();
+            // Awaited, so that the record comes before anything logged by calls made after the publish was answered.
+            await LogBestEffort(id, existing is null ? $"Database {Name} published by {owner}" : $"Database {Name} cleared and published again by {owner}");
             return new(ReducerResult.Committed(createdAt), created, Created: true);
         }
         catch (Exception e)
@@ -108,15 +108,29 @@ public sealed class DatabaseGrain(
         }
         logger.LogInformation("Updated settings of database {Database}: {Settings}", Name, settings);
         await Announce(state.State.Database);
-        GrainFactory.GetModuleLogGrain(Name).Write(ModuleLogLevel.Info, null, $"Settings changed by {caller}: {settings}").Ignore();
+        await LogBestEffort(existing.Id, $"Settings changed by {caller}: {settings}");
         return ReducerResult.Committed(DateTime.UtcNow);
     }
 
     public Task<DatabaseDescriptor?> Describe()
     {
-        // A name that names no database holds nothing worth keeping in memory: anyone can ask about any name.
-        if (state.State.Database is null) this.DeactivateOnIdle();
+        if (state.State.Database is null) (_grace ??= new UnknownDatabaseGrace(this, () => state.State.Database is null)).Unknown();
         return Task.FromResult(state.State.Database);
+    }
+
+    private UnknownDatabaseGrace? _grace;
+
+    /// <summary>Written here, not through the module log grain (which would ask this grain for the id while it waits).</summary>
+    private async Task LogBestEffort(long databaseId, string message)
+    {
+        try
+        {
+            await store.AppendLogAsync(databaseId, [(ChatReducers.TruncateToMicroseconds(DateTime.UtcNow), ModuleLogLevel.Info, null, message)]);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("Could not write to the module log of {Database} ({Reason}): {Message}", Name, e.GetBaseException().Message, message);
+        }
     }
 
     /// <summary>

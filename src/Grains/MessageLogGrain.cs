@@ -35,6 +35,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     private readonly GroupCommitLoop<Pending> _commits;
     private readonly LogPruner _pruner;
     private readonly RecentCalls _recentCalls = new();
+    private UnknownDatabaseGrace? _grace;
 
     public MessageLogGrain(ChatStore store, IOptions<ModuleLogOptions> logOptions, ILogger<MessageLogGrain> logger)
     {
@@ -60,7 +61,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         try
         {
             var database = _database ?? await Describe();
-            if (database is null) DeactivateOnIdle(); // a name without a database keeps no activation (and no queue) alive
+            if (database is null) (_grace ??= new UnknownDatabaseGrace(this, () => _database is null)).Unknown();
             // One lookup per sender, however many of its messages the batch holds.
             var recorded = database is null ? null : FindRecordedCalls(database, messages);
             var senders = database is { Settings.RequireNameToSend: true }

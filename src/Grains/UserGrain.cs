@@ -17,6 +17,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
     private bool _stale;
     private UserState? _user;
     private long _version;
+    private UnknownDatabaseGrace? _grace;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -166,7 +167,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         var database = await GrainFactory.GetDatabaseGrain(_database).Describe();
         if (database is null)
         {
-            this.DeactivateOnIdle(); // nothing to keep for a user of a database that does not exist
+            (_grace ??= new UnknownDatabaseGrace(this, () => _loadedFor == -1)).Unknown();
             (_user, _loadedFor) = (null, -1);
             return (null, ReducerResult.DatabaseNotFound(_database));
         }
