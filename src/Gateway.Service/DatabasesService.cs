@@ -54,6 +54,8 @@ public sealed class DatabasesService(IGrainFactory grains, Authentication authen
             RequireNameToSend = settings.HasRequireNameToSend ? settings.RequireNameToSend : defaults.RequireNameToSend,
             MessagesPerSecond = settings.HasMessagesPerSecond ? settings.MessagesPerSecond : defaults.MessagesPerSecond,
             MessageBurst = settings.HasMessageBurst ? (int)Math.Min(settings.MessageBurst, int.MaxValue) : defaults.MessageBurst,
+            DatabaseMessagesPerSecond = settings.HasDatabaseMessagesPerSecond ? settings.DatabaseMessagesPerSecond : defaults.DatabaseMessagesPerSecond,
+            DatabaseMessageBurst = settings.HasDatabaseMessageBurst ? (int)Math.Min(settings.DatabaseMessageBurst, int.MaxValue) : defaults.DatabaseMessageBurst,
         };
     }
 
@@ -70,6 +72,8 @@ public sealed class DatabasesService(IGrainFactory grains, Authentication authen
             RequireNameToSend = database.Settings.RequireNameToSend,
             MessagesPerSecond = database.Settings.MessagesPerSecond,
             MessageBurst = (uint)database.Settings.MessageBurst,
+            DatabaseMessagesPerSecond = database.Settings.DatabaseMessagesPerSecond,
+            DatabaseMessageBurst = (uint)database.Settings.DatabaseMessageBurst,
         },
     };
 }

@@ -30,6 +30,18 @@ public sealed record ModuleSettings
     /// <summary>Whether send_message writes its text to the module log at info level, as the seed's reducer does.</summary>
     [Id(6)] public bool LogMessages { get; init; } = true;
 
+    /// <summary>
+    /// Sustained send_message rate of the whole database, every sender together, while the per-identity limit is on: fresh
+    /// identities cost nothing to make, so without a ceiling they would multiply the per-identity rate. 0 turns it off.
+    /// </summary>
+    [Id(7)] public double DatabaseMessagesPerSecond { get; init; } = 100;
+
+    /// <summary>How many messages the whole database may take in a burst.</summary>
+    [Id(8)] public int DatabaseMessageBurst { get; init; } = 500;
+
+    /// <summary>Whether rate limits apply at all: <see cref="MessagesPerSecond"/> 0 turns every one of them off.</summary>
+    public bool RateLimited => MessagesPerSecond > 0;
+
     /// <returns>null when the settings make sense, otherwise why not.</returns>
     public string? Validate()
     {
@@ -38,6 +50,9 @@ public sealed record ModuleSettings
         if (MessagesPerSecond < 0 || double.IsNaN(MessagesPerSecond) || double.IsInfinity(MessagesPerSecond))
             return "MessagesPerSecond must be 0 (no limit) or a positive number.";
         if (MessagesPerSecond > 0 && MessageBurst < 1) return "MessageBurst must be at least 1 when a rate limit is set.";
+        if (DatabaseMessagesPerSecond < 0 || double.IsNaN(DatabaseMessagesPerSecond) || double.IsInfinity(DatabaseMessagesPerSecond))
+            return "DatabaseMessagesPerSecond must be 0 (no ceiling) or a positive number.";
+        if (DatabaseMessagesPerSecond > 0 && DatabaseMessageBurst < 1) return "DatabaseMessageBurst must be at least 1 when a ceiling is set.";
         return null;
     }
 }

@@ -57,14 +57,20 @@ public static class ChatReducers
         return text;
     }
 
-    /// <summary>set_name: validate, then update the caller's row, which must exist.</summary>
-    public static Outcome<UserState> SetName(UserState? user, string? name, ModuleSettings settings)
+    /// <summary>
+    /// set_name: validate, then update the caller's row, which must exist. Renames are limited like messages (each is a
+    /// durable write shown to every subscriber), with the same per-identity rate in a bucket of their own.
+    /// </summary>
+    public static Outcome<UserState> SetName(UserState? user, string? name, ModuleSettings settings, ref TokenBucket bucket, DateTime now)
     {
         var valid = ValidateName(name, settings);
         if (!valid.IsOk)
             return Outcome<UserState>.Fail(valid.Status, valid.Error!);
         if (user is null)
             return Outcome<UserState>.Fail(ReducerStatus.FailedPrecondition, "Cannot set name for unknown user");
+        if (settings.RateLimited && !bucket.TryTake(now, settings.MessagesPerSecond, settings.MessageBurst))
+            return Outcome<UserState>.Fail(ReducerStatus.ResourceExhausted,
+                $"Too many name changes: at most {settings.MessagesPerSecond:0.##} per second with bursts of {settings.MessageBurst}; wait a moment and try again");
         return user with { Row = user.Row with { Name = valid.Value } };
     }
 
@@ -98,16 +104,26 @@ public static class ChatReducers
     /// send_message's checks, in the order a user would want to hear about them: the text itself,
     /// then whether the sender may send. The rate limit is consulted last so a rejected message costs no token.
     /// </summary>
-    public static Outcome<string> SendMessage(string? text, UserRow? sender, ModuleSettings settings, ref TokenBucket bucket, DateTime now)
+    /// <remarks><paramref name="database"/> is the whole database's bucket: its ceiling holds however many identities send.</remarks>
+    public static Outcome<string> SendMessage(string? text, UserRow? sender, ModuleSettings settings, ref TokenBucket bucket, ref TokenBucket database, DateTime now)
     {
         var valid = ValidateMessage(text, settings);
         if (!valid.IsOk)
             return valid;
         if (settings.RequireNameToSend && sender?.Name is null)
             return Outcome<string>.Fail(ReducerStatus.FailedPrecondition, "Set a name before sending messages");
-        if (settings.MessagesPerSecond > 0 && !bucket.TryTake(now, settings.MessagesPerSecond, settings.MessageBurst))
+        if (!settings.RateLimited)
+            return valid;
+        if (!bucket.TryTake(now, settings.MessagesPerSecond, settings.MessageBurst))
             return Outcome<string>.Fail(ReducerStatus.ResourceExhausted,
                 $"Too many messages: at most {settings.MessagesPerSecond:0.##} per second with bursts of {settings.MessageBurst}; wait a moment and try again");
+        if (settings.DatabaseMessagesPerSecond > 0 && !database.TryTake(now, settings.DatabaseMessagesPerSecond, settings.DatabaseMessageBurst))
+        {
+            bucket.Refund(settings.MessageBurst);
+            return Outcome<string>.Fail(ReducerStatus.ResourceExhausted,
+                $"This database is taking too many messages: at most {settings.DatabaseMessagesPerSecond:0.##} per second from everyone together, " +
+                $"with bursts of {settings.DatabaseMessageBurst}; wait a moment and try again");
+        }
         return valid;
     }
 

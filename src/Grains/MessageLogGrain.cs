@@ -30,6 +30,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     private long _lastOffset;
     private DateTime _lastSent;
     private readonly Dictionary<Identity, TokenBucket> _buckets = [];
+    private TokenBucket _databaseBucket;
     private readonly ChatStore _store;
     private readonly ILogger<MessageLogGrain> _logger;
     private readonly GroupCommitLoop<Pending> _commits;
@@ -152,8 +153,8 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     private Task<ReducerResult> Admit(DatabaseDescriptor database, ReducerCaller caller, string text, KeyedCall? key, UserRow? sender)
     {
         var bucket = _buckets.GetValueOrDefault(caller.Identity);
-        var outcome = ChatReducers.SendMessage(text, sender, database.Settings, ref bucket, DateTime.UtcNow);
-        if (database.Settings.MessagesPerSecond > 0)
+        var outcome = ChatReducers.SendMessage(text, sender, database.Settings, ref bucket, ref _databaseBucket, DateTime.UtcNow);
+        if (database.Settings.RateLimited)
             _buckets[caller.Identity] = bucket;
         if (!outcome.IsOk)
         {
@@ -327,12 +328,13 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         var burst = _database?.Settings.MessageBurst ?? ModuleSettings.Default.MessageBurst;
         foreach (var pending in group)
         {
-            // A message that was not committed should not count against its sender's rate limit.
+            // A message that was not committed should not count against its sender's rate limit, nor the database's.
             if (_buckets.TryGetValue(pending.Caller.Identity, out var bucket))
             {
                 bucket.Refund(burst);
                 _buckets[pending.Caller.Identity] = bucket;
             }
+            _databaseBucket.Refund(_database?.Settings.DatabaseMessageBurst ?? ModuleSettings.Default.DatabaseMessageBurst);
             pending.Done.SetResult(failure);
         }
     }
@@ -349,6 +351,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         if (database?.Id != _database?.Id)
         {
             _buckets.Clear();
+            _databaseBucket = default;
             _recentCalls.Clear();
         }
         return _database = database;

@@ -18,6 +18,8 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
     private UserState? _user;
     private long _version;
     private UnknownDatabaseGrace? _grace;
+    /// <summary>This identity's set_name budget in this database; in memory, like the message log's buckets.</summary>
+    private TokenBucket _renames;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -52,7 +54,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
             }
         }
 
-        var outcome = ChatReducers.SetName(_user, name, database.Settings);
+        var outcome = ChatReducers.SetName(_user, name, database.Settings, ref _renames, DateTime.UtcNow);
         if (!outcome.IsOk)
             return Logged("set_name", ReducerResult.Fail(outcome.Status, outcome.Error!));
         var next = outcome.Value!;
@@ -64,10 +66,14 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         }
         catch (Exception e)
         {
+            _renames.Refund(database.Settings.MessageBurst); // nothing changed: it costs nothing
             return Logged("set_name", Forget(e, "set_name"));
         }
         if (version is null)
+        {
+            _renames.Refund(database.Settings.MessageBurst);
             return Logged("set_name", ReducerResult.Fail(ReducerStatus.FailedPrecondition, ChatReducers.NameTaken(newName)));
+        }
         return await Adopt(database, next, version.Value, "set_name", caller, keyed?.At);
     }
 

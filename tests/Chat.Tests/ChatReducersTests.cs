@@ -5,6 +5,67 @@ namespace Chat.Tests;
 /// <summary>The module's rules alone: no Orleans, no PostgreSQL.</summary>
 public class ChatReducersTests
 {
+    /// <summary>send_message with a database bucket of its own (full), for rules that are about one sender.</summary>
+    private static Outcome<string> Send(string? text, UserRow? sender, ModuleSettings settings, ref TokenBucket bucket, DateTime now)
+    {
+        var database = new TokenBucket();
+        return ChatReducers.SendMessage(text, sender, settings, ref bucket, ref database, now);
+    }
+
+    private static Outcome<UserState> Rename(UserState? user, string? name, ModuleSettings settings)
+    {
+        var bucket = new TokenBucket();
+        return ChatReducers.SetName(user, name, settings, ref bucket, T0);
+    }
+
+    [Fact]
+    public void The_database_ceiling_holds_however_many_identities_send()
+    {
+        var settings = Defaults with { MessagesPerSecond = 20, MessageBurst = 100, DatabaseMessagesPerSecond = 10, DatabaseMessageBurst = 50 };
+        var database = new TokenBucket();
+        var accepted = 0;
+        for (var identity = 0; identity < 20; identity++)
+        {
+            var bucket = new TokenBucket(); // a fresh identity: a full bucket of its own
+            for (var i = 0; i < 100; i++)
+                if (ChatReducers.SendMessage("hi", null, settings, ref bucket, ref database, T0).IsOk) accepted++;
+        }
+        Assert.Equal(50, accepted);
+        var fresh = new TokenBucket();
+        var refused = ChatReducers.SendMessage("hi", null, settings, ref fresh, ref database, T0);
+        Assert.Equal(ReducerStatus.ResourceExhausted, refused.Status);
+        Assert.Equal("This database is taking too many messages: at most 10 per second from everyone together, with bursts of 50; wait a moment and try again", refused.Error);
+        // The refused message cost its sender nothing: with the ceiling refilled, its own burst is whole.
+        Assert.True(ChatReducers.SendMessage("hi", null, settings, ref fresh, ref database, T0.AddSeconds(1)).IsOk);
+        Assert.True(fresh.IsFullAt(T0.AddSeconds(1).AddMilliseconds(50), settings.MessagesPerSecond, settings.MessageBurst));
+    }
+
+    [Fact]
+    public void Without_a_rate_limit_there_is_no_ceiling_either()
+    {
+        var settings = Defaults with { MessagesPerSecond = 0, DatabaseMessagesPerSecond = 1, DatabaseMessageBurst = 1 };
+        var (bucket, database) = (new TokenBucket(), new TokenBucket());
+        for (var i = 0; i < 100; i++)
+            Assert.True(ChatReducers.SendMessage("hi", null, settings, ref bucket, ref database, T0).IsOk);
+    }
+
+    [Fact]
+    public void Renames_are_limited_like_messages_and_refused_ones_cost_nothing()
+    {
+        var settings = Defaults with { MessagesPerSecond = 2, MessageBurst = 3 };
+        var bucket = new TokenBucket();
+        Assert.False(ChatReducers.SetName(Known(), "", settings, ref bucket, T0).IsOk);
+        for (var i = 0; i < 3; i++)
+            Assert.True(ChatReducers.SetName(Known(), $"name {i}", settings, ref bucket, T0).IsOk);
+        var limited = ChatReducers.SetName(Known(), "one more", settings, ref bucket, T0);
+        Assert.Equal(ReducerStatus.ResourceExhausted, limited.Status);
+        Assert.Equal("Too many name changes: at most 2 per second with bursts of 3; wait a moment and try again", limited.Error);
+        Assert.True(ChatReducers.SetName(Known(), "later", settings, ref bucket, T0.AddMilliseconds(500)).IsOk);
+        var unlimited = Defaults with { MessagesPerSecond = 0 };
+        for (var i = 0; i < 100; i++)
+            Assert.True(ChatReducers.SetName(Known(), "again", unlimited, ref bucket, T0).IsOk);
+    }
+
     private static readonly ModuleSettings Defaults = ModuleSettings.Default;
     private static readonly Identity Alice = Identity.Parse(new string('a', 64));
     private static readonly ConnectionId First = ConnectionId.New(), Second = ConnectionId.New();
@@ -15,7 +76,7 @@ public class ChatReducersTests
     [Fact]
     public void Set_name_rejects_the_empty_name_with_the_seeds_message()
     {
-        var outcome = ChatReducers.SetName(Known(), "", Defaults);
+        var outcome = Rename(Known(), "", Defaults);
         Assert.Equal(ReducerStatus.InvalidArgument, outcome.Status);
         Assert.Equal("Names must not be empty", outcome.Error);
     }
@@ -23,7 +84,7 @@ public class ChatReducersTests
     [Fact]
     public void Set_name_for_an_unknown_user_fails_with_the_seeds_message()
     {
-        var outcome = ChatReducers.SetName(null, "alice", Defaults);
+        var outcome = Rename(null, "alice", Defaults);
         Assert.Equal(ReducerStatus.FailedPrecondition, outcome.Status);
         Assert.Equal("Cannot set name for unknown user", outcome.Error);
     }
@@ -31,13 +92,13 @@ public class ChatReducersTests
     [Fact]
     public void Set_name_validates_before_looking_up_the_user_as_the_seed_does()
     {
-        Assert.Equal("Names must not be empty", ChatReducers.SetName(null, "", Defaults).Error);
+        Assert.Equal("Names must not be empty", Rename(null, "", Defaults).Error);
     }
 
     [Fact]
     public void Set_name_keeps_identity_and_online_and_sets_the_name()
     {
-        var outcome = ChatReducers.SetName(Known(online: true), "alice", Defaults);
+        var outcome = Rename(Known(online: true), "alice", Defaults);
         Assert.True(outcome.IsOk);
         Assert.Equal(new UserRow(Alice, "alice", true), outcome.Value!.Row);
     }
@@ -98,7 +159,7 @@ public class ChatReducersTests
     public void Messages_reject_the_empty_text_with_the_seeds_message()
     {
         var bucket = new TokenBucket();
-        var outcome = ChatReducers.SendMessage("", null, Defaults, ref bucket, T0);
+        var outcome = Send("", null, Defaults, ref bucket, T0);
         Assert.Equal(ReducerStatus.InvalidArgument, outcome.Status);
         Assert.Equal("Messages must not be empty", outcome.Error);
     }
@@ -124,11 +185,11 @@ public class ChatReducersTests
     {
         var strict = Defaults with { RequireNameToSend = true };
         var bucket = new TokenBucket();
-        Assert.True(ChatReducers.SendMessage("hi", null, Defaults, ref bucket, T0).IsOk);
-        var refused = ChatReducers.SendMessage("hi", new UserRow(Alice, null, true), strict, ref bucket, T0);
+        Assert.True(Send("hi", null, Defaults, ref bucket, T0).IsOk);
+        var refused = Send("hi", new UserRow(Alice, null, true), strict, ref bucket, T0);
         Assert.Equal(ReducerStatus.FailedPrecondition, refused.Status);
         Assert.Equal("Set a name before sending messages", refused.Error);
-        Assert.True(ChatReducers.SendMessage("hi", new UserRow(Alice, "alice", true), strict, ref bucket, T0).IsOk);
+        Assert.True(Send("hi", new UserRow(Alice, "alice", true), strict, ref bucket, T0).IsOk);
     }
 
     [Fact]
@@ -137,12 +198,12 @@ public class ChatReducersTests
         var settings = Defaults with { MessagesPerSecond = 2, MessageBurst = 3 };
         var bucket = new TokenBucket();
         for (var i = 0; i < 3; i++)
-            Assert.True(ChatReducers.SendMessage("hi", null, settings, ref bucket, T0).IsOk);
-        var limited = ChatReducers.SendMessage("hi", null, settings, ref bucket, T0);
+            Assert.True(Send("hi", null, settings, ref bucket, T0).IsOk);
+        var limited = Send("hi", null, settings, ref bucket, T0);
         Assert.Equal(ReducerStatus.ResourceExhausted, limited.Status);
         Assert.Equal("Too many messages: at most 2 per second with bursts of 3; wait a moment and try again", limited.Error);
-        Assert.False(ChatReducers.SendMessage("hi", null, settings, ref bucket, T0.AddMilliseconds(400)).IsOk);
-        Assert.True(ChatReducers.SendMessage("hi", null, settings, ref bucket, T0.AddMilliseconds(500)).IsOk);
+        Assert.False(Send("hi", null, settings, ref bucket, T0.AddMilliseconds(400)).IsOk);
+        Assert.True(Send("hi", null, settings, ref bucket, T0.AddMilliseconds(500)).IsOk);
     }
 
     [Fact]
@@ -150,8 +211,8 @@ public class ChatReducersTests
     {
         var settings = Defaults with { MessagesPerSecond = 1, MessageBurst = 1 };
         var bucket = new TokenBucket();
-        Assert.False(ChatReducers.SendMessage("", null, settings, ref bucket, T0).IsOk);
-        Assert.True(ChatReducers.SendMessage("ok", null, settings, ref bucket, T0).IsOk);
+        Assert.False(Send("", null, settings, ref bucket, T0).IsOk);
+        Assert.True(Send("ok", null, settings, ref bucket, T0).IsOk);
     }
 
     [Fact]
@@ -160,7 +221,7 @@ public class ChatReducersTests
         var settings = Defaults with { MessagesPerSecond = 0, MessageBurst = 0 };
         var bucket = new TokenBucket();
         for (var i = 0; i < 1000; i++)
-            Assert.True(ChatReducers.SendMessage("hi", null, settings, ref bucket, T0).IsOk);
+            Assert.True(Send("hi", null, settings, ref bucket, T0).IsOk);
     }
 
     [Fact]
