@@ -49,9 +49,12 @@ public sealed class RunFolder
                 try { Process.GetProcessById(pid).Kill(entireProcessTree: true); }
                 catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception) { }
             }
-            try { Directory.Delete(folder, recursive: true); }
+            // A run that found violations keeps its logs for a day; PostgreSQL's data goes at once.
+            var kept = File.Exists(System.IO.Path.Combine(folder, "keep")) && Directory.GetLastWriteTimeUtc(folder) > DateTime.UtcNow.AddDays(-1);
+            try { Directory.Delete(kept ? System.IO.Path.Combine(folder, "postgres") : folder, recursive: true); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-            Console.WriteLine($"removed a killed chaos run's leftovers: {folder} ({pids.Count} processes stopped)");
+            if (pids.Count > 0 || !kept)
+                Console.WriteLine($"removed a chaos run's leftovers: {folder} ({pids.Count} processes stopped{(kept ? ", logs kept" : "")})");
         }
     }
 

@@ -5,13 +5,14 @@ using Chat.Chaos;
 
 // dotnet run -c Release --project tests/Chat.Chaos -- --seed 7 --seconds 60        the chaos run (exit 1 on any violation)
 // dotnet run -c Release --project tests/Chat.Chaos -- --failover [--kills 10]       time to service after a silo is killed
+// dotnet run -c Release --project tests/Chat.Chaos -- --seed 7 --seconds 60 --plan-only   the fault schedule a seed names
 // Options: --faults N, --databases N, --senders N (per database), --pace MS, --call-timeout S, --set Key=Value (to every silo and gateway)
 var arguments = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
 var settings = new Dictionary<string, string>();
 for (var i = 0; i < args.Length; i++)
 {
     var name = args[i].TrimStart('-');
-    if (name is "failover") { arguments[name] = "true"; continue; }
+    if (name is "failover" or "plan-only") { arguments[name] = "true"; continue; }
     if (i + 1 >= args.Length) return Usage($"{args[i]} needs a value");
     if (name == "set")
     {
@@ -32,6 +33,14 @@ var failover = arguments.ContainsKey("failover");
 var limit = failover
     ? TimeSpan.FromSeconds(120 + Int("kills", 10) * 90)
     : TimeSpan.FromSeconds(seconds + 240);
+
+if (arguments.ContainsKey("plan-only") || args.Contains("--plan-only"))
+{
+    // The schedule a seed names, without running anything.
+    foreach (var fault in FaultSchedule.Plan(seed, TimeSpan.FromSeconds(seconds), Int("faults", Math.Max(2, seconds / 8)), silos: 3, gateways: 2))
+        Console.WriteLine(fault);
+    return 0;
+}
 
 RunFolder.RemoveLeftovers();
 var run = new RunFolder();

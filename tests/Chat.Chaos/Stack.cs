@@ -169,7 +169,11 @@ public sealed class Stack : IAsyncDisposable
         await Task.WhenAll(Silos.Select(s => s.StopAsync(TimeSpan.FromSeconds(15))));
         try { await Postgres.StopAsync(immediate: true); }
         catch (InvalidOperationException) { /* already stopped */ }
-        if (!Keep && Environment.GetEnvironmentVariable("CHAT_CHAOS_KEEP") != "1")
+        if (Keep || Environment.GetEnvironmentVariable("CHAT_CHAOS_KEEP") == "1")
+        {
+            File.WriteAllText(Path.Combine(_run.Path, "keep"), "logs kept for a day: the run found violations or failed\n");
+        }
+        else
         {
             try { Directory.Delete(_run.Path, recursive: true); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
