@@ -5,6 +5,7 @@ import grpc from "@grpc/grpc-js";
 import protoLoader from "@grpc/proto-loader";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { randomUUID } from "node:crypto";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const definition = protoLoader.loadSync("chat/v1/chat.proto", {
@@ -39,12 +40,22 @@ metadata.add("database", database);
 const stream = client.Connect(metadata);
 const pending = new Map();
 let requestId = 0;
-const call = (reducer, args) =>
+const attempt = (reducer, args, idempotency_key) =>
   new Promise((resolve) => {
     const id = ++requestId;
     pending.set(id, resolve);
-    stream.write({ call_reducer: { request_id: id, reducer, args_json: JSON.stringify(args) } });
+    stream.write({ call_reducer: { request_id: id, reducer, args_json: JSON.stringify(args), idempotency_key } });
   });
+// Every call carries a key of its own; UNAVAILABLE (storage briefly gone) is retried with that same key, so a call
+// whose first attempt committed after all is answered with its result (replayed) instead of being run twice.
+const call = async (reducer, args) => {
+  const key = randomUUID();
+  for (let tries = 1; ; tries++) {
+    const result = await attempt(reducer, args, key);
+    if (result.outcome.code !== grpc.status.UNAVAILABLE || tries === 4) return result;
+    await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** tries));
+  }
+};
 const hello = new Promise((resolve) => {
   stream.on("data", (message) => {
     if (message.identity_token) resolve(message.identity_token);

@@ -67,8 +67,8 @@ internal sealed class CliContext : IDisposable
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
         },
         DisposeHttpClient = true,
-        // A silo leaving (a rolling restart) makes a few calls fail with UNAVAILABLE; they are worth a retry.
-        // A retried send_message whose first attempt committed after all can appear twice.
+        // A silo leaving (a rolling restart) makes a few calls fail with UNAVAILABLE; they are worth a retry. Reducer
+        // calls carry an idempotency key, so a retry of one that committed after all is answered with its result, not run again.
         ServiceConfig = new Grpc.Net.Client.Configuration.ServiceConfig
         {
             MethodConfigs =

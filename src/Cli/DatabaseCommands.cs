@@ -7,6 +7,8 @@ namespace Chat.Cli;
 /// <summary>publish, delete, list, call, logs, sql: one request (or one stream) each.</summary>
 internal static class DatabaseCommands
 {
+    private static readonly OptionSpec Key = new("idempotency-key", null, "key",
+        "retry-safe: a call repeated with the same key is answered with the first one's result and not run again (default: a new key per run)");
     private static readonly OptionSpec Clear = new("clear", null, null, "empty the database first (owner only): every user and message is removed");
     private static readonly OptionSpec Lines = new("num-lines", 'n', "N", "only the most recent N records");
     private static readonly OptionSpec Follow = new("follow", 'f', null, "keep printing new records until Ctrl+C");
@@ -51,7 +53,13 @@ internal static class DatabaseCommands
             A single argument is taken as JSON when it parses as a JSON array; to send such text as a
             message, wrap it: '["[1, 2]"]'. Put -- before an argument that starts with a dash.
             Prints nothing when the call commits; a reducer error is printed and the exit code is 1.
-            """, [], Call, 2),
+
+            Every call carries an idempotency key, so a call that fails with UNAVAILABLE is retried (up to 4
+            attempts) without any risk of sending a message twice. To retry a whole command safely yourself, say
+            from a script after a timeout, give it a key of your own and repeat it unchanged within 24 hours:
+
+              chat call quickstart send_message "Hello" --idempotency-key 5f0c9c1e-hello
+            """, [Key], Call, 2),
         new("logs", "<database>", "print a database's module log (owner only)",
             """
             Prints the database's module log, oldest first, as `spacetime logs` does:
@@ -138,7 +146,9 @@ internal static class DatabaseCommands
     {
         var (database, reducer) = (args.Positionals[0], args.Positionals[1]);
         var json = ArgumentsJson(args.Positionals.Skip(2).ToList());
-        await context.Chat.CallReducerAsync(new CallReducerRequest { Database = database, Reducer = reducer, ArgsJson = json },
+        // The channel retries UNAVAILABLE with the same request, key included: a retry of a call that committed is answered, not run.
+        var key = args.Value(Key.Name) ?? Guid.NewGuid().ToString("N");
+        await context.Chat.CallReducerAsync(new CallReducerRequest { Database = database, Reducer = reducer, ArgsJson = json, IdempotencyKey = key },
             await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
         return ExitCodes.Ok;
     }

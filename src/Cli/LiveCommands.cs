@@ -143,7 +143,7 @@ internal static class LiveCommands
     {
         var database = args.Positionals[0];
         using var session = await ConnectSession.OpenAsync(context, database);
-        var view = new ChatView(session.Hello.Identity, context);
+        var view = new ChatView(session.Hello.Identity, context, session.SendAsync);
         await session.SendAsync(new ClientMessage
         {
             Subscribe = new Subscribe { RequestId = ChatView.SubscriptionId, Queries = { "SELECT * FROM User", "SELECT * FROM Message" } },
@@ -194,8 +194,12 @@ internal static class LiveCommands
                 continue;
             else
                 (reducer, argument) = ("send_message", line);
-            var call = new CallReducer { RequestId = ++requests, Reducer = reducer, ArgsJson = JsonOutput.Write(w => { w.WriteStartArray(); w.WriteStringValue(argument); w.WriteEndArray(); }) };
-            view.Track(call.RequestId, expectUpdate: reducer == "send_message");
+            var call = new CallReducer
+            {
+                RequestId = ++requests, Reducer = reducer, IdempotencyKey = Guid.NewGuid().ToString("N"),
+                ArgsJson = JsonOutput.Write(w => { w.WriteStartArray(); w.WriteStringValue(argument); w.WriteEndArray(); }),
+            };
+            view.Track(call, expectUpdate: reducer == "send_message");
             if (!await session.SendAsync(new ClientMessage { CallReducer = call }))
             {
                 endedByServer = true;
@@ -218,8 +222,11 @@ internal static class LiveCommands
 }
 
 /// <summary>What a chat client knows and prints: the users by identity, then messages as they come.</summary>
-internal sealed class ChatView(string me, CliContext context)
+internal sealed class ChatView(string me, CliContext context, Func<ClientMessage, Task<bool>> send)
 {
+    /// <summary>Attempts of a call that storage could not take (UNAVAILABLE), with the same key each time.</summary>
+    private const int MaxAttempts = 4;
+
     public const uint SubscriptionId = 1;
 
     private readonly Dictionary<string, UserRow> _users = new(StringComparer.OrdinalIgnoreCase);
@@ -235,6 +242,7 @@ internal sealed class ChatView(string me, CliContext context)
 
     /// <summary>Calls made and not yet settled: their result, and for a committed one its own update, are still to come.</summary>
     private readonly Dictionary<uint, (bool Result, bool Update)> _pending = [];
+    private readonly Dictionary<uint, (CallReducer Call, int Attempts)> _calls = [];
     private TaskCompletionSource _settled = Completed();
 
     private static TaskCompletionSource Completed()
@@ -248,13 +256,34 @@ internal sealed class ChatView(string me, CliContext context)
     /// A call to wait for when leaving. A committed send_message always inserts a row, so its update always comes;
     /// a set_name that changes nothing (the same name again) has none, so only its result is awaited.
     /// </summary>
-    public void Track(uint requestId, bool expectUpdate)
+    public void Track(CallReducer call, bool expectUpdate)
     {
         lock (_pending)
         {
             if (_pending.Count == 0) _settled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _pending[requestId] = (false, !expectUpdate);
+            _pending[call.RequestId] = (false, !expectUpdate);
+            _calls[call.RequestId] = (call, 1);
         }
+    }
+
+    /// <summary>
+    /// Sends a call again after storage was unavailable, with its key: if the first attempt committed after all, the
+    /// answer is its result and nothing is sent twice. False when the call is not ours or has had its attempts.
+    /// </summary>
+    private bool Retried(ReducerResult result)
+    {
+        CallReducer call;
+        int attempts;
+        lock (_pending)
+        {
+            if (result.Outcome.Code != (int)Grpc.Core.StatusCode.Unavailable || !_calls.TryGetValue(result.RequestId, out var entry) || entry.Attempts >= MaxAttempts)
+                return false;
+            (call, attempts) = (entry.Call, entry.Attempts + 1);
+            _calls[result.RequestId] = (call, attempts);
+        }
+        context.Err.WriteLine(context.ErrorColors.Dim($"{result.Reducer} could not be stored yet ({result.Outcome.Error}); trying again"));
+        _ = Task.Delay(TimeSpan.FromMilliseconds(250 << attempts)).ContinueWith(_ => send(new ClientMessage { CallReducer = call }), TaskScheduler.Default);
+        return true;
     }
 
     /// <summary>Completes when every call made so far has its result and, when it committed, its update.</summary>
@@ -269,7 +298,11 @@ internal sealed class ChatView(string me, CliContext context)
         {
             if (!_pending.TryGetValue(requestId, out var state)) return;
             state = (state.Result || result, state.Update || update);
-            if (failed || state.Result && state.Update) _pending.Remove(requestId);
+            if (failed || state.Result && state.Update)
+            {
+                _pending.Remove(requestId);
+                _calls.Remove(requestId);
+            }
             else _pending[requestId] = state;
             if (_pending.Count == 0) _settled.TrySetResult();
         }
@@ -300,6 +333,7 @@ internal sealed class ChatView(string me, CliContext context)
                 break;
             case ServerMessage.MessageOneofCase.ReducerResult:
                 var result = message.ReducerResult;
+                if (Retried(result)) break;
                 if (result.Outcome is { Code: not 0 } outcome)
                     context.Err.WriteLine(context.ErrorColors.Red($"error: {(string.IsNullOrEmpty(outcome.Error) ? $"{result.Reducer} failed" : outcome.Error)}"));
                 Seen(result.RequestId, result: true, update: false, failed: result.Outcome is not { Code: 0 });

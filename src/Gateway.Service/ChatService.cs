@@ -71,7 +71,7 @@ public sealed class ChatService(
                 {
                     case ClientMessage.MessageOneofCase.CallReducer:
                         var call = message.CallReducer;
-                        await calls.CallAsync(call, () => Call(database, caller with { RequestId = call.RequestId }, call), ending.Token);
+                        await calls.CallAsync(call, () => Call(database, caller with { RequestId = call.RequestId, IdempotencyKey = Keyed(call.IdempotencyKey) }, call), ending.Token);
                         break;
                     case ClientMessage.MessageOneofCase.Subscribe:
                         await calls.IdleAsync(); // the snapshot includes what this client's earlier calls did
@@ -176,6 +176,7 @@ public sealed class ChatService(
         var response = new ProtoReducerResult { RequestId = call.RequestId, Reducer = call.Reducer };
         try
         {
+            RequireUsableKey(caller.IdempotencyKey);
             var result = await ReducerCatalog.Call(grains, messages, database, caller, call.Reducer, call.ArgsJson);
             response.Outcome = result.ToOutcome();
             if (!result.IsCommitted) LogFailure(database, caller, call.Reducer, result.Status.ToStatusCode(), result.Error);
@@ -191,30 +192,45 @@ public sealed class ChatService(
 
     public override async Task<CallReducerResponse> CallReducer(CallReducerRequest request, ServerCallContext context)
     {
-        var (database, caller) = await Unary(request.Database, context);
+        var (database, caller) = await Unary(request.Database, request.IdempotencyKey, context);
         var result = await Run(database, caller, request.Reducer,
             () => ReducerCatalog.Call(grains, messages, database, caller, request.Reducer, request.ArgsJson));
-        return new CallReducerResponse { Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value), MessageOffset = (ulong)(result.Message?.Offset ?? 0) };
+        return new CallReducerResponse
+        {
+            Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value), MessageOffset = (ulong)(result.Message?.Offset ?? 0), Replayed = result.Replayed,
+        };
     }
 
     public override async Task<ReducerResponse> SetName(SetNameRequest request, ServerCallContext context)
     {
-        var (database, caller) = await Unary(request.Database, context);
+        var (database, caller) = await Unary(request.Database, request.IdempotencyKey, context);
         var result = await Run(database, caller, "set_name", () => grains.GetUserGrain(database, caller.Identity).SetName(caller, request.Name));
-        return new ReducerResponse { Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value) };
+        return new ReducerResponse { Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value), Replayed = result.Replayed };
     }
 
     public override async Task<ReducerResponse> SendMessage(SendMessageRequest request, ServerCallContext context)
     {
-        var (database, caller) = await Unary(request.Database, context);
+        var (database, caller) = await Unary(request.Database, request.IdempotencyKey, context);
         var result = await Run(database, caller, "send_message", () => messages.Send(database, caller, request.Text));
-        return new ReducerResponse { Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value), MessageOffset = (ulong)result.Message!.Offset };
+        return new ReducerResponse { Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value), MessageOffset = (ulong)result.Message!.Offset, Replayed = result.Replayed };
     }
 
-    private async Task<(string Database, ReducerCaller Caller)> Unary(string database, ServerCallContext context)
+    private async Task<(string Database, ReducerCaller Caller)> Unary(string database, string idempotencyKey, ServerCallContext context)
     {
         var identity = await authentication.RequireAsync(context);
-        return (Authentication.RequireDatabaseName(database), new ReducerCaller(identity));
+        var name = Authentication.RequireDatabaseName(database);
+        var key = Keyed(idempotencyKey);
+        RequireUsableKey(key);
+        return (name, new ReducerCaller(identity, IdempotencyKey: key));
+    }
+
+    /// <summary>Proto3 has no absent string: an empty key means the call has none.</summary>
+    private static string? Keyed(string idempotencyKey) => idempotencyKey.Length == 0 ? null : idempotencyKey;
+
+    private static void RequireUsableKey(string? key)
+    {
+        if (IdempotencyKey.Problem(key) is { } problem)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, problem));
     }
 
     private async Task<ReducerResult> Run(string database, ReducerCaller caller, string reducer, Func<Task<ReducerResult>> call)

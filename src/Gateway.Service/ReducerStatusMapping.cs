@@ -29,6 +29,7 @@ public static class ReducerStatusMapping
         Error = result.Error ?? "",
         Timestamp = result.Timestamp is { } t ? Timestamp.FromDateTime(t) : null,
         MessageOffset = (ulong)(result.Message?.Offset ?? 0),
+        Replayed = result.Replayed,
     };
 
     public static ReducerOutcome ToOutcome(this RpcException exception) => new()

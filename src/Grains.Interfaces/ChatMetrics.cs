@@ -15,6 +15,7 @@ public static class ChatMetrics
     private static readonly Histogram<double> ReducerDuration = Meter.CreateHistogram<double>("chat.reducer.duration", "ms", "Reducer latency as the grain sees it, commit included");
     private static readonly Histogram<int> GroupSize = Meter.CreateHistogram<int>("chat.group_commit.size", "{message}", "Messages per group commit");
     private static readonly Histogram<double> CommitDuration = Meter.CreateHistogram<double>("chat.group_commit.duration", "ms", "PostgreSQL time of one group commit");
+    private static readonly Counter<long> Replays = Meter.CreateCounter<long>("chat.reducer.replays", description: "Reducer calls answered from an earlier call with the same idempotency key");
     private static readonly UpDownCounter<long> Connections = Meter.CreateUpDownCounter<long>("chat.gateway.connections", description: "Live Connect streams");
     private static readonly UpDownCounter<long> Subscriptions = Meter.CreateUpDownCounter<long>("chat.gateway.subscriptions", description: "Live subscription sets");
     private static readonly Histogram<double> FanOutLag = Meter.CreateHistogram<double>("chat.gateway.fanout_lag", "ms", "From a change's commit timestamp to its hand-off to a subscriber's queue");
@@ -25,6 +26,8 @@ public static class ChatMetrics
         ReducerCalls.Add(1, tags);
         ReducerDuration.Record(milliseconds, tags);
     }
+
+    public static void Replayed(string reducer) => Replays.Add(1, new KeyValuePair<string, object?>("reducer", reducer));
 
     public static void GroupCommit(int messages, double milliseconds)
     {

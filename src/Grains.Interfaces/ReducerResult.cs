@@ -27,9 +27,13 @@ public sealed record ReducerResult(
     [property: Id(0)] ReducerStatus Status,
     [property: Id(1)] string? Error = null,
     [property: Id(2)] DateTime? Timestamp = null,
-    [property: Id(3)] MessageRow? Message = null)
+    [property: Id(3)] MessageRow? Message = null,
+    [property: Id(4)] bool Replayed = false)
 {
     public bool IsCommitted => Status == ReducerStatus.Committed;
+
+    /// <summary>This committed result, answered again to a call that repeated its idempotency key.</summary>
+    public ReducerResult AsReplay() => IsCommitted ? this with { Replayed = true } : this;
 
     public static ReducerResult Committed(DateTime timestamp, MessageRow? message = null) =>
         new(ReducerStatus.Committed, null, timestamp, message);
@@ -44,10 +48,12 @@ public sealed record ReducerResult(
 
 /// <summary>
 /// Who calls a reducer: the caller's identity and, when it calls over a live connection, that connection and
-/// the client's request id, which the change feed carries back so the caller can match updates to its calls.
+/// the client's request id, which the change feed carries back so the caller can match updates to its calls; and the
+/// client's idempotency key for this call, if it gave one (see <see cref="IdempotencyKey"/>).
 /// </summary>
 [GenerateSerializer, Immutable]
 public readonly record struct ReducerCaller(
     [property: Id(0)] Identity Identity,
     [property: Id(1)] ConnectionId? ConnectionId = null,
-    [property: Id(2)] uint? RequestId = null);
+    [property: Id(2)] uint? RequestId = null,
+    [property: Id(3)] string? IdempotencyKey = null);

@@ -33,6 +33,8 @@ public static class ChatSiloConfiguration
         silo.Services.AddSingleton<ChatStore>();
         silo.Services.AddOptions<ConnectionCleanupOptions>().BindConfiguration("Chat:Connections");
         silo.Services.AddHostedService<ConnectionJanitor>();
+        silo.Services.AddOptions<IdempotencyOptions>().BindConfiguration("Chat:Idempotency");
+        silo.Services.AddHostedService<IdempotencyKeyPruner>();
         silo.Services.AddOptions<ModuleLogOptions>().BindConfiguration("Chat:Logs");
         silo.Services.AddOptions<SqlOptions>().BindConfiguration("Chat:Sql");
         silo.AddAdoNetGrainStorage(GrainStorage, options =>

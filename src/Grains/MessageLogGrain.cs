@@ -17,7 +17,7 @@ namespace Chat.Grains;
 [Reentrant]
 public sealed class MessageLogGrain : Grain, IMessageLogGrain
 {
-    private sealed record Pending(ReducerCaller Caller, string Text, TaskCompletionSource<ReducerResult> Done);
+    private sealed record Pending(ReducerCaller Caller, string Text, KeyedCall? Key, TaskCompletionSource<ReducerResult> Done);
 
     /// <summary>Forget the rate-limit buckets of idle identities once this many are held.</summary>
     private const int BucketSweepThreshold = 10_000;
@@ -34,6 +34,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     private readonly ILogger<MessageLogGrain> _logger;
     private readonly GroupCommitLoop<Pending> _commits;
     private readonly LogPruner _pruner;
+    private readonly RecentCalls _recentCalls = new();
 
     public MessageLogGrain(ChatStore store, IOptions<ModuleLogOptions> logOptions, ILogger<MessageLogGrain> logger)
     {
@@ -60,14 +61,16 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         {
             var database = _database ?? await Describe();
             // One lookup per sender, however many of its messages the batch holds.
+            var recorded = database is null ? null : FindRecordedCalls(database, messages);
             var senders = database is { Settings.RequireNameToSend: true }
                 ? await LookUp(messages.Select(m => m.Caller.Identity).Distinct())
                 : null;
+            var (earlier, lookupFailure) = await Recorded(recorded);
             await before;
             for (var i = 0; i < results.Length; i++)
                 results[i] = database is null
                     ? Task.FromResult(ReducerResult.DatabaseNotFound(Database))
-                    : Admit(database, messages[i].Caller, messages[i].Text, senders?[messages[i].Caller.Identity]);
+                    : AdmitOnce(database, messages[i], earlier, lookupFailure, senders?[messages[i].Caller.Identity]);
         }
         finally
         {
@@ -89,8 +92,62 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         return result;
     }
 
+    /// <summary>
+    /// Keyed calls this activation has not seen, looked up in PostgreSQL: a retry of a call that committed before (under an
+    /// earlier activation, or with an answer that never reached the client) finds its record there.
+    /// </summary>
+    private Task<Dictionary<(Identity Identity, string Key), RecordedCall>>? FindRecordedCalls(DatabaseDescriptor database, IReadOnlyList<MessageToSend> messages)
+    {
+        var unknown = messages.Where(m => m.Caller.IdempotencyKey is { } key && !_recentCalls.Knows(m.Caller.Identity, key))
+            .Select(m => (m.Caller.Identity, m.Caller.IdempotencyKey!)).Distinct().ToList();
+        return unknown.Count == 0 ? null : _store.FindCallsAsync(database.Id, unknown);
+    }
+
+    /// <summary>
+    /// A keyed message whose key was already used gets the first call's answer (waiting for it if that call is still on its
+    /// way) and is not sent again; any other message goes through the rules. Runs without awaiting, in admission order, so
+    /// two calls with one key in the same or consecutive batches cannot both be admitted.
+    /// </summary>
+    private Task<ReducerResult> AdmitOnce(DatabaseDescriptor database, MessageToSend message, Dictionary<(Identity, string), RecordedCall>? recorded,
+        ReducerResult? lookupFailure, UserRow? sender)
+    {
+        var caller = message.Caller;
+        if (caller.IdempotencyKey is not { } key)
+            return Admit(database, caller, message.Text, null, sender);
+        var fingerprint = IdempotencyKey.Fingerprint("send_message", message.Text);
+        if (_recentCalls.Find(caller.Identity, key) is { } recent)
+            return recent.Answer(key, fingerprint);
+        if (recorded?.GetValueOrDefault((caller.Identity, key)) is { } first)
+            return Task.FromResult(Replayed(first.Answer(key, "send_message", fingerprint)));
+        if (lookupFailure is not null)
+            return Task.FromResult(lookupFailure);
+        var result = Admit(database, caller, message.Text, new KeyedCall(key, fingerprint, default), sender);
+        _recentCalls.Started(caller.Identity, key, fingerprint, result);
+        return result;
+    }
+
+    /// <summary>Unkeyed messages go ahead when the lookup fails; keyed ones cannot know whether they ran before.</summary>
+    private async Task<(Dictionary<(Identity, string), RecordedCall>?, ReducerResult?)> Recorded(Task<Dictionary<(Identity Identity, string Key), RecordedCall>>? lookup)
+    {
+        if (lookup is null) return (null, null);
+        try
+        {
+            return (await lookup, null);
+        }
+        catch (Exception e)
+        {
+            return (null, StorageFailure.ToResult(e, Database, _logger, "looking up idempotency keys"));
+        }
+    }
+
+    private static ReducerResult Replayed(ReducerResult answer)
+    {
+        if (answer.Replayed) ChatMetrics.Replayed("send_message");
+        return answer;
+    }
+
     /// <summary>Applies the rules to one message and, if it passes, queues it for the next group commit.</summary>
-    private Task<ReducerResult> Admit(DatabaseDescriptor database, ReducerCaller caller, string text, UserRow? sender)
+    private Task<ReducerResult> Admit(DatabaseDescriptor database, ReducerCaller caller, string text, KeyedCall? key, UserRow? sender)
     {
         var bucket = _buckets.GetValueOrDefault(caller.Identity);
         var outcome = ChatReducers.SendMessage(text, sender, database.Settings, ref bucket, DateTime.UtcNow);
@@ -102,7 +159,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             return Task.FromResult(ReducerResult.Fail(outcome.Status, outcome.Error!));
         }
 
-        var pending = new Pending(caller, outcome.Value!, new(TaskCreationOptions.RunContinuationsAsynchronously));
+        var pending = new Pending(caller, outcome.Value!, key, new(TaskCreationOptions.RunContinuationsAsynchronously));
         _commits.Add(pending);
         return pending.Done.Task;
     }
@@ -185,7 +242,8 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         ChatStore.PreparedMessages prepared;
         try
         {
-            prepared = await _store.PrepareMessagesAsync(database.Id, rows, database.Settings.LogMessages, inTransaction: !previous.IsCompleted);
+            prepared = await _store.PrepareMessagesAsync(database.Id, rows, database.Settings.LogMessages, inTransaction: !previous.IsCompleted,
+                group.Any(p => p.Key is not null) ? group.Select(p => p.Key).ToList() : null);
         }
         catch (Exception e)
         {
@@ -287,7 +345,10 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     private DatabaseDescriptor? Adopt(DatabaseDescriptor? database)
     {
         if (database?.Id != _database?.Id)
+        {
             _buckets.Clear();
+            _recentCalls.Clear();
+        }
         return _database = database;
     }
 

@@ -8,12 +8,21 @@ internal static class StorageFailure
 {
     /// <summary>How a failure after the commit was sent begins: the caller should look before sending again.</summary>
     public const string CommitOutcomeUnknown =
-        "Storage failed while committing: the message may or may not have been stored; check (SQL or a subscription) before sending it again";
+        "Storage failed while committing: the message may or may not have been stored; retry with the same idempotency key " +
+        "(safe: it is stored at most once), or without one check (SQL or a subscription) before sending it again";
+
+    public const string KeyTaken =
+        "Another call with the same idempotency key committed first; nothing was changed by this one. Retry with the same key to get that call's result";
 
     public static ReducerResult ToResult(Exception exception, string database, ILogger logger, string action)
     {
         if (exception is DatabaseGoneException)
             return ReducerResult.DatabaseNotFound(database);
+        if (exception is IdempotencyKeyTakenException)
+        {
+            logger.LogWarning("Two calls with one idempotency key raced in database {Database} while {Action}; the later one was refused", database, action);
+            return ReducerResult.Fail(ReducerStatus.Unavailable, KeyTaken);
+        }
         if (exception is CommitOutcomeUnknownException)
         {
             logger.LogError(exception, "Storage failed while {Action} in database {Database}, after the commit was sent; it may have taken effect", action, database);

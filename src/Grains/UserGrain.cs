@@ -30,6 +30,26 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
     {
         var (database, failure) = await Prepare(caller, "set_name");
         if (database is null) return failure!;
+        KeyedCall? keyed = null;
+        if (caller.IdempotencyKey is { } key)
+        {
+            keyed = new KeyedCall(key, IdempotencyKey.Fingerprint("set_name", name), Now());
+            RecordedCall? first;
+            try
+            {
+                first = await FindRecordedCall(database, key);
+            }
+            catch (Exception e)
+            {
+                return Logged("set_name", StorageFailure.ToResult(e, _database, logger, "looking up an idempotency key"));
+            }
+            if (first is not null)
+            {
+                var answer = first.Answer(key, "set_name", keyed.Fingerprint);
+                if (answer.Replayed) ChatMetrics.Replayed("set_name");
+                return answer;
+            }
+        }
 
         var outcome = ChatReducers.SetName(_user, name, database.Settings);
         if (!outcome.IsOk)
@@ -39,7 +59,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         long? version;
         try
         {
-            version = await store.SaveNameAsync(database.Id, _identity, newName, ChatReducers.UniqueNameKey(newName, database.Settings));
+            version = await store.SaveNameAsync(database.Id, _identity, newName, ChatReducers.UniqueNameKey(newName, database.Settings), keyed);
         }
         catch (Exception e)
         {
@@ -47,7 +67,14 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         }
         if (version is null)
             return Logged("set_name", ReducerResult.Fail(ReducerStatus.FailedPrecondition, ChatReducers.NameTaken(newName)));
-        return await Adopt(database, next, version.Value, "set_name", caller);
+        return await Adopt(database, next, version.Value, "set_name", caller, keyed?.At);
+    }
+
+    /// <summary>A retry of a set_name that committed finds its record; PostgreSQL holds it, as this grain may have moved since.</summary>
+    private async Task<RecordedCall?> FindRecordedCall(DatabaseDescriptor database, string key)
+    {
+        var found = await store.FindCallsAsync(database.Id, [(_identity, key)]);
+        return found.GetValueOrDefault((_identity, key));
     }
 
     public Task<ReducerResult> IdentityConnected(ReducerCaller caller, Guid gatewayId) => Measured("identity_connected", () => ApplyConnected(caller, gatewayId));
@@ -110,11 +137,11 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
     }
 
     /// <summary>Takes the committed state and tells the change feed, in commit order (this grain runs one call at a time).</summary>
-    private async Task<ReducerResult> Adopt(DatabaseDescriptor database, UserState next, long version, string reducer, ReducerCaller caller)
+    private async Task<ReducerResult> Adopt(DatabaseDescriptor database, UserState next, long version, string reducer, ReducerCaller caller, DateTime? at = null)
     {
         var old = _user?.Row;
         (_user, _version) = (next, version);
-        var now = Now();
+        var now = at ?? Now();
         if (old != next.Row)
         {
             try

@@ -50,6 +50,7 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
                      "DELETE FROM chat.database WHERE id = @id",
                      "DELETE FROM chat.message WHERE database_id = @id",
                      "DELETE FROM chat.log WHERE database_id = @id",
+                     "DELETE FROM chat.reducer_call WHERE database_id = @id",
                  })
         {
             await using var command = new NpgsqlCommand(sql, connection, transaction);
@@ -118,20 +119,30 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Sets the user's name. Returns false when <paramref name="uniqueNameKey"/> is already held by another user
-    /// of the database; throws <see cref="DatabaseGoneException"/> when the row (or its database) is gone.
+    /// Sets the user's name, and records the call under its idempotency key when it has one, in one statement. Returns
+    /// null when <paramref name="uniqueNameKey"/> is already held by another user of the database; throws
+    /// <see cref="DatabaseGoneException"/> when the row (or its database) is gone, <see cref="IdempotencyKeyTakenException"/>
+    /// when another call recorded the same key first.
     /// </summary>
-    public async Task<long?> SaveNameAsync(long databaseId, Identity identity, string name, string? uniqueNameKey)
+    public async Task<long?> SaveNameAsync(long databaseId, Identity identity, string name, string? uniqueNameKey, KeyedCall? call = null)
     {
         await using var command = dataSource.CreateCommand("""
-            UPDATE chat."user" SET name = @name, name_key = @name_key, version = nextval('chat.user_version')
-            WHERE database_id = @database_id AND identity = @identity
-            RETURNING version
+            WITH updated AS (
+                UPDATE chat."user" SET name = @name, name_key = @name_key, version = nextval('chat.user_version')
+                WHERE database_id = @database_id AND identity = @identity
+                RETURNING version),
+            recorded AS (
+                INSERT INTO chat.reducer_call (database_id, identity, key, reducer, fingerprint, at)
+                SELECT @database_id, @identity, @key, 'set_name', @fingerprint, @at FROM updated WHERE @key IS NOT NULL)
+            SELECT version FROM updated
             """);
         command.Parameters.AddWithValue("database_id", databaseId);
         command.Parameters.AddWithValue("identity", identity.ToBytes());
         command.Parameters.AddWithValue("name", name);
         command.Parameters.Add(new NpgsqlParameter<string?>("name_key", NpgsqlDbType.Text) { TypedValue = uniqueNameKey });
+        command.Parameters.Add(new NpgsqlParameter<string?>("key", NpgsqlDbType.Text) { TypedValue = call?.Key });
+        command.Parameters.Add(new NpgsqlParameter<byte[]?>("fingerprint", NpgsqlDbType.Bytea) { TypedValue = call?.Fingerprint });
+        command.Parameters.Add(new NpgsqlParameter<DateTime>("at", NpgsqlDbType.TimestampTz) { TypedValue = call?.At ?? DateTime.UnixEpoch });
         try
         {
             return await command.ExecuteScalarAsync() is long version ? version : throw new DatabaseGoneException();
@@ -140,6 +151,50 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         {
             return null;
         }
+        catch (PostgresException e) when (e.SqlState == UniqueViolation && e.ConstraintName == ReducerCallKey)
+        {
+            throw new IdempotencyKeyTakenException();
+        }
+    }
+
+    // ---- idempotency keys ------------------------------------------------------------------
+
+    private const string ReducerCallKey = "reducer_call_pkey";
+
+    /// <summary>The recorded calls among these (identity, key) pairs, with the message each send_message stored.</summary>
+    public async Task<Dictionary<(Identity Identity, string Key), RecordedCall>> FindCallsAsync(long databaseId, IReadOnlyCollection<(Identity Identity, string Key)> calls)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT r.identity, r.key, r.reducer, r.fingerprint, r.at, m."offset", m.sender, m.sent, m.text
+            FROM unnest(@identities, @keys) AS k(identity, key)
+            JOIN chat.reducer_call r ON r.database_id = @database_id AND r.identity = k.identity AND r.key = k.key
+            LEFT JOIN chat.message m ON m.database_id = r.database_id AND m."offset" = r.message_offset
+            """);
+        command.Parameters.AddWithValue("database_id", databaseId);
+        command.Parameters.AddWithValue("identities", calls.Select(c => c.Identity.ToBytes()).ToArray());
+        command.Parameters.AddWithValue("keys", calls.Select(c => c.Key).ToArray());
+        await using var reader = await command.ExecuteReaderAsync();
+        var found = new Dictionary<(Identity, string), RecordedCall>();
+        while (await reader.ReadAsync())
+        {
+            var message = reader.IsDBNull(5) ? null
+                : new MessageRow(reader.GetInt64(5), Identity.FromBytes((byte[])reader[6]), reader.GetDateTime(7), reader.GetString(8));
+            found[(Identity.FromBytes((byte[])reader[0]), reader.GetString(1))] =
+                new RecordedCall(reader.GetString(2), (byte[])reader[3], reader.GetDateTime(4), message);
+        }
+        return found;
+    }
+
+    /// <summary>Forgets keys recorded longer ago than <paramref name="retention"/>, a bounded batch at a time; returns how many.</summary>
+    public async Task<int> PruneReducerCallsAsync(TimeSpan retention, int batch)
+    {
+        await using var command = dataSource.CreateCommand("""
+            DELETE FROM chat.reducer_call WHERE ctid = ANY (ARRAY(
+                SELECT ctid FROM chat.reducer_call WHERE recorded_at < now() - @retention LIMIT @batch))
+            """);
+        command.Parameters.AddWithValue("retention", retention);
+        command.Parameters.AddWithValue("batch", batch);
+        return await command.ExecuteNonQueryAsync();
     }
 
     /// <summary>identity_connected: inserts the user or marks it online, and records the connection, in one transaction. Returns the row's new version.</summary>
@@ -356,7 +411,9 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
     /// group can run while an earlier group's commit waits for the disk; disposing an uncommitted one rolls it back.
     /// Without it nothing is sent until the commit, which is then a single statement: one round trip.
     /// </summary>
-    public async Task<PreparedMessages> PrepareMessagesAsync(long databaseId, IReadOnlyList<MessageRow> rows, bool logMessages, bool inTransaction)
+    /// <remarks><paramref name="keys"/>, when given, holds each row's idempotency key (or null), recorded with the rows.</remarks>
+    public async Task<PreparedMessages> PrepareMessagesAsync(long databaseId, IReadOnlyList<MessageRow> rows, bool logMessages, bool inTransaction,
+        IReadOnlyList<KeyedCall?>? keys = null)
     {
         var offsets = new long[rows.Count];
         var senders = new byte[rows.Count][];
@@ -364,6 +421,7 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         var texts = new string[rows.Count];
         for (var i = 0; i < rows.Count; i++)
             (offsets[i], senders[i], sent[i], texts[i]) = (rows[i].Offset, rows[i].Sender.ToBytes(), rows[i].Sent, rows[i].Text);
+        var keyed = keys is null ? [] : Enumerable.Range(0, rows.Count).Where(i => keys[i] is not null).ToArray();
 
         var connection = await dataSource.OpenConnectionAsync();
         try
@@ -377,9 +435,18 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
                     RETURNING sent, text),
                 logged AS (
                     INSERT INTO chat.log (database_id, at, level, reducer, message)
-                    SELECT @database_id, sent, @info, 'send_message', text FROM inserted WHERE @log ORDER BY sent)
+                    SELECT @database_id, sent, @info, 'send_message', text FROM inserted WHERE @log ORDER BY sent),
+                recorded AS (
+                    INSERT INTO chat.reducer_call (database_id, identity, key, reducer, fingerprint, at, message_offset)
+                    SELECT db.id, k.identity, k.key, 'send_message', k.fingerprint, k.at, k."offset"
+                    FROM db, unnest(@key_identities, @keys, @key_fingerprints, @key_at, @key_offsets) AS k(identity, key, fingerprint, at, "offset"))
                 SELECT count(*) FROM inserted
                 """, connection);
+            command.Parameters.AddWithValue("key_identities", keyed.Select(i => senders[i]).ToArray());
+            command.Parameters.AddWithValue("keys", keyed.Select(i => keys![i]!.Key).ToArray());
+            command.Parameters.AddWithValue("key_fingerprints", keyed.Select(i => keys![i]!.Fingerprint).ToArray());
+            command.Parameters.AddWithValue("key_at", keyed.Select(i => sent[i]).ToArray());
+            command.Parameters.AddWithValue("key_offsets", keyed.Select(i => offsets[i]).ToArray());
             command.Parameters.AddWithValue("database_id", databaseId);
             command.Parameters.AddWithValue("offsets", offsets);
             command.Parameters.AddWithValue("senders", senders);
@@ -415,8 +482,15 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
 
         internal async Task InsertAsync()
         {
-            if ((long)(await _insert.ExecuteScalarAsync())! == 0)
-                throw new DatabaseGoneException();
+            try
+            {
+                if ((long)(await _insert.ExecuteScalarAsync())! == 0)
+                    throw new DatabaseGoneException();
+            }
+            catch (PostgresException e) when (e.SqlState == UniqueViolation && e.ConstraintName == ReducerCallKey)
+            {
+                throw new IdempotencyKeyTakenException();
+            }
         }
 
         /// <summary>Makes the messages durable; throws if they are not (the outcome of a lost connection is unknown).</summary>
@@ -427,7 +501,7 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
                 if (_transaction is null) await InsertAsync();
                 else await _transaction.CommitAsync();
             }
-            catch (Exception e) when (e is not DatabaseGoneException && e is NpgsqlException or IOException or TimeoutException or ObjectDisposedException)
+            catch (Exception e) when (e is not DatabaseGoneException and not IdempotencyKeyTakenException && e is NpgsqlException or IOException or TimeoutException or ObjectDisposedException)
             {
                 // The commit was sent: PostgreSQL may have made it durable before the connection broke.
                 throw new CommitOutcomeUnknownException(e);
@@ -476,6 +550,15 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
 
 /// <summary>The connection failed after a commit was sent: it may or may not have taken effect.</summary>
 public sealed class CommitOutcomeUnknownException(Exception inner) : Exception(inner.Message, inner);
+
+/// <summary>An idempotency key to record with a call's effect: what the call was (its fingerprint) and when it ran.</summary>
+public sealed record KeyedCall(string Key, byte[] Fingerprint, DateTime At);
+
+/// <summary>
+/// Another call recorded the same idempotency key first (two calls with one key racing, or two activations during a
+/// failover). Nothing was written; a retry finds the first call's record.
+/// </summary>
+public sealed class IdempotencyKeyTakenException() : Exception("Another call with the same idempotency key committed first.");
 
 /// <summary>The database was deleted while a write for it was under way.</summary>
 public sealed class DatabaseGoneException() : Exception("The database was deleted.");

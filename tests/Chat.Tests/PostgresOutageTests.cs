@@ -78,4 +78,63 @@ public class PostgresOutageTests : IAsyncLifetime
         Assert.DoesNotContain("during the outage", stored.Values);
         Assert.Equal("Alice", (await chat.User(alice))!.Name);
     }
+
+    [Fact]
+    public async Task Sends_retried_with_their_keys_across_a_crash_are_stored_exactly_once_even_when_the_outcome_was_unknown()
+    {
+        var connectionString = await TestPostgres.CreateDatabaseAsync(_server);
+        await using var cluster = await ChatCluster.StartAsync(connectionString, serviceId: "outage-keys");
+        var chat = new ChatDriver(cluster.Client, "outage-keys");
+        var bob = Identity.Random();
+        await chat.Publish(Identity.Random(), settings: ModuleSettings.Default with { MessagesPerSecond = 0 });
+
+        // Each writer sends its next message only once the one before is acknowledged, retrying with the same key.
+        using var stopWriters = new CancellationTokenSource();
+        var issued = new System.Collections.Concurrent.ConcurrentDictionary<string, string>(); // key -> text
+        var acknowledged = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
+        var unknownOutcomes = 0;
+        async Task<bool> SendUntilAcknowledged(string key, CancellationToken stop)
+        {
+            while (true)
+            {
+                var result = await chat.Send(bob, issued[key], key);
+                if (result.IsCommitted)
+                {
+                    Assert.True(acknowledged.TryAdd(key, result.Message!.Offset) || acknowledged[key] == result.Message!.Offset);
+                    return true;
+                }
+                Assert.Equal(ReducerStatus.Unavailable, result.Status);
+                if (result.Error!.StartsWith("Storage failed while committing")) Interlocked.Increment(ref unknownOutcomes);
+                if (stop.IsCancellationRequested) return false;
+                await Task.Delay(20);
+            }
+        }
+        var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+        {
+            for (var n = 0; !stopWriters.IsCancellationRequested; n++)
+            {
+                var key = $"{w}-{n}";
+                issued[key] = $"writer {w} message {n}";
+                if (!await SendUntilAcknowledged(key, stopWriters.Token)) return;
+            }
+        })).ToArray();
+        await Task.Delay(300);
+        await _server.StopAsync(immediate: true);
+        await Task.Delay(300);
+        stopWriters.Cancel();
+        await Task.WhenAll(writers);
+        await _server.RestartAsync();
+
+        // What a client does after an outage: retry every call it has no answer for, with its key.
+        using var bounded = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        foreach (var key in issued.Keys.Except(acknowledged.Keys).ToList())
+            Assert.True(await SendUntilAcknowledged(key, CancellationToken.None).WaitAsync(bounded.Token));
+
+        var rows = await TestPostgres.RowsAsync(connectionString, "SELECT \"offset\", text FROM chat.message ORDER BY \"offset\"");
+        Assert.Equal(Enumerable.Range(1, rows.Count).Select(i => (long)i), rows.Select(r => (long)r[0]!));
+        var stored = rows.ToDictionary(r => (string)r[1]!, r => (long)r[0]!); // throws on a message stored twice
+        Assert.Equal(issued.Count, stored.Count);
+        Assert.All(acknowledged, a => Assert.Equal(stored[issued[a.Key]], a.Value));
+        Assert.Equal(issued.Count, await TestPostgres.ScalarAsync<long>(connectionString, "SELECT count(*) FROM chat.reducer_call"));
+    }
 }

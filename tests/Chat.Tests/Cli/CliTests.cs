@@ -129,6 +129,25 @@ public class CliTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
     }
 
     [Fact]
+    public async Task A_call_repeated_with_its_idempotency_key_is_not_run_twice()
+    {
+        using var me = NewUser();
+        var db = NewDatabaseName();
+        await me.OkAsync("publish", db);
+        await me.OkAsync("call", db, "send_message", "exactly once", "--idempotency-key", "script-42");
+        await me.OkAsync("call", db, "send_message", "exactly once", "--idempotency-key", "script-42");
+        await me.OkAsync("call", db, "send_message", "exactly once"); // no key of the caller's: a new call each run
+
+        var rows = await TestPostgres.RowsAsync(fixture.ConnectionString,
+            """SELECT "offset" FROM chat.messages WHERE database = @db AND text = 'exactly once' ORDER BY "offset" """, ("db", db));
+        Assert.Equal([1L, 2L], rows.Select(r => (long)r[0]!));
+
+        var reused = await me.RunAsync("call", db, "send_message", "something else", "--idempotency-key", "script-42");
+        Assert.Equal(1, reused.ExitCode);
+        Assert.Contains("was already used for a different send_message call", reused.Err);
+    }
+
+    [Fact]
     public async Task A_result_cut_by_the_row_cap_prints_the_notice()
     {
         using var me = NewUser();

@@ -17,11 +17,11 @@ public sealed class ChatDriver(IClusterClient client, string database)
     public Task<ReducerResult> Disconnect(Identity identity, ConnectionId connection) =>
         client.GetUserGrain(database, identity).IdentityDisconnected(new ReducerCaller(identity, connection));
 
-    public Task<ReducerResult> SetName(Identity identity, string name) =>
-        client.GetUserGrain(database, identity).SetName(new ReducerCaller(identity), name);
+    public Task<ReducerResult> SetName(Identity identity, string name, string? idempotencyKey = null) =>
+        client.GetUserGrain(database, identity).SetName(new ReducerCaller(identity, IdempotencyKey: idempotencyKey), name);
 
-    public Task<ReducerResult> Send(Identity identity, string text) =>
-        client.GetMessageLogGrain(database).SendMessage(new ReducerCaller(identity), text);
+    public Task<ReducerResult> Send(Identity identity, string text, string? idempotencyKey = null) =>
+        client.GetMessageLogGrain(database).SendMessage(new ReducerCaller(identity, IdempotencyKey: idempotencyKey), text);
 
     public Task<UserRow?> User(Identity identity) => client.GetUserGrain(database, identity).Get();
 }

@@ -156,12 +156,12 @@ public sealed class LiveConnection : IDisposable
 
     public uint NextRequestId() => Interlocked.Increment(ref _requests);
 
-    public async Task<V1.ReducerResult> CallAsync(string reducer, string argsJson)
+    public async Task<V1.ReducerResult> CallAsync(string reducer, string argsJson, string? idempotencyKey = null)
     {
         var id = NextRequestId();
         var waiter = new TaskCompletionSource<V1.ReducerResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         _waiting[id] = waiter;
-        await SendAsync(new V1.ClientMessage { CallReducer = new V1.CallReducer { RequestId = id, Reducer = reducer, ArgsJson = argsJson } });
+        await SendAsync(new V1.ClientMessage { CallReducer = new V1.CallReducer { RequestId = id, Reducer = reducer, ArgsJson = argsJson, IdempotencyKey = idempotencyKey ?? "" } });
         var result = await waiter.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(id, result.RequestId);
         return result;
