@@ -49,7 +49,18 @@ public sealed class ChatService(
         var connection = new ClientConnection(identity.Value, ConnectionId.New(), database, options.Value.SendQueueCapacity);
         var caller = new ReducerCaller(identity.Value, connection.Id);
         var user = grains.GetUserGrain(database, identity.Value);
-        (await user.IdentityConnected(caller, connections.GatewayId)).OrThrow();
+        try
+        {
+            (await user.IdentityConnected(caller, connections.GatewayId)).OrThrow();
+        }
+        catch (Exception)
+        {
+            // The call may have run even though we saw it fail (a timeout, a silo that died after committing): then the
+            // user is online under a connection nobody will end, and the janitor leaves it alone while this gateway lives.
+            // End it, as any disconnect (ending an unknown connection changes nothing), retrying while the cluster recovers.
+            _ = ForgetConnectionAsync(user, caller);
+            throw;
+        }
         logger.LogInformation("Connection {ConnectionId} opened: identity {Identity}, database {Database}", connection.Id, identity, database);
 
         var reason = "the client closed the stream";
@@ -105,13 +116,42 @@ public sealed class ChatService(
             // The writer must be finished (or cancelled) before the call completes with its status.
             try { await pump.WaitAsync(EvictionGrace); } catch (Exception e) when (e is OperationCanceledException or IOException or TimeoutException || e is RpcException) { }
             await subscriptions.DropAsync(connection);
-            using var timeout = new CancellationTokenSource(DisconnectTimeout);
-            var disconnected = await user.IdentityDisconnected(caller).WaitAsync(timeout.Token);
+            ReducerResult? disconnected = null;
+            try
+            {
+                using var timeout = new CancellationTokenSource(DisconnectTimeout);
+                disconnected = await user.IdentityDisconnected(caller).WaitAsync(timeout.Token);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                logger.LogWarning("identity_disconnected for {ConnectionId} failed ({Reason}); trying again in the background", connection.Id, e.Message);
+            }
+            // Not ended (the cluster or its storage was away): the user would stay online under a connection nobody ends,
+            // since the janitor only ends the connections of dead gateways. Keep trying in the background.
+            if (disconnected is not { IsCommitted: true }) _ = ForgetConnectionAsync(user, caller);
             logger.LogInformation("Connection {ConnectionId} closed: identity {Identity}, database {Database}, because {Reason} (identity_disconnected: {Result})",
                 connection.Id, identity, database, reason, disconnected);
         }
         if (connection.EvictedBecause is { } evicted)
             throw new RpcException(new Status(StatusCode.ResourceExhausted, evicted));
+    }
+
+    private async Task ForgetConnectionAsync(IUserGrain user, ReducerCaller caller)
+    {
+        for (var attempt = 0; attempt < 8; attempt++)
+        {
+            try
+            {
+                var result = await user.IdentityDisconnected(caller).WaitAsync(DisconnectTimeout);
+                if (result.IsCommitted) return;
+                logger.LogWarning("identity_disconnected for the failed connect {ConnectionId}: {Error}; trying again", caller.ConnectionId, result.Error);
+            }
+            catch (Exception e)
+            {
+                logger.LogWarning("identity_disconnected for the failed connect {ConnectionId} failed ({Reason}); trying again", caller.ConnectionId, e.Message);
+            }
+            await Task.Delay(TimeSpan.FromSeconds(1 << Math.Min(attempt, 4)));
+        }
     }
 
     public override async Task<SqlResponse> Sql(SqlRequest request, ServerCallContext context)

@@ -31,6 +31,8 @@ builder.UseOrleansClient(client =>
         o.Invariant = "Npgsql";
         o.ConnectionString = connectionString;
     });
+    // Response timeout and gateway list refresh from Chat:Cluster, as the silos use (see ChatClusterOptions).
+    client.UseChatClusterSettings();
 });
 builder.Services.AddChatGateway(builder.Configuration);
 builder.Services.AddChatTelemetry(builder.Configuration, "chat-gateway");

@@ -1,5 +1,6 @@
 using Chat.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Configuration;
 using Orleans.Storage;
@@ -50,11 +51,28 @@ public static class ChatSiloConfiguration
 
     private static string AppendOption(string? options, string option) => string.IsNullOrWhiteSpace(options) ? option : $"{options} {option}";
 
-    /// <summary>Cluster membership in the same PostgreSQL server, through the Orleans ADO.NET clustering provider.</summary>
-    public static ISiloBuilder UseChatClustering(this ISiloBuilder silo, string connectionString) =>
+    /// <summary>
+    /// Cluster membership in the same PostgreSQL server, through the Orleans ADO.NET clustering provider, with failure
+    /// detection and response timeouts from <c>Chat:Cluster</c> (<see cref="ChatClusterOptions"/>).
+    /// </summary>
+    public static ISiloBuilder UseChatClustering(this ISiloBuilder silo, string connectionString)
+    {
         silo.UseAdoNetClustering(options =>
         {
             options.Invariant = AdoNetInvariant;
             options.ConnectionString = connectionString;
         });
+        silo.Services.AddOptions<ChatClusterOptions>().BindConfiguration(ChatClusterOptions.Section);
+        silo.Services.AddOptions<ClusterMembershipOptions>().Configure<IOptions<ChatClusterOptions>>((o, chat) =>
+        {
+            o.ProbeTimeout = chat.Value.ProbeTimeout;
+            o.NumMissedProbesLimit = chat.Value.NumMissedProbesLimit;
+            o.TableRefreshTimeout = chat.Value.TableRefreshTimeout;
+            o.IAmAliveTablePublishTimeout = chat.Value.IAmAliveTablePublishTimeout;
+            o.DeathVoteExpirationTimeout = chat.Value.DeathVoteExpirationTimeout;
+        });
+        // Calls between silos and from the co-hosted gateway's in-silo client.
+        silo.Services.AddOptions<SiloMessagingOptions>().Configure<IOptions<ChatClusterOptions>>((o, chat) => o.ResponseTimeout = chat.Value.ResponseTimeout);
+        return silo;
+    }
 }

@@ -1,27 +1,20 @@
 using System.Collections.Concurrent;
 using Grpc.Core;
-using Microsoft.Extensions.DependencyInjection;
-using Orleans.Configuration;
 using V1 = Chat.Api.V1;
 
 namespace Chat.Tests;
 
-/// <summary>Three silos on PostgreSQL membership, clients sending through a gateway, one silo killed without shutdown.</summary>
+/// <summary>
+/// Three silos on PostgreSQL membership, clients sending through a gateway, one silo killed without shutdown. The silos
+/// and the client run with the failure detection and response timeouts we ship (Chat:Cluster, ChatClusterOptions).
+/// </summary>
 public class SiloFailureTests
 {
-    private static void QuickFailureDetection(ISiloBuilder silo) => silo.Services.Configure<ClusterMembershipOptions>(o =>
-    {
-        o.ProbeTimeout = TimeSpan.FromSeconds(1);
-        o.NumMissedProbesLimit = 2;
-        o.TableRefreshTimeout = TimeSpan.FromSeconds(1);
-        o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(2);
-    });
-
     [Fact]
     public async Task Killing_a_silo_loses_no_acknowledged_message_and_its_grains_come_back_elsewhere()
     {
         var connectionString = await TestPostgres.CreateDatabaseAsync();
-        await using var cluster = await ChatCluster.StartAsync(connectionString, silos: 3, serviceId: "kill", configure: QuickFailureDetection);
+        await using var cluster = await ChatCluster.StartAsync(connectionString, silos: 3, serviceId: "kill");
         await using var gateway = await TestGateway.StartAsync(cluster.Client);
         var (_, owner) = await gateway.CreateIdentityAsync();
         await gateway.Databases.PublishAsync(new V1.PublishRequest { Database = "survivors", Settings = new V1.DatabaseSettings { MessagesPerSecond = 0 } }, TestGateway.Bearer(owner));
@@ -85,7 +78,7 @@ public class SiloFailureTests
     public async Task A_rolling_restart_under_steady_load_fails_at_most_a_few_retriable_calls()
     {
         var connectionString = await TestPostgres.CreateDatabaseAsync();
-        await using var cluster = await ChatCluster.StartAsync(connectionString, silos: 3, serviceId: "rolling", configure: QuickFailureDetection);
+        await using var cluster = await ChatCluster.StartAsync(connectionString, silos: 3, serviceId: "rolling");
         await using var gateway = await TestGateway.StartAsync(cluster.Client);
         var (_, owner) = await gateway.CreateIdentityAsync();
         await gateway.Databases.PublishAsync(new V1.PublishRequest { Database = "rolling", Settings = new V1.DatabaseSettings { MessagesPerSecond = 0 } }, TestGateway.Bearer(owner));

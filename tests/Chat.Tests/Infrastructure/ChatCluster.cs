@@ -29,7 +29,7 @@ public static class ChatCluster
         {
             o.Invariant = ChatSiloConfiguration.AdoNetInvariant;
             o.ConnectionString = connectionString;
-        }));
+        }).UseChatClusterSettings()); // the standalone gateway's client settings
         builder.ConfigureHost(host => host.Logging.SetMinimumLevel(LogLevel.Warning));
         var cluster = builder.Build();
         await cluster.DeployAsync();
