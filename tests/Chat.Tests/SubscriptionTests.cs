@@ -19,6 +19,25 @@ public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFi
         return message.TransactionUpdate;
     }
 
+    private async Task<bool?> Online(string database, string identity)
+    {
+        var rows = await TestPostgres.RowsAsync(fixture.ConnectionString, """
+            SELECT u.online FROM chat."user" u JOIN chat.database d ON d.id = u.database_id WHERE d.name = @db AND u.identity = @identity
+            """, ("db", database), ("identity", Identity.Parse(identity).ToBytes()));
+        return rows.Count == 0 ? null : (bool)rows[0][0]!;
+    }
+
+    /// <summary>Disconnects run after the stream ends, asynchronously to the client: wait for them, bounded.</summary>
+    private static async Task WaitUntil(Func<Task<bool>> condition, string what, int seconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"Timed out after {seconds}s waiting until {what}");
+            await Task.Delay(50);
+        }
+    }
+
     private Task Send(string database, string token, string text, TestGateway? via = null) =>
         (via ?? fixture.A).Chat.SendMessageAsync(new V1.SendMessageRequest { Database = database, Text = text }, TestGateway.Bearer(token)).ResponseAsync;
 
@@ -179,6 +198,73 @@ public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFi
         Assert.Equal(StatusCode.ResourceExhausted, status.StatusCode);
         Assert.Contains("did not read its updates fast enough", status.Status.Detail);
         await fast.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Subscribes_succeed_and_go_live_while_another_connection_churns_on_the_same_database()
+    {
+        var (db, _) = await NewDatabase();
+        // A gateway of its own: the replica of db here serves only these two connections, so it stops and starts all the time.
+        await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client);
+        using var subscriber = await gateway.ConnectAsync(db);
+        using var stop = new CancellationTokenSource();
+        var churns = 0;
+        var churn = Task.Run(async () =>
+        {
+            // Connects and disconnects, every other time holding a subscription, so its drops empty the replica.
+            for (; !stop.IsCancellationRequested; churns++)
+            {
+                using var other = await gateway.ConnectAsync(db);
+                if (churns % 2 == 1) await Applied(other, await other.SubscribeAsync("SELECT * FROM User"));
+                await other.CloseAsync();
+                Assert.Null(other.EndedWith);
+            }
+        });
+
+        for (var i = 1; i <= 150; i++)
+        {
+            var id = await subscriber.SubscribeAsync("SELECT * FROM Message");
+            await Applied(subscriber, id);
+            // Applied and live: what commits next reaches it.
+            Assert.Equal(0, (await subscriber.CallAsync("send_message", $"[\"m{i}\"]")).Outcome.Code);
+            var update = await Next(subscriber);
+            Assert.Equal($"m{i}", Assert.Single(Assert.Single(update.TransactionUpdate.Tables).InsertedMessages).Text);
+            await subscriber.UnsubscribeAsync(id);
+            Assert.Equal(id, (await Next(subscriber)).UnsubscribeApplied?.RequestId);
+            if (churn.IsCompleted) await churn; // the churner failed: say why
+        }
+        stop.Cancel();
+        await churn;
+        Assert.True(churns > 10, $"only {churns} connections churned");
+        await subscriber.CloseAsync();
+        Assert.Null(subscriber.EndedWith);
+    }
+
+    /// <summary>Reads the subscription's SubscribeApplied chunks up to the last; anything else (an error, the stream ending) fails.</summary>
+    private static async Task Applied(LiveConnection connection, uint requestId)
+    {
+        V1.ServerMessage message;
+        do
+        {
+            message = await Next(connection);
+            Assert.True(message.SubscribeApplied?.RequestId == requestId, $"expected SubscribeApplied {requestId}, got {message}");
+        }
+        while (!message.SubscribeApplied.Last);
+    }
+
+    /// <summary>The next subscription message; if the stream ended instead, fails with its status.</summary>
+    private static async Task<V1.ServerMessage> Next(LiveConnection connection)
+    {
+        try
+        {
+            return await connection.NextUpdateAsync();
+        }
+        catch (System.Threading.Channels.ChannelClosedException)
+        {
+            await connection.Ended;
+            Assert.Fail($"the stream ended: {connection.EndedWith?.Status.ToString() ?? "OK"}");
+            throw;
+        }
     }
 
     [Fact]
