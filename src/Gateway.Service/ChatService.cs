@@ -24,9 +24,6 @@ public sealed class ChatService(
     /// <summary>How long a disconnect may take once its stream has ended, even while the gateway shuts down.</summary>
     private static readonly TimeSpan DisconnectTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long an evicted client has to take the messages already on their way before its stream is aborted.</summary>
-    private static readonly TimeSpan EvictionGrace = TimeSpan.FromSeconds(30);
-
     public override Task<CreateIdentityResponse> CreateIdentity(CreateIdentityRequest request, ServerCallContext context)
     {
         var identity = Identity.Random();
@@ -102,16 +99,47 @@ public sealed class ChatService(
         finally
         {
             connection.Complete();
-            // The writer must be finished (or cancelled) before the call completes with its status.
-            try { await pump.WaitAsync(EvictionGrace); } catch (Exception e) when (e is OperationCanceledException or IOException or TimeoutException || e is RpcException) { }
-            await subscriptions.DropAsync(connection);
-            using var timeout = new CancellationTokenSource(DisconnectTimeout);
-            var disconnected = await user.IdentityDisconnected(caller).WaitAsync(timeout.Token);
-            logger.LogInformation("Connection {ConnectionId} closed: identity {Identity}, database {Database}, because {Reason} (identity_disconnected: {Result})",
-                connection.Id, identity, database, reason, disconnected);
+            // Released at once, not after the client has read what is on its way: a client that stopped reading
+            // must not keep its user online, its subscriptions or its connection slot.
+            try
+            {
+                await subscriptions.DropAsync(connection);
+                using var timeout = new CancellationTokenSource(DisconnectTimeout);
+                var disconnected = await user.IdentityDisconnected(caller).WaitAsync(timeout.Token);
+                logger.LogInformation("Connection {ConnectionId} closed: identity {Identity}, database {Database}, because {Reason} (identity_disconnected: {Result})",
+                    connection.Id, identity, database, reason, disconnected);
+            }
+            finally
+            {
+                slot.Dispose();
+                await FinishWriting(connection, pump, writing, context);
+            }
         }
         if (connection.EvictedBecause is { } evicted)
             throw new RpcException(new Status(StatusCode.ResourceExhausted, evicted));
+    }
+
+    /// <summary>
+    /// The status can only follow the message being written (the queue behind it is dropped). A client that takes none
+    /// of it within the grace is not reading at all: its call is aborted, so that the server frees the HTTP/2 stream
+    /// rather than holding it, and the write, for a reader that may never come.
+    /// </summary>
+    private async Task FinishWriting(ClientConnection connection, Task pump, CancellationTokenSource writing, ServerCallContext context)
+    {
+        try
+        {
+            await pump.WaitAsync(options.Value.EvictionGrace);
+        }
+        catch (TimeoutException)
+        {
+            logger.LogWarning("Connection {ConnectionId} took nothing for {Grace}; aborting its call", connection.Id, options.Value.EvictionGrace);
+            _ = pump.ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
+            writing.Cancel();
+            context.GetHttpContext().Abort();
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException || e is RpcException)
+        {
+        }
     }
 
     public override async Task<SqlResponse> Sql(SqlRequest request, ServerCallContext context)

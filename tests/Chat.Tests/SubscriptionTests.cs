@@ -196,7 +196,7 @@ public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFi
             while (await slowCall.ResponseStream.MoveNext(CancellationToken.None)) { }
         });
         Assert.Equal(StatusCode.ResourceExhausted, status.StatusCode);
-        Assert.Contains("did not read its updates fast enough", status.Status.Detail);
+        Assert.Contains("could not keep up", status.Status.Detail);
         await fast.CloseAsync();
     }
 
@@ -265,6 +265,48 @@ public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFi
             Assert.Fail($"the stream ended: {connection.EndedWith?.Status.ToString() ?? "OK"}");
             throw;
         }
+    }
+
+    [Fact]
+    public async Task An_evicted_client_is_freed_at_once_and_reads_resource_exhausted_without_draining_its_backlog()
+    {
+        var (db, owner) = await NewDatabase();
+        // A long grace: however slowly this machine runs, the client below reads before its call could be aborted.
+        await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client, new Dictionary<string, string?>
+        {
+            ["Chat:Gateway:SendQueueCapacity"] = "16",
+            ["Chat:Gateway:EvictionGrace"] = "00:10:00",
+        });
+        var (identity, token) = await gateway.CreateIdentityAsync();
+        var headers = TestGateway.Bearer(token);
+        headers.Add("database", db);
+        using var slow = gateway.Chat.Connect(headers);
+        await slow.RequestStream.WriteAsync(new V1.ClientMessage { Subscribe = new V1.Subscribe { RequestId = 1, Queries = { "SELECT * FROM Message" } } });
+        Assert.True(await slow.ResponseStream.MoveNext(CancellationToken.None)); // the identity token
+        Assert.True(await slow.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.True(slow.ResponseStream.Current.SubscribeApplied.Last);
+
+        // It reads nothing more: HTTP/2 flow control fills, then its queue, and it is evicted.
+        var text = new string('x', 4000);
+        var sent = 0;
+        while (gateway.Registry.LiveConnections > 0)
+        {
+            Assert.True(sent < 3000, $"the gateway still holds the client that stopped reading after {sent} messages");
+            await Send(db, owner, text);
+            sent++;
+        }
+        // The server let go of it without waiting for the client: the user is offline.
+        await WaitUntil(async () => await Online(db, identity) == false, "the evicted user is offline");
+
+        // When it reads again, it gets at most what was already in flight, then why it was cut off.
+        var received = 0;
+        var status = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await slow.ResponseStream.MoveNext(CancellationToken.None)) received++;
+        });
+        Assert.Equal(StatusCode.ResourceExhausted, status.StatusCode);
+        Assert.Contains("could not keep up", status.Status.Detail);
+        Assert.True(received < sent, $"it read {received} of {sent} messages before its status");
     }
 
     [Fact]
