@@ -19,6 +19,11 @@ public sealed class SubscriptionSet(ClientConnection connection, uint requestId,
     /// <summary>Updates that committed while the snapshot was being sent; null once the set is live.</summary>
     public List<ServerMessage>? Pending { get; set; } = [];
 
+    private volatile bool _dropped;
+
+    /// <summary>The replica dropped the set (its database was deleted or republished) and sent it a SubscriptionError.</summary>
+    public bool Dropped { get => _dropped; set => _dropped = value; }
+
     public bool Matches(UserRow row)
     {
         foreach (var query in UserQueries)
@@ -339,13 +344,18 @@ public sealed class DatabaseReplica
     {
         var position = await _grains.GetChangeFeedGrain(_database).Subscribe(_observer);
         var snapshot = await _grains.GetGrain<ITableReaderGrain>(0).LoadSnapshot(_database);
-        if (snapshot is null || (_databaseId != 0 && snapshot.DatabaseId != _databaseId))
+        // Offsets of one database only grow: fewer messages than already delivered means its rows were deleted after its
+        // descriptor was read. Taking that snapshot would lower the last offset and let old offsets be delivered again.
+        if (snapshot is null || (_databaseId != 0 && (snapshot.DatabaseId != _databaseId || snapshot.LastOffset < _lastOffset)))
         {
             if (_databaseId == 0)
                 throw new KeyNotFoundException($"Database '{_database}' does not exist.");
             foreach (var set in _sets)
+            {
+                set.Dropped = true;
                 set.Connection.TrySend(new ServerMessage { SubscriptionError = new SubscriptionError { RequestId = set.RequestId,
                     Error = $"Database '{_database}' was deleted or published again; subscribe again." } });
+            }
             ChatMetrics.SubscriptionsChanged(-_sets.Count);
             _sets.Clear();
             _owner.Forget(this);

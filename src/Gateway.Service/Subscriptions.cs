@@ -56,8 +56,17 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
                 after = rows[^1].Offset;
             }
         }
+        // Dropped meanwhile (its database was deleted or republished): its SubscriptionError is the last word, not an applied.
+        if (set.Dropped) return;
         await connection.SendAsync(new ServerMessage { SubscribeApplied = new SubscribeApplied { RequestId = request.RequestId, Last = true } }, cancellationToken);
-        await replica.GoLive(set);
+        try
+        {
+            await replica.GoLive(set);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Only a dropped set's replica stops under it, and the set has been told; the connection carries on.
+        }
     }
 
     public async Task UnsubscribeAsync(ClientConnection connection, uint requestId, CancellationToken cancellationToken)

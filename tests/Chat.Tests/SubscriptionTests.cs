@@ -310,6 +310,34 @@ public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFi
     }
 
     [Fact]
+    public async Task A_database_republished_under_a_subscription_ends_it_with_an_error_and_a_new_one_starts_from_scratch()
+    {
+        var (db, owner) = await NewDatabase();
+        using var client = await fixture.A.ConnectAsync(db, owner);
+        var first = await client.SubscribeAsync("SELECT * FROM Message");
+        await Applied(client, first);
+        await Send(db, owner, "before delete");
+        Assert.Equal("before delete", Assert.Single(Assert.Single((await Next(client)).TransactionUpdate.Tables).InsertedMessages).Text);
+
+        await fixture.A.Databases.DeleteAsync(new V1.DeleteRequest { Database = db }, TestGateway.Bearer(owner));
+        await fixture.A.Databases.PublishAsync(new V1.PublishRequest { Database = db }, TestGateway.Bearer(owner));
+        await Send(db, owner, "after republish"); // offset 1 of the new database: the replica finds the database changed
+
+        var error = await Next(client);
+        Assert.Equal(first, error.SubscriptionError?.RequestId);
+        Assert.Contains("deleted or published again", error.SubscriptionError!.Error);
+
+        // The connection carries on; subscribing again starts from the new database, without the old messages.
+        var second = await client.SubscribeAsync("SELECT * FROM Message");
+        var (_, history) = await client.ReadSnapshotAsync(second);
+        Assert.Equal([(1ul, "after republish")], history.Select(m => (m.Offset, m.Text)));
+        await Send(db, owner, "later");
+        Assert.Equal((2ul, "later"), Assert.Single(Assert.Single((await Next(client)).TransactionUpdate.Tables).InsertedMessages) is var m ? (m.Offset, m.Text) : default);
+        await client.CloseAsync();
+        Assert.Null(client.EndedWith);
+    }
+
+    [Fact]
     public async Task After_a_gateway_goes_away_clients_resubscribe_from_their_last_offset_and_miss_nothing()
     {
         var (db, owner) = await NewDatabase();
