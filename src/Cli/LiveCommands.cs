@@ -232,6 +232,8 @@ internal sealed class ChatView(string me, CliContext context, Func<ClientMessage
     private readonly Dictionary<string, UserRow> _users = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<UserRow> _snapshotUsers = [];
     private readonly List<MessageRow> _snapshotMessages = [];
+    // The subscription delivers each offset once and in order; shown once all the same, should a message come twice.
+    private ulong _lastShown;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Colors Colors => context.Colors;
 
@@ -383,6 +385,8 @@ internal sealed class ChatView(string me, CliContext context, Func<ClientMessage
 
     private void Print(MessageRow message)
     {
+        if (message.Offset <= _lastShown) return;
+        _lastShown = message.Offset;
         var sender = Name(message.Sender);
         var mine = string.Equals(message.Sender, me, StringComparison.OrdinalIgnoreCase);
         context.Out.WriteLine($"{(mine ? Colors.Green(sender) : Colors.Cyan(sender))}: {message.Text}");

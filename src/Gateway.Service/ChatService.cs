@@ -24,9 +24,6 @@ public sealed class ChatService(
     /// <summary>How long a disconnect may take once its stream has ended, even while the gateway shuts down.</summary>
     private static readonly TimeSpan DisconnectTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long an evicted client has to take the messages already on their way before its stream is aborted.</summary>
-    private static readonly TimeSpan EvictionGrace = TimeSpan.FromSeconds(30);
-
     public override Task<CreateIdentityResponse> CreateIdentity(CreateIdentityRequest request, ServerCallContext context)
     {
         var identity = Identity.Random();
@@ -113,29 +110,38 @@ public sealed class ChatService(
         finally
         {
             connection.Complete();
-            // The writer must be finished (or cancelled) before the call completes with its status.
-            try { await pump.WaitAsync(EvictionGrace); } catch (Exception e) when (e is OperationCanceledException or IOException or TimeoutException || e is RpcException) { }
-            await subscriptions.DropAsync(connection);
-            ReducerResult? disconnected = null;
+            // Released at once, not after the client has read what is on its way: a client that stopped reading
+            // must not keep its user online, its subscriptions or its connection slot.
             try
             {
-                using var timeout = new CancellationTokenSource(DisconnectTimeout);
-                disconnected = await user.IdentityDisconnected(caller).WaitAsync(timeout.Token);
+                await subscriptions.DropAsync(connection);
+                ReducerResult? disconnected = null;
+                try
+                {
+                    using var timeout = new CancellationTokenSource(DisconnectTimeout);
+                    disconnected = await user.IdentityDisconnected(caller).WaitAsync(timeout.Token);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    logger.LogWarning("identity_disconnected for {ConnectionId} failed ({Reason}); trying again in the background", connection.Id, e.Message);
+                }
+                // Not ended (the cluster or its storage was away): the user would stay online under a connection nobody
+                // ends, since the janitor only ends the connections of dead gateways. Keep trying in the background.
+                if (disconnected is not { IsCommitted: true }) _ = ForgetConnectionAsync(user, caller);
+                logger.LogInformation("Connection {ConnectionId} closed: identity {Identity}, database {Database}, because {Reason} (identity_disconnected: {Result})",
+                    connection.Id, identity, database, reason, disconnected);
             }
-            catch (Exception e) when (e is not OutOfMemoryException)
+            finally
             {
-                logger.LogWarning("identity_disconnected for {ConnectionId} failed ({Reason}); trying again in the background", connection.Id, e.Message);
+                slot.Dispose();
+                await FinishWriting(connection, pump, writing, context);
             }
-            // Not ended (the cluster or its storage was away): the user would stay online under a connection nobody ends,
-            // since the janitor only ends the connections of dead gateways. Keep trying in the background.
-            if (disconnected is not { IsCommitted: true }) _ = ForgetConnectionAsync(user, caller);
-            logger.LogInformation("Connection {ConnectionId} closed: identity {Identity}, database {Database}, because {Reason} (identity_disconnected: {Result})",
-                connection.Id, identity, database, reason, disconnected);
         }
         if (connection.EvictedBecause is { } evicted)
             throw new RpcException(new Status(StatusCode.ResourceExhausted, evicted));
     }
 
+    /// <summary>Ends a connection whose connect or disconnect failed as far as this gateway saw, retrying while the cluster recovers.</summary>
     private async Task ForgetConnectionAsync(IUserGrain user, ReducerCaller caller)
     {
         for (var attempt = 0; attempt < 8; attempt++)
@@ -143,14 +149,38 @@ public sealed class ChatService(
             try
             {
                 var result = await user.IdentityDisconnected(caller).WaitAsync(DisconnectTimeout);
-                if (result.IsCommitted) return;
-                logger.LogWarning("identity_disconnected for the failed connect {ConnectionId}: {Error}; trying again", caller.ConnectionId, result.Error);
+                if (result.IsCommitted || result.Status == ReducerStatus.NotFound) return; // ended, or its database is gone
+                logger.LogWarning("identity_disconnected for connection {ConnectionId}: {Error}; trying again", caller.ConnectionId, result.Error);
             }
             catch (Exception e)
             {
-                logger.LogWarning("identity_disconnected for the failed connect {ConnectionId} failed ({Reason}); trying again", caller.ConnectionId, e.Message);
+                logger.LogWarning("identity_disconnected for connection {ConnectionId} failed ({Reason}); trying again", caller.ConnectionId, e.Message);
             }
             await Task.Delay(TimeSpan.FromSeconds(1 << Math.Min(attempt, 4)));
+        }
+        logger.LogError("Gave up ending connection {ConnectionId} of {Identity}; it stays in chat.connection until this gateway stops", caller.ConnectionId, caller.Identity);
+    }
+
+    /// <summary>
+    /// The status can only follow the message being written (the queue behind it is dropped). A client that takes none
+    /// of it within the grace is not reading at all: its call is aborted, so that the server frees the HTTP/2 stream
+    /// rather than holding it, and the write, for a reader that may never come.
+    /// </summary>
+    private async Task FinishWriting(ClientConnection connection, Task pump, CancellationTokenSource writing, ServerCallContext context)
+    {
+        try
+        {
+            await pump.WaitAsync(options.Value.EvictionGrace);
+        }
+        catch (TimeoutException)
+        {
+            logger.LogWarning("Connection {ConnectionId} took nothing for {Grace}; aborting its call", connection.Id, options.Value.EvictionGrace);
+            _ = pump.ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
+            writing.Cancel();
+            context.GetHttpContext().Abort();
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException || e is RpcException)
+        {
         }
     }
 

@@ -31,7 +31,7 @@ public sealed class ClientConnection
     public bool TrySend(ServerMessage message)
     {
         if (_outgoing.Writer.TryWrite(message)) return true;
-        Evict($"Disconnected: this client did not read its updates fast enough ({_capacity} messages were waiting). Reconnect and subscribe again.");
+        Evict($"Disconnected: this client could not keep up with its updates ({_capacity} messages were waiting; they were dropped). Reconnect and subscribe again.");
         return false;
     }
 
@@ -39,12 +39,14 @@ public sealed class ClientConnection
     public ValueTask SendAsync(ServerMessage message, CancellationToken cancellationToken) =>
         _outgoing.Writer.WriteAsync(message, cancellationToken);
 
+    /// <summary>Ends the connection: what is still queued is dropped, so the client's status follows only the message being written.</summary>
     public void Evict(string reason)
     {
         if (EvictedBecause is not null) return;
         EvictedBecause = reason;
         _outgoing.Writer.TryComplete();
-        _evicted.Cancel();
+        // Asynchronously: the caller is a replica delivering to many connections, not the place to run this one's ending.
+        _ = _evicted.CancelAsync();
     }
 
     public void Complete() => _outgoing.Writer.TryComplete();

@@ -19,6 +19,11 @@ public sealed class SubscriptionSet(ClientConnection connection, uint requestId,
     /// <summary>Updates that committed while the snapshot was being sent; null once the set is live.</summary>
     public List<ServerMessage>? Pending { get; set; } = [];
 
+    private volatile bool _dropped;
+
+    /// <summary>The replica dropped the set (its database was deleted or republished) and sent it a SubscriptionError.</summary>
+    public bool Dropped { get => _dropped; set => _dropped = value; }
+
     public bool Matches(UserRow row)
     {
         foreach (var query in UserQueries)
@@ -44,6 +49,12 @@ public sealed class SubscriptionSet(ClientConnection connection, uint requestId,
 /// finds the feed moved on all trigger a resynchronisation from PostgreSQL: users are diffed against a
 /// fresh snapshot and messages are caught up by offset. Loss is repaired, never silent.
 /// </para>
+/// <para>
+/// It stops when its last set goes, unless the hub has claimed it for a subscriber on its way (see
+/// <see cref="SubscriptionHub.Subscribe"/>): that decision is the hub's, taken under its lock, so a replica the
+/// hub hands out never stops before the subscriber's set is in it. Only a deleted or republished database, or a
+/// first load that fails, stops it regardless; its subscribers then start over with a fresh one.
+/// </para>
 /// </summary>
 public sealed class DatabaseReplica
 {
@@ -53,11 +64,13 @@ public sealed class DatabaseReplica
     private readonly IGrainFactory _grains;
     private readonly IChangeObserver _observer;
     private readonly ILogger _logger;
-    private readonly Action<DatabaseReplica> _onEmpty;
+    private readonly IReplicaOwner _owner;
     private readonly Channel<Func<Task>> _work = Channel.CreateUnbounded<Func<Task>>(new UnboundedChannelOptions { SingleReader = true });
     private readonly List<SubscriptionSet> _sets = [];
     private readonly CancellationTokenSource _stopped = new();
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _unsubscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _claims;
 
     private long _databaseId;
     private Dictionary<Identity, VersionedUser> _users = [];
@@ -65,27 +78,45 @@ public sealed class DatabaseReplica
     private Guid _epoch;
     private long _nextSequence;
 
-    public DatabaseReplica(string database, IGrainFactory grains, IChangeObserver observer, TimeSpan renewEvery, ILogger logger, Action<DatabaseReplica> onEmpty)
+    /// <param name="after">
+    /// The previous replica of this database leaving the feed: its Unsubscribe must not land after this one's
+    /// Subscribe (both name the gateway's one observer), or the feed would forget this replica.
+    /// </param>
+    public DatabaseReplica(string database, IGrainFactory grains, IChangeObserver observer, TimeSpan renewEvery, ILogger logger, IReplicaOwner owner, Task after)
     {
-        (_database, _grains, _observer, _logger, _onEmpty) = (database, grains, observer, logger, onEmpty);
+        (_database, _grains, _observer, _logger, _owner) = (database, grains, observer, logger, owner);
         _ = Task.Run(RunAsync);
-        Enqueue(async () =>
-        {
-            try
-            {
-                await Resynchronise();
-                _loaded.TrySetResult();
-            }
-            catch (Exception e)
-            {
-                _loaded.TrySetException(e);
-                throw;
-            }
-        });
+        Enqueue(() => Load(after));
         _ = Task.Run(() => RenewAsync(renewEvery));
     }
 
     public string Database => _database;
+
+    /// <summary>Completes once this replica has left the change feed, after it stopped.</summary>
+    public Task Unsubscribed => _unsubscribed.Task;
+
+    /// <summary>The hub's, under its lock: a subscriber is on its way, so the replica must not stop before its set arrives.</summary>
+    internal void Claim() => Interlocked.Increment(ref _claims);
+
+    /// <summary>The hub's, under its lock: no subscriber is on its way.</summary>
+    internal bool Unclaimed => Volatile.Read(ref _claims) == 0;
+
+    private async Task Load(Task after)
+    {
+        try
+        {
+            await after;
+            await Resynchronise();
+            _loaded.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            // Forgotten before the subscribers hear of it, so that their next attempt loads afresh (the database may exist by then).
+            _owner.Forget(this);
+            Stop();
+            _loaded.TrySetException(e);
+        }
+    }
 
     /// <summary>Completes when the first snapshot is loaded; faults if the database does not exist or cannot be read.</summary>
     public Task Loaded => _loaded.Task;
@@ -95,10 +126,12 @@ public sealed class DatabaseReplica
     /// <summary>
     /// Registers the set and returns its starting point: the matching user rows now, and the offset up to which
     /// messages belong to the snapshot. Updates after that point wait in the set until <see cref="GoLive"/>.
+    /// Only for a subscriber that claimed this replica through the hub; the claim ends here.
     /// </summary>
-    public Task<(IReadOnlyList<UserRow> Users, long DatabaseId, long LastOffset)> Subscribe(SubscriptionSet set) =>
+    internal Task<(IReadOnlyList<UserRow> Users, long DatabaseId, long LastOffset)> Subscribe(SubscriptionSet set) =>
         Run(() =>
         {
+            Interlocked.Decrement(ref _claims);
             _sets.Add(set);
             ChatMetrics.SubscriptionsChanged(1);
             IReadOnlyList<UserRow> users = _users.Values.Select(u => u.Row).Where(set.Matches).ToList();
@@ -120,35 +153,45 @@ public sealed class DatabaseReplica
         {
             var removed = _sets.RemoveAll(s => which(s));
             ChatMetrics.SubscriptionsChanged(-removed);
-            if (_sets.Count == 0) Stop();
+            // Empty is not enough: a subscriber the hub handed this replica to may not have registered yet.
+            if (_sets.Count == 0 && _owner.TryRetire(this)) Stop();
             return Task.FromResult(removed);
         });
 
+    /// <summary>On the work queue only, once the hub has forgotten this replica: later work fails or is skipped.</summary>
     private void Stop()
     {
         if (_stopped.IsCancellationRequested) return;
         _stopped.Cancel();
         _work.Writer.TryComplete();
-        _onEmpty(this);
-        _grains.GetChangeFeedGrain(_database).Unsubscribe(_observer).Ignore();
+        _grains.GetChangeFeedGrain(_database).Unsubscribe(_observer)
+            .ContinueWith(t => { _ = t.Exception; _unsubscribed.TrySetResult(); }, TaskScheduler.Default);
     }
 
+    private static ObjectDisposedException StoppedError(string database) => new($"The replica of {database} has stopped; subscribe again.");
+
+    /// <summary>Work that concerns a live replica only (feed batches, renewals): after a stop it is skipped, never run on stale state.</summary>
     private void Enqueue(Func<Task> work)
     {
-        if (!_work.Writer.TryWrite(work) && !_stopped.IsCancellationRequested)
+        if (!_work.Writer.TryWrite(() => _stopped.IsCancellationRequested ? Task.CompletedTask : work()) && !_stopped.IsCancellationRequested)
             _logger.LogWarning("Replica of {Database} dropped work after stopping", _database);
     }
 
+    /// <summary>Work with a caller waiting: after a stop (even one that came while it was queued) the caller gets an ObjectDisposedException.</summary>
     private Task<T> Run<T>(Func<Task<T>> work)
     {
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Enqueue(async () =>
+        var queued = _work.Writer.TryWrite(async () =>
         {
+            if (_stopped.IsCancellationRequested)
+            {
+                done.TrySetException(StoppedError(_database));
+                return;
+            }
             try { done.TrySetResult(await work()); }
             catch (Exception e) { done.TrySetException(e); }
         });
-        if (_stopped.IsCancellationRequested)
-            done.TrySetException(new ObjectDisposedException($"The replica of {_database} has stopped; subscribe again."));
+        if (!queued) done.TrySetException(StoppedError(_database));
         return done.Task;
     }
 
@@ -301,15 +344,21 @@ public sealed class DatabaseReplica
     {
         var position = await _grains.GetChangeFeedGrain(_database).Subscribe(_observer);
         var snapshot = await _grains.GetGrain<ITableReaderGrain>(0).LoadSnapshot(_database);
-        if (snapshot is null || (_databaseId != 0 && snapshot.DatabaseId != _databaseId))
+        // Offsets of one database only grow: fewer messages than already delivered means its rows were deleted after its
+        // descriptor was read. Taking that snapshot would lower the last offset and let old offsets be delivered again.
+        if (snapshot is null || (_databaseId != 0 && (snapshot.DatabaseId != _databaseId || snapshot.LastOffset < _lastOffset)))
         {
             if (_databaseId == 0)
                 throw new KeyNotFoundException($"Database '{_database}' does not exist.");
             foreach (var set in _sets)
+            {
+                set.Dropped = true;
                 set.Connection.TrySend(new ServerMessage { SubscriptionError = new SubscriptionError { RequestId = set.RequestId,
                     Error = $"Database '{_database}' was deleted or published again; subscribe again." } });
+            }
             ChatMetrics.SubscriptionsChanged(-_sets.Count);
             _sets.Clear();
+            _owner.Forget(this);
             Stop();
             return;
         }

@@ -15,6 +15,12 @@ public sealed class GatewayOptions
     /// <summary>Messages waiting for one slow client before it is disconnected with RESOURCE_EXHAUSTED.</summary>
     public int SendQueueCapacity { get; set; } = 4096;
 
+    /// <summary>
+    /// How long a client whose stream is over (evicted, or done) has to take the message being written before the gateway
+    /// aborts its call. Its connection, subscriptions and online status are released at once regardless.
+    /// </summary>
+    public TimeSpan EvictionGrace { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Rows per SubscribeApplied chunk.</summary>
     public int SnapshotChunkRows { get; set; } = 1000;
 

@@ -23,20 +23,22 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
             return;
         }
 
+        var set = new SubscriptionSet(connection, request.RequestId, queries);
         DatabaseReplica replica;
+        IReadOnlyList<UserRow> users;
+        long databaseId, lastOffset;
         try
         {
-            replica = await hub.Replica(connection.Database);
+            (replica, users, databaseId, lastOffset) = await hub.Subscribe(set);
         }
         catch (Exception e)
         {
+            // This request fails, not the connection: its other subscriptions and calls carry on.
             logger.LogWarning("Subscribe for {ConnectionId} to {Database} failed: {Reason}", connection.Id, connection.Database, e.GetBaseException().Message);
             await Refuse(connection, request.RequestId, e is KeyNotFoundException ? e.Message : $"The subscription could not be started; try again ({e.GetBaseException().Message}).", cancellationToken);
             return;
         }
 
-        var set = new SubscriptionSet(connection, request.RequestId, queries);
-        var (users, databaseId, lastOffset) = await replica.Subscribe(set);
         var chunk = Math.Max(1, options.Value.SnapshotChunkRows);
         foreach (var part in users.Chunk(chunk))
             await SendChunk(connection, request.RequestId, "User", part, [], last: false, cancellationToken);
@@ -54,8 +56,17 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
                 after = rows[^1].Offset;
             }
         }
+        // Dropped meanwhile (its database was deleted or republished): its SubscriptionError is the last word, not an applied.
+        if (set.Dropped) return;
         await connection.SendAsync(new ServerMessage { SubscribeApplied = new SubscribeApplied { RequestId = request.RequestId, Last = true } }, cancellationToken);
-        await replica.GoLive(set);
+        try
+        {
+            await replica.GoLive(set);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Only a dropped set's replica stops under it, and the set has been told; the connection carries on.
+        }
     }
 
     public async Task UnsubscribeAsync(ClientConnection connection, uint requestId, CancellationToken cancellationToken)

@@ -15,6 +15,23 @@ var settings = builder.Configuration.GetSection("Chat").Get<SiloSettings>() ?? n
 using var loggerFactory = LoggerFactory.Create(b => b.AddConfiguration(builder.Configuration.GetSection("Logging")).AddSimpleConsole(o => o.SingleLine = true));
 var startupLog = loggerFactory.CreateLogger("Chat.Silo");
 
+// In Kubernetes the pod's identity comes from the downward API; the standard Orleans variables win over settings.
+var clusterId = Environment.GetEnvironmentVariable("ORLEANS_CLUSTER_ID") ?? settings.ClusterId;
+var serviceId = Environment.GetEnvironmentVariable("ORLEANS_SERVICE_ID") ?? settings.ServiceId;
+var podIp = Environment.GetEnvironmentVariable("POD_IP");
+var podName = Environment.GetEnvironmentVariable("POD_NAME");
+var siloAddress = System.Net.IPAddress.Parse(podIp ?? settings.AdvertisedIPAddress);
+var listenOnAny = podIp is not null || settings.ListenOnAnyAddress;
+var gatewayEnabled = builder.Configuration.GetValue("Chat:Gateway:Enabled", true);
+
+// Before anything starts: Orleans would share a busy port with its owner silently (see PortCheck).
+var ports = PortCheck.Of(settings, listenOnAny ? System.Net.IPAddress.Any : siloAddress, builder.Configuration, gatewayEnabled).ToList();
+if (PortCheck.FirstBusy(ports) is { } busy)
+{
+    startupLog.LogCritical("Cannot start: {Reason}", busy);
+    return 1;
+}
+
 LocalPostgresCluster? localPostgres = null;
 FileStream? stackLock = null;
 var connectionString = builder.Configuration.GetConnectionString("Chat");
@@ -36,19 +53,13 @@ catch (Exception e) when (e is InvalidOperationException or Npgsql.NpgsqlExcepti
     return 1;
 }
 
-// In Kubernetes the pod's identity comes from the downward API; the standard Orleans variables win over settings.
-var clusterId = Environment.GetEnvironmentVariable("ORLEANS_CLUSTER_ID") ?? settings.ClusterId;
-var serviceId = Environment.GetEnvironmentVariable("ORLEANS_SERVICE_ID") ?? settings.ServiceId;
-var podIp = Environment.GetEnvironmentVariable("POD_IP");
-var podName = Environment.GetEnvironmentVariable("POD_NAME");
 var dashboard = builder.Configuration.GetValue("Chat:Dashboard:Enabled", true);
 builder.UseOrleans(silo =>
 {
     silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, serviceId));
     if (!string.IsNullOrEmpty(podName))
         silo.Configure<SiloOptions>(o => o.SiloName = podName);
-    silo.ConfigureEndpoints(System.Net.IPAddress.Parse(podIp ?? settings.AdvertisedIPAddress), settings.SiloPort, settings.GatewayPort,
-        listenOnAnyHostAddress: podIp is not null || settings.ListenOnAnyAddress);
+    silo.ConfigureEndpoints(siloAddress, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: listenOnAny);
     silo.UseChatClustering(connectionString);
     silo.AddChat(connectionString);
     if (dashboard)
@@ -59,7 +70,6 @@ builder.Services.AddHealthChecks()
     .AddCheck<PostgresReadiness>("postgresql")
     .AddCheck<MembershipReadiness>("membership");
 
-var gatewayEnabled = builder.Configuration.GetValue("Chat:Gateway:Enabled", true);
 if (gatewayEnabled)
 {
     builder.Services.AddChatGateway(builder.Configuration);
@@ -93,6 +103,12 @@ lifetime.ApplicationStarted.Register(() => startupLog.LogInformation(
     gatewayEnabled ? builder.Configuration["Kestrel:Endpoints:Grpc:Url"] : "off", builder.Configuration["Kestrel:Endpoints:Http:Url"], dashboard ? ", /dashboard" : ""));
 try
 {
+    // Again just before binding: another stack may have taken a port while PostgreSQL was starting.
+    if (PortCheck.FirstBusy(ports) is { } taken)
+    {
+        startupLog.LogCritical("Cannot start: {Reason}", taken);
+        return 1;
+    }
     await host.RunAsync();
 }
 catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)

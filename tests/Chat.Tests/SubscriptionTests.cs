@@ -19,6 +19,25 @@ public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFi
         return message.TransactionUpdate;
     }
 
+    private async Task<bool?> Online(string database, string identity)
+    {
+        var rows = await TestPostgres.RowsAsync(fixture.ConnectionString, """
+            SELECT u.online FROM chat."user" u JOIN chat.database d ON d.id = u.database_id WHERE d.name = @db AND u.identity = @identity
+            """, ("db", database), ("identity", Identity.Parse(identity).ToBytes()));
+        return rows.Count == 0 ? null : (bool)rows[0][0]!;
+    }
+
+    /// <summary>Disconnects run after the stream ends, asynchronously to the client: wait for them, bounded.</summary>
+    private static async Task WaitUntil(Func<Task<bool>> condition, string what, int seconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"Timed out after {seconds}s waiting until {what}");
+            await Task.Delay(50);
+        }
+    }
+
     private Task Send(string database, string token, string text, TestGateway? via = null) =>
         (via ?? fixture.A).Chat.SendMessageAsync(new V1.SendMessageRequest { Database = database, Text = text }, TestGateway.Bearer(token)).ResponseAsync;
 
@@ -177,8 +196,145 @@ public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFi
             while (await slowCall.ResponseStream.MoveNext(CancellationToken.None)) { }
         });
         Assert.Equal(StatusCode.ResourceExhausted, status.StatusCode);
-        Assert.Contains("did not read its updates fast enough", status.Status.Detail);
+        Assert.Contains("could not keep up", status.Status.Detail);
         await fast.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Subscribes_succeed_and_go_live_while_another_connection_churns_on_the_same_database()
+    {
+        var (db, _) = await NewDatabase();
+        // A gateway of its own: the replica of db here serves only these two connections, so it stops and starts all the time.
+        await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client);
+        using var subscriber = await gateway.ConnectAsync(db);
+        using var stop = new CancellationTokenSource();
+        var churns = 0;
+        var churn = Task.Run(async () =>
+        {
+            // Connects and disconnects, every other time holding a subscription, so its drops empty the replica.
+            for (; !stop.IsCancellationRequested; churns++)
+            {
+                using var other = await gateway.ConnectAsync(db);
+                if (churns % 2 == 1) await Applied(other, await other.SubscribeAsync("SELECT * FROM User"));
+                await other.CloseAsync();
+                Assert.Null(other.EndedWith);
+            }
+        });
+
+        for (var i = 1; i <= 150; i++)
+        {
+            var id = await subscriber.SubscribeAsync("SELECT * FROM Message");
+            await Applied(subscriber, id);
+            // Applied and live: what commits next reaches it.
+            Assert.Equal(0, (await subscriber.CallAsync("send_message", $"[\"m{i}\"]")).Outcome.Code);
+            var update = await Next(subscriber);
+            Assert.Equal($"m{i}", Assert.Single(Assert.Single(update.TransactionUpdate.Tables).InsertedMessages).Text);
+            await subscriber.UnsubscribeAsync(id);
+            Assert.Equal(id, (await Next(subscriber)).UnsubscribeApplied?.RequestId);
+            if (churn.IsCompleted) await churn; // the churner failed: say why
+        }
+        stop.Cancel();
+        await churn;
+        Assert.True(churns > 10, $"only {churns} connections churned");
+        await subscriber.CloseAsync();
+        Assert.Null(subscriber.EndedWith);
+    }
+
+    /// <summary>Reads the subscription's SubscribeApplied chunks up to the last; anything else (an error, the stream ending) fails.</summary>
+    private static async Task Applied(LiveConnection connection, uint requestId)
+    {
+        V1.ServerMessage message;
+        do
+        {
+            message = await Next(connection);
+            Assert.True(message.SubscribeApplied?.RequestId == requestId, $"expected SubscribeApplied {requestId}, got {message}");
+        }
+        while (!message.SubscribeApplied.Last);
+    }
+
+    /// <summary>The next subscription message; if the stream ended instead, fails with its status.</summary>
+    private static async Task<V1.ServerMessage> Next(LiveConnection connection)
+    {
+        try
+        {
+            return await connection.NextUpdateAsync();
+        }
+        catch (System.Threading.Channels.ChannelClosedException)
+        {
+            await connection.Ended;
+            Assert.Fail($"the stream ended: {connection.EndedWith?.Status.ToString() ?? "OK"}");
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task An_evicted_client_is_freed_at_once_and_reads_resource_exhausted_without_draining_its_backlog()
+    {
+        var (db, owner) = await NewDatabase();
+        // A long grace: however slowly this machine runs, the client below reads before its call could be aborted.
+        await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client, new Dictionary<string, string?>
+        {
+            ["Chat:Gateway:SendQueueCapacity"] = "16",
+            ["Chat:Gateway:EvictionGrace"] = "00:10:00",
+        });
+        var (identity, token) = await gateway.CreateIdentityAsync();
+        var headers = TestGateway.Bearer(token);
+        headers.Add("database", db);
+        using var slow = gateway.Chat.Connect(headers);
+        await slow.RequestStream.WriteAsync(new V1.ClientMessage { Subscribe = new V1.Subscribe { RequestId = 1, Queries = { "SELECT * FROM Message" } } });
+        Assert.True(await slow.ResponseStream.MoveNext(CancellationToken.None)); // the identity token
+        Assert.True(await slow.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.True(slow.ResponseStream.Current.SubscribeApplied.Last);
+
+        // It reads nothing more: HTTP/2 flow control fills, then its queue, and it is evicted.
+        var text = new string('x', 4000);
+        var sent = 0;
+        while (gateway.Registry.LiveConnections > 0)
+        {
+            Assert.True(sent < 3000, $"the gateway still holds the client that stopped reading after {sent} messages");
+            await Send(db, owner, text);
+            sent++;
+        }
+        // The server let go of it without waiting for the client: the user is offline.
+        await WaitUntil(async () => await Online(db, identity) == false, "the evicted user is offline");
+
+        // When it reads again, it gets at most what was already in flight, then why it was cut off.
+        var received = 0;
+        var status = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await slow.ResponseStream.MoveNext(CancellationToken.None)) received++;
+        });
+        Assert.Equal(StatusCode.ResourceExhausted, status.StatusCode);
+        Assert.Contains("could not keep up", status.Status.Detail);
+        Assert.True(received < sent, $"it read {received} of {sent} messages before its status");
+    }
+
+    [Fact]
+    public async Task A_database_republished_under_a_subscription_ends_it_with_an_error_and_a_new_one_starts_from_scratch()
+    {
+        var (db, owner) = await NewDatabase();
+        using var client = await fixture.A.ConnectAsync(db, owner);
+        var first = await client.SubscribeAsync("SELECT * FROM Message");
+        await Applied(client, first);
+        await Send(db, owner, "before delete");
+        Assert.Equal("before delete", Assert.Single(Assert.Single((await Next(client)).TransactionUpdate.Tables).InsertedMessages).Text);
+
+        await fixture.A.Databases.DeleteAsync(new V1.DeleteRequest { Database = db }, TestGateway.Bearer(owner));
+        await fixture.A.Databases.PublishAsync(new V1.PublishRequest { Database = db }, TestGateway.Bearer(owner));
+        await Send(db, owner, "after republish"); // offset 1 of the new database: the replica finds the database changed
+
+        var error = await Next(client);
+        Assert.Equal(first, error.SubscriptionError?.RequestId);
+        Assert.Contains("deleted or published again", error.SubscriptionError!.Error);
+
+        // The connection carries on; subscribing again starts from the new database, without the old messages.
+        var second = await client.SubscribeAsync("SELECT * FROM Message");
+        var (_, history) = await client.ReadSnapshotAsync(second);
+        Assert.Equal([(1ul, "after republish")], history.Select(m => (m.Offset, m.Text)));
+        await Send(db, owner, "later");
+        Assert.Equal((2ul, "later"), Assert.Single(Assert.Single((await Next(client)).TransactionUpdate.Tables).InsertedMessages) is var m ? (m.Offset, m.Text) : default);
+        await client.CloseAsync();
+        Assert.Null(client.EndedWith);
     }
 
     [Fact]

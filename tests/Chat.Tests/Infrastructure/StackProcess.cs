@@ -8,12 +8,16 @@ namespace Chat.Tests.Infrastructure;
 public sealed class StackProcess : IDisposable
 {
     private readonly Process _process;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _output = new();
 
     public int GrpcPort { get; }
     public int HttpPort { get; }
     public string GrpcAddress => $"http://127.0.0.1:{GrpcPort}";
     public string HttpAddress => $"http://127.0.0.1:{HttpPort}";
     public bool HasExited => _process.HasExited;
+
+    /// <summary>What the process has printed so far, standard output and error together.</summary>
+    public string Output => string.Join('\n', _output);
 
     private StackProcess(Process process, int grpcPort, int httpPort) => (_process, GrpcPort, HttpPort) = (process, grpcPort, httpPort);
 
@@ -43,11 +47,32 @@ public sealed class StackProcess : IDisposable
         foreach (var (key, value) in extra ?? new Dictionary<string, string>()) environment[key] = value;
         foreach (var (key, value) in environment) start.Environment[key] = value;
         var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var stack = new StackProcess(process, grpc, http);
+        process.OutputDataReceived += (_, line) => { if (line.Data is not null) stack._output.Enqueue(line.Data); };
+        process.ErrorDataReceived += (_, line) => { if (line.Data is not null) stack._output.Enqueue(line.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        return new StackProcess(process, grpc, http);
+        return stack;
+    }
+
+    /// <summary>Waits for the process to exit and returns its exit code; fails if it becomes ready instead, or neither happens in time.</summary>
+    public async Task<int> WaitForExitInsteadOfReadyAsync(int seconds = 90)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+        var clock = Stopwatch.StartNew();
+        while (!_process.HasExited)
+        {
+            try
+            {
+                if ((await http.GetAsync($"{HttpAddress}/readyz")).IsSuccessStatusCode)
+                    Assert.Fail($"the stack started and is ready, where it should have refused to start. Its output:\n{Output}");
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(seconds), $"the stack neither exited nor became ready within {seconds} s");
+            await Task.Delay(200);
+        }
+        await _process.WaitForExitAsync(); // and its output is all read
+        return _process.ExitCode;
     }
 
     /// <summary>Polls <c>/readyz</c> until it answers 200, within a bounded time.</summary>
@@ -80,10 +105,21 @@ public sealed class StackProcess : IDisposable
         _process.Dispose();
     }
 
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>
+    /// A port nothing listens on now, never the same one twice in this test run (the kernel may offer a port again
+    /// once it is released, and two stacks given one port would share it: see src/Silo/PortCheck.cs).
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            lock (HandedOut)
+                if (HandedOut.Add(port)) return port;
+        }
     }
 }
