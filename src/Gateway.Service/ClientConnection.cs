@@ -25,6 +25,9 @@ public sealed class ClientConnection
     public ConnectionId Id { get; }
     public string Database { get; }
     public string? EvictedBecause { get; private set; }
+
+    /// <summary>How many messages may wait for this client before it is evicted.</summary>
+    public int Capacity => _capacity;
     public CancellationToken Evicted => _evicted.Token;
 
     /// <summary>For pushed updates: never waits; a full queue evicts the client.</summary>

@@ -307,10 +307,26 @@ public sealed class DatabaseReplica
         }
     }
 
+    /// <summary>
+    /// Live updates go to the connection's bounded queue; while the set's snapshot is still being sent they wait beside it,
+    /// bounded the same way: a client that does not read its snapshot would otherwise have every update held for it.
+    /// </summary>
     private static void Send(SubscriptionSet set, ServerMessage message)
     {
-        if (set.Pending is { } pending) pending.Add(message);
-        else set.Connection.TrySend(message);
+        if (set.Pending is not { } pending)
+        {
+            set.Connection.TrySend(message);
+            return;
+        }
+        if (set.Connection.EvictedBecause is not null) return;
+        if (pending.Count >= set.Connection.Capacity)
+        {
+            pending.Clear();
+            set.Connection.Evict($"Disconnected: this client could not keep up: its snapshot was still being sent while {set.Connection.Capacity} " +
+                                 "updates waited behind it (they were dropped). Read faster, or subscribe to less; then reconnect and subscribe again.");
+            return;
+        }
+        pending.Add(message);
     }
 
     /// <summary>Messages committed but never delivered by the feed: read them by offset and deliver them in order.</summary>

@@ -310,6 +310,38 @@ public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFi
     }
 
     [Fact]
+    public async Task A_client_that_never_reads_its_snapshot_is_evicted_instead_of_holding_every_update_meanwhile()
+    {
+        var (db, owner) = await NewDatabase();
+        var history = new string('h', 4000);
+        for (var i = 0; i < 600; i++) await Send(db, owner, history); // 2.4 MB: far more than HTTP/2 buffers for a client that does not read
+        await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client, new Dictionary<string, string?>
+        {
+            ["Chat:Gateway:SendQueueCapacity"] = "16",
+            ["Chat:Gateway:SnapshotChunkRows"] = "1",
+            ["Chat:Gateway:EvictionGrace"] = "00:10:00",
+        });
+        var (identity, token) = await gateway.CreateIdentityAsync();
+        var headers = TestGateway.Bearer(token);
+        headers.Add("database", db);
+        using var stalled = gateway.Chat.Connect(headers);
+        await stalled.RequestStream.WriteAsync(new V1.ClientMessage { Subscribe = new V1.Subscribe { RequestId = 1, Queries = { "SELECT * FROM Message" } } });
+        Assert.True(await stalled.ResponseStream.MoveNext(CancellationToken.None)); // the identity token; then it reads nothing
+
+        // Its snapshot cannot finish, so updates for it are held back meanwhile: past its queue's capacity, it is let go.
+        var sent = 0;
+        while (gateway.Registry.LiveConnections > 0)
+        {
+            Assert.True(sent < 500, $"the gateway still holds, after {sent} updates, a client that has not read its snapshot");
+            await Send(db, owner, $"update {sent++}");
+        }
+        await WaitUntil(async () => await Online(db, identity) == false, "the stalled user is offline");
+        var status = await Assert.ThrowsAsync<RpcException>(async () => { while (await stalled.ResponseStream.MoveNext(CancellationToken.None)) { } });
+        Assert.Equal(StatusCode.ResourceExhausted, status.StatusCode);
+        Assert.Contains("could not keep up", status.Status.Detail);
+    }
+
+    [Fact]
     public async Task A_database_republished_under_a_subscription_ends_it_with_an_error_and_a_new_one_starts_from_scratch()
     {
         var (db, owner) = await NewDatabase();
