@@ -84,15 +84,18 @@ public sealed class AddressLimits(IOptions<GatewayOptions> options, ILogger<Addr
                 entry.Tokens -= 1;
                 return;
             }
-            var wait = Math.Max(1, (int)Math.Ceiling((1 - entry.Tokens) / limits.IdentitiesPerMinutePerAddress * 60));
+            var wait = Wait((1 - entry.Tokens) / limits.IdentitiesPerMinutePerAddress * 60);
             refusal = $"{what} makes a new identity, and your address {Describe(group)} has made too many: at most " +
                       $"{limits.IdentitiesPerMinutePerAddress:0.##} a minute, in bursts of up to {limits.IdentityBurstPerAddress}. " +
-                      $"Keep the token you were given and reuse it (send `authorization: Bearer <token>`); or try again in {wait} s.";
+                      $"Keep the token you were given and reuse it (send `authorization: Bearer <token>`); or try again in {wait}.";
             Log(entry, group, IdentitiesLimit, refusal, now);
         }
         ChatMetrics.Refused(IdentitiesLimit);
         throw new RpcException(new Status(StatusCode.ResourceExhausted, refusal));
     }
+
+    private static string Wait(double seconds) =>
+        seconds <= 120 ? $"{Math.Max(1, Math.Ceiling(seconds)):0} s" : seconds <= 7200 ? $"{Math.Ceiling(seconds / 60):0} min" : $"{Math.Ceiling(seconds / 3600):0} h";
 
     /// <summary>Reserves one of the address's Connect streams until the result is disposed, or throws RESOURCE_EXHAUSTED.</summary>
     public IDisposable OpenConnection(IPAddress? address)
