@@ -325,6 +325,10 @@ public sealed class ConnectionsScenario(Bench bench)
             ["Chat__Auth__SigningKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             // The default is 10,000 connections per gateway: room for the most this run holds, plus the control calls.
             ["Chat__Gateway__MaxConnections"] = Math.Max(10_000, 2 * most).ToString(CultureInfo.InvariantCulture),
+            // All of them from 127.0.0.1, one client address, each a new identity: lift the per-address limits.
+            ["Chat__Gateway__MaxConnectionsPerAddress"] = "1000000",
+            ["Chat__Gateway__IdentitiesPerMinutePerAddress"] = "1000000",
+            ["Chat__Gateway__IdentityBurstPerAddress"] = "1000000",
             ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
             ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",
             ["Logging__LogLevel__Default"] = "Warning",

@@ -48,6 +48,10 @@ public sealed class StackHost : IAsyncDisposable
             ["Chat:Gateway:SendQueueCapacity"] = "100000",
             ["Chat:Gateway:MaxConnectionsPerIdentity"] = "100000",
             ["Chat:Gateway:MaxConnections"] = "100000",
+            // Every benchmark client is 127.0.0.1, one client address, making thousands of identities and streams.
+            ["Chat:Gateway:MaxConnectionsPerAddress"] = "1000000",
+            ["Chat:Gateway:IdentitiesPerMinutePerAddress"] = "1000000",
+            ["Chat:Gateway:IdentityBurstPerAddress"] = "1000000",
         });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);

@@ -15,6 +15,7 @@ public sealed class ChatService(
     TokenService tokens,
     Authentication authentication,
     ConnectionRegistry connections,
+    AddressLimits addresses,
     MessageSender messages,
     Subscriptions subscriptions,
     Microsoft.Extensions.Options.IOptions<GatewayOptions> options,
@@ -26,6 +27,7 @@ public sealed class ChatService(
 
     public override Task<CreateIdentityResponse> CreateIdentity(CreateIdentityRequest request, ServerCallContext context)
     {
+        addresses.TakeIdentity(AddressLimits.PeerOf(context), "CreateIdentity");
         var identity = Identity.Random();
         return Task.FromResult(new CreateIdentityResponse { Identity = identity.ToString(), Token = tokens.Issue(identity) });
     }
@@ -36,13 +38,19 @@ public sealed class ChatService(
         // Like SpacetimeDB's anonymous connect: no token, a new identity.
         var identity = await authentication.TryAuthenticateAsync(context);
         var token = identity is null ? null : context.RequestHeaders.GetValue("authorization")!["Bearer ".Length..].Trim();
-        if (identity is null)
+        var peer = AddressLimits.PeerOf(context);
+        // The stream limits first, so that a Connect refused by one of them has not spent a new identity.
+        using var addressSlot = addresses.OpenConnection(peer);
+        var anonymous = identity is null;
+        identity ??= Identity.Random();
+        using var slot = connections.Open(identity.Value);
+        if (anonymous)
         {
-            identity = Identity.Random();
+            // Each anonymous Connect is a new identity (and a new user row): it draws from the address's identity budget,
+            // as CreateIdentity does. A Connect with a token never does.
+            addresses.TakeIdentity(peer, "A Connect without a token");
             token = tokens.Issue(identity.Value);
         }
-
-        using var slot = connections.Open(identity.Value);
         var connection = new ClientConnection(identity.Value, ConnectionId.New(), database, options.Value.SendQueueCapacity);
         var caller = new ReducerCaller(identity.Value, connection.Id);
         var user = grains.GetUserGrain(database, identity.Value);
@@ -134,6 +142,7 @@ public sealed class ChatService(
             finally
             {
                 slot.Dispose();
+                addressSlot.Dispose();
                 await FinishWriting(connection, pump, writing, context);
             }
         }

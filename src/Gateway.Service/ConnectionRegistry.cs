@@ -29,12 +29,18 @@ public sealed class ConnectionRegistry(IGrainFactory grains, IOptions<GatewayOpt
         lock (_perIdentity)
         {
             if (_total >= limits.MaxConnections)
+            {
+                ChatMetrics.Refused("gateway_connections");
                 throw new RpcException(new Status(StatusCode.ResourceExhausted,
                     $"This gateway holds its maximum of {limits.MaxConnections} connections; try again later or another gateway."));
+            }
             var mine = _perIdentity.GetValueOrDefault(identity);
             if (mine >= limits.MaxConnectionsPerIdentity)
+            {
+                ChatMetrics.Refused("identity_connections");
                 throw new RpcException(new Status(StatusCode.ResourceExhausted,
                     $"Identity {identity} already has {mine} connections to this gateway (the limit is {limits.MaxConnectionsPerIdentity}); close one first."));
+            }
             _perIdentity[identity] = mine + 1;
             _total++;
             ChatMetrics.ConnectionOpened();

@@ -263,6 +263,14 @@ public sealed class DatabaseReplica
             var old = current?.Row;
             Deliver(change, "User", old, user, null, set => (old is not null && set.Matches(old), set.Matches(user)));
         }
+        else if (change.OldUser is { } gone)
+        {
+            // A user row deleted (an anonymous user expired): gone for the sets that saw it, unless a later write recreated it.
+            var current = _users.GetValueOrDefault(gone.Identity);
+            if (current is null || current.Version >= change.UserVersion) return;
+            _users.Remove(gone.Identity);
+            Deliver(change, "User", current.Row, null, null, set => (set.Matches(current.Row), false));
+        }
     }
 
     private static TableUpdate Update(string table, UserRow? deleted, UserRow? inserted, MessageRow? message)
@@ -383,6 +391,10 @@ public sealed class DatabaseReplica
         if (_databaseId != 0)
         {
             var resync = new ChangeEvent("(resync)", new ReducerCaller(default), DateTime.UtcNow, null, null, 0, null);
+            // Rows deleted meanwhile (expired anonymous users) are deleted for the sets that saw them.
+            foreach (var (identity, before) in _users)
+                if (!fresh.ContainsKey(identity))
+                    Deliver(resync, "User", before.Row, null, null, set => (set.Matches(before.Row), false));
             foreach (var (identity, now) in fresh)
             {
                 var before = _users.GetValueOrDefault(identity);

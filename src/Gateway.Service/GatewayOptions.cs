@@ -12,6 +12,27 @@ public sealed class GatewayOptions
     /// <summary>Live Connect streams this gateway holds in all.</summary>
     public int MaxConnections { get; set; } = 10_000;
 
+    /// <summary>
+    /// Live Connect streams one client address (an IPv4 address, or an IPv6 /64) may hold on this gateway, whatever
+    /// identities they use: anonymous Connects are a new identity each, so the per-identity cap does not hold them.
+    /// </summary>
+    public int MaxConnectionsPerAddress { get; set; } = 256;
+
+    /// <summary>
+    /// New identities one client address may make, per minute, sustained: <c>CreateIdentity</c> and every Connect without
+    /// a token draw from the same bucket. 0 turns the limit off.
+    /// </summary>
+    public double IdentitiesPerMinutePerAddress { get; set; } = 10;
+
+    /// <summary>How many new identities one client address may make at once before <see cref="IdentitiesPerMinutePerAddress"/> applies.</summary>
+    public int IdentityBurstPerAddress { get; set; } = 30;
+
+    /// <summary>
+    /// Client addresses whose limits the gateway keeps at most; past it, the least recently seen addresses without a
+    /// live stream are forgotten first (they start again with a full bucket). Bounds the limiter's memory.
+    /// </summary>
+    public int MaxTrackedAddresses { get; set; } = 100_000;
+
     /// <summary>Messages waiting for one slow client before it is disconnected with RESOURCE_EXHAUSTED.</summary>
     public int SendQueueCapacity { get; set; } = 4096;
 

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Chat.Gateway;
 
@@ -17,6 +18,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<TokenService>();
         services.AddSingleton<Authentication>();
         services.AddSingleton<ConnectionRegistry>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<AddressLimits>();
         services.AddSingleton<MessageSender>();
         services.AddSingleton<SubscriptionHub>();
         services.AddSingleton<Subscriptions>();

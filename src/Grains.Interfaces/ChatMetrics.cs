@@ -18,6 +18,8 @@ public static class ChatMetrics
     private static readonly Counter<long> Replays = Meter.CreateCounter<long>("chat.reducer.replays", description: "Reducer calls answered from an earlier call with the same idempotency key");
     private static readonly UpDownCounter<long> Connections = Meter.CreateUpDownCounter<long>("chat.gateway.connections", description: "Live Connect streams");
     private static readonly UpDownCounter<long> Subscriptions = Meter.CreateUpDownCounter<long>("chat.gateway.subscriptions", description: "Live subscription sets");
+    private static readonly Counter<long> Refusals = Meter.CreateCounter<long>("chat.gateway.refusals", description: "Requests the gateway refused with RESOURCE_EXHAUSTED, by limit");
+    private static readonly Counter<long> ExpiredUsers = Meter.CreateCounter<long>("chat.users.expired", description: "Never-named, offline, message-less users deleted after the retention period");
     private static readonly Histogram<double> FanOutLag = Meter.CreateHistogram<double>("chat.gateway.fanout_lag", "ms", "From a change's commit timestamp to its hand-off to a subscriber's queue");
 
     public static void Reducer(string reducer, ReducerStatus outcome, double milliseconds)
@@ -38,5 +40,8 @@ public static class ChatMetrics
     public static void ConnectionOpened() => Connections.Add(1);
     public static void ConnectionClosed() => Connections.Add(-1);
     public static void SubscriptionsChanged(int delta) => Subscriptions.Add(delta);
+    /// <summary>A refusal by the gateway; <paramref name="limit"/> names the limit (<c>address_identities</c>, <c>address_connections</c>, ...).</summary>
+    public static void Refused(string limit) => Refusals.Add(1, new KeyValuePair<string, object?>("limit", limit));
+    public static void UsersExpired(int count) => ExpiredUsers.Add(count);
     public static void Delivered(DateTime committedAt) => FanOutLag.Record((DateTime.UtcNow - committedAt).TotalMilliseconds);
 }

@@ -35,6 +35,9 @@ public static class ChatSiloConfiguration
         silo.Services.AddHostedService<ConnectionJanitor>();
         silo.Services.AddOptions<IdempotencyOptions>().BindConfiguration("Chat:Idempotency");
         silo.Services.AddHostedService<IdempotencyKeyPruner>();
+        silo.Services.AddOptions<UserExpiryOptions>().BindConfiguration("Chat:Users");
+        silo.Services.AddSingleton<UserExpiry>();
+        silo.Services.AddHostedService(sp => sp.GetRequiredService<UserExpiry>());
         silo.Services.AddOptions<ModuleLogOptions>().BindConfiguration("Chat:Logs");
         silo.Services.AddOptions<SqlOptions>().BindConfiguration("Chat:Sql");
         silo.AddAdoNetGrainStorage(GrainStorage, options =>

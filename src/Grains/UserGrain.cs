@@ -67,6 +67,8 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         catch (Exception e)
         {
             _renames.Refund(database.Settings.MessageBurst); // nothing changed: it costs nothing
+            if (await RowExpired(e))
+                return Logged("set_name", ReducerResult.Fail(ReducerStatus.FailedPrecondition, "Cannot set name for unknown user"));
             return Logged("set_name", Forget(e, "set_name"));
         }
         if (version is null)
@@ -138,9 +140,30 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
         }
         catch (Exception e)
         {
+            if (reducer == "identity_disconnected" && await RowExpired(e))
+            {
+                // As for any unknown user: the seed's warning, and nothing changes.
+                var (_, warning) = ChatReducers.IdentityDisconnected(null, caller);
+                logger.LogWarning("[{Database}] {Warning}", _database, warning);
+                GrainFactory.GetModuleLogGrain(_database).Write(ModuleLogLevel.Warn, reducer, warning!).Ignore();
+                return ReducerResult.Committed(Now());
+            }
             return Logged(reducer, Forget(e, reducer));
         }
         return await Adopt(database, next, version, reducer, caller);
+    }
+
+    /// <summary>
+    /// Whether a write found this grain's row gone while its database is still there: the row was expired (UserExpiry
+    /// deletes users that never set a name, are offline and sent nothing) while this activation still held it. Either
+    /// way the grain then holds what PostgreSQL holds.
+    /// </summary>
+    private async Task<bool> RowExpired(Exception e)
+    {
+        if (e is not DatabaseGoneException) return false;
+        _stale = true;
+        var (database, _) = await Prepare(new ReducerCaller(_identity), "reloading a user whose row is gone");
+        return database is not null && _user is null;
     }
 
     /// <summary>Takes the committed state and tells the change feed, in commit order (this grain runs one call at a time).</summary>

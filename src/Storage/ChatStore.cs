@@ -203,8 +203,8 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         {
             long version;
             await using (var user = new NpgsqlCommand("""
-                INSERT INTO chat."user" (database_id, identity, name, online, version) VALUES (@database_id, @identity, NULL, true, nextval('chat.user_version'))
-                ON CONFLICT (database_id, identity) DO UPDATE SET online = true, version = EXCLUDED.version
+                INSERT INTO chat."user" (database_id, identity, name, online, version, last_seen) VALUES (@database_id, @identity, NULL, true, nextval('chat.user_version'), now())
+                ON CONFLICT (database_id, identity) DO UPDATE SET online = true, version = EXCLUDED.version, last_seen = now()
                 RETURNING version
                 """, connectionToDb, transaction))
             {
@@ -236,7 +236,7 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
                 await live.ExecuteNonQueryAsync();
             }
             await using var user = new NpgsqlCommand("""
-                UPDATE chat."user" SET online = @online, version = nextval('chat.user_version')
+                UPDATE chat."user" SET online = @online, version = nextval('chat.user_version'), last_seen = now()
                 WHERE database_id = @database_id AND identity = @identity
                 RETURNING version
                 """, connectionToDb, transaction);
@@ -244,6 +244,36 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
             user.Parameters.AddWithValue("online", online);
             return await user.ExecuteScalarAsync() is long version ? version : throw new DatabaseGoneException();
         });
+
+    /// <summary>
+    /// Deletes up to <paramref name="batch"/> users that never set a name, are offline (no live connection), have sent no
+    /// message and were last seen longer ago than <paramref name="retention"/>. Returns each deleted row's database (id and
+    /// name), identity and a new version from the users' sequence, so that the deletion orders after every earlier write of
+    /// the row for the change feed's readers. Rows being written meanwhile are skipped (SKIP LOCKED), and a connect that
+    /// waited for the delete inserts the row anew.
+    /// </summary>
+    public async Task<IReadOnlyList<(long DatabaseId, string Database, Identity Identity, long Version)>> ExpireUsersAsync(TimeSpan retention, int batch)
+    {
+        await using var command = dataSource.CreateCommand("""
+            WITH doomed AS (
+                SELECT u.database_id, u.identity FROM chat."user" u
+                WHERE u.name IS NULL AND NOT u.online AND u.last_seen < now() - @retention
+                  AND NOT EXISTS (SELECT 1 FROM chat.connection c WHERE c.database_id = u.database_id AND c.identity = u.identity)
+                  AND NOT EXISTS (SELECT 1 FROM chat.message m WHERE m.database_id = u.database_id AND m.sender = u.identity)
+                LIMIT @batch
+                FOR UPDATE OF u SKIP LOCKED)
+            DELETE FROM chat."user" u USING doomed d, chat.database db
+            WHERE u.database_id = d.database_id AND u.identity = d.identity AND db.id = u.database_id
+            RETURNING u.database_id, db.name, u.identity, nextval('chat.user_version')
+            """);
+        command.Parameters.AddWithValue("retention", retention);
+        command.Parameters.AddWithValue("batch", batch);
+        await using var reader = await command.ExecuteReaderAsync();
+        var deleted = new List<(long, string, Identity, long)>();
+        while (await reader.ReadAsync())
+            deleted.Add((reader.GetInt64(0), reader.GetString(1), Identity.FromBytes((byte[])reader[2]), reader.GetInt64(3)));
+        return deleted;
+    }
 
     private static void AddUserKey(NpgsqlCommand command, long databaseId, Identity identity)
     {

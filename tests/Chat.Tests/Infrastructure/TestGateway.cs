@@ -49,6 +49,11 @@ public sealed class TestGateway : IAsyncDisposable
             ["Chat:Auth:SigningKey"] = SigningKey,
             ["Chat:Gateway:HeartbeatInterval"] = "00:00:01",
             ["Chat:Gateway:FeedRenewInterval"] = "00:00:01",
+            // Every test client is 127.0.0.1, one client address: per-address limits sized for the whole suite's traffic.
+            // AddressLimitTests start gateways of their own with low ones.
+            ["Chat:Gateway:MaxConnectionsPerAddress"] = "1000000",
+            ["Chat:Gateway:IdentitiesPerMinutePerAddress"] = "1000000",
+            ["Chat:Gateway:IdentityBurstPerAddress"] = "1000000",
         });
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
