@@ -91,10 +91,24 @@ public class LogsTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
             for (var i = 0; i < 50; i++) await Send(db, owner, $"writer {w} #{i}");
         })).ToArray();
 
+        // A writer that fails ends the wait at once, with its own error rather than a follower left waiting for its records.
+        var writing = Task.WhenAll(writers);
+        _ = writing.ContinueWith(_ => stop.Cancel(), TaskContinuationOptions.OnlyOnFaulted);
         var seen = new List<V1.LogRecord>();
-        while (seen.Count < 200 && await follow.ResponseStream.MoveNext(stop.Token))
-            seen.Add(follow.ResponseStream.Current);
-        await Task.WhenAll(writers);
+        try
+        {
+            while (seen.Count < 200 && await follow.ResponseStream.MoveNext(stop.Token))
+                seen.Add(follow.ResponseStream.Current);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled)
+        {
+            await writing; // throws what failed a writer, if one did
+            var stored = await ReadLogs(db, owner);
+            Assert.Fail($"The follower saw {seen.Count} of 200 records in 60 s (writers finished: {writing.IsCompleted}); the log holds " +
+                        $"{stored.Count(r => r.Message.StartsWith("writer "))}; last seen id {seen.LastOrDefault()?.Id}, ids stored after it: " +
+                        string.Join(",", stored.Where(r => r.Id > (seen.LastOrDefault()?.Id ?? 0)).Select(r => r.Id).Take(20)));
+        }
+        await writing;
         stop.Cancel();
 
         Assert.Equal(200, seen.Select(r => r.Message).Distinct().Count());
