@@ -77,12 +77,8 @@ public sealed class RunFolder
         }
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>Below the ephemeral range: processes restart on their ports, which a client's connection must not hold meanwhile.</summary>
+    public static int FreePort() => Chat.Storage.LoopbackPorts.Free();
 }
 
 public enum NodeKind { Silo, Gateway }

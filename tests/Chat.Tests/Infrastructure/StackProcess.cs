@@ -109,21 +109,9 @@ public sealed class StackProcess : IDisposable
         _process.Dispose();
     }
 
-    private static readonly HashSet<int> HandedOut = [];
-
     /// <summary>
-    /// A port nothing listens on now, never the same one twice in this test run (the kernel may offer a port again
-    /// once it is released, and two stacks given one port would share it: see src/Silo/PortCheck.cs).
+    /// A port nothing listens on now, never the same one twice in this test run (two stacks given one port would share
+    /// it: see src/Silo/PortCheck.cs), and below the ephemeral range, so no client connection holds it when a stack binds.
     /// </summary>
-    public static int FreePort()
-    {
-        while (true)
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-            lock (HandedOut)
-                if (HandedOut.Add(port)) return port;
-        }
-    }
+    public static int FreePort() => Chat.Storage.LoopbackPorts.Free();
 }
