@@ -63,8 +63,8 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         {
             var database = _database ?? await Describe();
             if (database is null) (_grace ??= new UnknownDatabaseGrace(this, () => _database is null)).Unknown();
+            var recorded = database is null ? null : FindRecordedCalls(database, messages); // runs beside the sender lookup
             // One lookup per sender, however many of its messages the batch holds.
-            var recorded = database is null ? null : FindRecordedCalls(database, messages);
             var senders = database is { Settings.RequireNameToSend: true }
                 ? await LookUp(messages.Select(m => m.Caller.Identity).Distinct())
                 : null;
