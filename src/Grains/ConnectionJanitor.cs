@@ -1,5 +1,4 @@
 using Chat.Storage;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -20,26 +19,11 @@ public sealed class ConnectionCleanupOptions
 /// harmless: disconnecting an already-ended connection changes nothing.
 /// </summary>
 public sealed class ConnectionJanitor(
-    ChatStore store, IGrainFactory grains, IOptions<ConnectionCleanupOptions> options, ILogger<ConnectionJanitor> logger) : BackgroundService
+    ChatStore store, IGrainFactory grains, IOptions<ConnectionCleanupOptions> options, ILogger<ConnectionJanitor> logger) : PeriodicSiloJob(logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var settings = options.Value;
-        using var timer = new PeriodicTimer(settings.Interval);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
-            {
-                await SweepAsync(settings.GatewayTimeout, stoppingToken);
-            }
-            catch (Exception e)
-            {
-                if (stoppingToken.IsCancellationRequested) break;
-                logger.LogWarning("Could not look for connections of dead gateways ({Reason}); will try again in {Interval}",
-                    e.GetBaseException().Message, settings.Interval);
-            }
-        }
-    }
+    protected override TimeSpan Interval => options.Value.Interval;
+    protected override string Purpose => "look for connections of dead gateways";
+    protected override Task RunOnceAsync(CancellationToken stoppingToken) => SweepAsync(options.Value.GatewayTimeout, stoppingToken);
 
     private async Task SweepAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {

@@ -1,5 +1,4 @@
 using Chat.Storage;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -18,30 +17,20 @@ public sealed class IdempotencyOptions
 /// Runs on every silo: deletes idempotency records older than the retention window, in bounded batches so that no
 /// statement holds locks for long. Several silos doing it at once is harmless.
 /// </summary>
-public sealed class IdempotencyKeyPruner(ChatStore store, IOptions<IdempotencyOptions> options, ILogger<IdempotencyKeyPruner> logger) : BackgroundService
+public sealed class IdempotencyKeyPruner(ChatStore store, IOptions<IdempotencyOptions> options, ILogger<IdempotencyKeyPruner> logger) : PeriodicSiloJob(logger)
 {
     private const int Batch = 10_000;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override TimeSpan Interval => options.Value.PruneInterval;
+    protected override string Purpose => "forget expired idempotency keys";
+
+    protected override async Task RunOnceAsync(CancellationToken stoppingToken)
     {
-        var settings = options.Value;
-        if (settings.Retention <= TimeSpan.Zero)
-            throw new InvalidOperationException($"Chat:Idempotency:Retention must be positive, not {settings.Retention}.");
-        using var timer = new PeriodicTimer(settings.PruneInterval);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
-            {
-                int pruned;
-                do pruned = await store.PruneReducerCallsAsync(settings.Retention, Batch);
-                while (pruned == Batch && !stoppingToken.IsCancellationRequested);
-            }
-            catch (Exception e)
-            {
-                if (stoppingToken.IsCancellationRequested) break;
-                logger.LogWarning("Could not forget expired idempotency keys ({Reason}); will try again in {Interval}",
-                    e.GetBaseException().Message, settings.PruneInterval);
-            }
-        }
+        var retention = options.Value.Retention;
+        if (retention <= TimeSpan.Zero)
+            throw new InvalidOperationException($"Chat:Idempotency:Retention must be positive, not {retention}; no key is forgotten.");
+        int pruned;
+        do pruned = await store.PruneReducerCallsAsync(retention, Batch);
+        while (pruned == Batch && !stoppingToken.IsCancellationRequested);
     }
 }

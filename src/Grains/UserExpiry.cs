@@ -1,5 +1,4 @@
 using Chat.Storage;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -24,29 +23,14 @@ public sealed class UserExpiryOptions
 /// anonymous Connects cannot grow a database without bound. Each deletion goes to the database's change feed, so
 /// subscribers see the row deleted. Several silos doing it at once is harmless (locked rows are skipped).
 /// </summary>
-public sealed class UserExpiry(ChatStore store, IGrainFactory grains, IOptions<UserExpiryOptions> options, ILogger<UserExpiry> logger) : BackgroundService
+public sealed class UserExpiry(ChatStore store, IGrainFactory grains, IOptions<UserExpiryOptions> options, ILogger<UserExpiry> logger) : PeriodicSiloJob(logger)
 {
     private const int Batch = 1000;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var settings = options.Value;
-        if (settings.AnonymousRetention <= TimeSpan.Zero) return;
-        using var timer = new PeriodicTimer(settings.ExpiryInterval);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
-            {
-                await ExpireAsync(settings.AnonymousRetention, stoppingToken);
-            }
-            catch (Exception e)
-            {
-                if (stoppingToken.IsCancellationRequested) break;
-                logger.LogWarning("Could not expire anonymous users ({Reason}); will try again in {Interval}",
-                    e.GetBaseException().Message, settings.ExpiryInterval);
-            }
-        }
-    }
+    protected override TimeSpan Interval => options.Value.ExpiryInterval;
+    protected override string Purpose => "expire anonymous users";
+    protected override bool Enabled => options.Value.AnonymousRetention > TimeSpan.Zero;
+    protected override Task RunOnceAsync(CancellationToken stoppingToken) => ExpireAsync(options.Value.AnonymousRetention, stoppingToken);
 
     /// <summary>One pass: deletes every expired user, a batch at a time, and tells the change feeds. Returns how many.</summary>
     public async Task<int> ExpireAsync(TimeSpan retention, CancellationToken cancellationToken = default)
