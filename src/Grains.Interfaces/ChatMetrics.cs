@@ -29,7 +29,12 @@ public static class ChatMetrics
         ReducerDuration.Record(milliseconds, tags);
     }
 
-    public static void Replayed(string reducer) => Replays.Add(1, new KeyValuePair<string, object?>("reducer", reducer));
+    /// <summary>Counts <paramref name="answer"/> when it replays an earlier call's result, and returns it.</summary>
+    public static ReducerResult Answered(string reducer, ReducerResult answer)
+    {
+        if (answer.Replayed) Replays.Add(1, new KeyValuePair<string, object?>("reducer", reducer));
+        return answer;
+    }
 
     public static void GroupCommit(int messages, double milliseconds)
     {

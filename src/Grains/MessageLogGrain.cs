@@ -121,7 +121,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         if (_recentCalls.Find(caller.Identity, key) is { } recent)
             return recent.Answer(key, fingerprint);
         if (recorded?.GetValueOrDefault((caller.Identity, key)) is { } first)
-            return Task.FromResult(Replayed(first.Answer(key, "send_message", fingerprint)));
+            return Task.FromResult(ChatMetrics.Answered("send_message", first.Answer(key, "send_message", fingerprint)));
         if (lookupFailure is not null)
             return Task.FromResult(lookupFailure);
         var result = Admit(database, caller, message.Text, new KeyedCall(key, fingerprint, default), sender);
@@ -143,11 +143,6 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         }
     }
 
-    private static ReducerResult Replayed(ReducerResult answer)
-    {
-        if (answer.Replayed) ChatMetrics.Replayed("send_message");
-        return answer;
-    }
 
     /// <summary>Applies the rules to one message and, if it passes, queues it for the next group commit.</summary>
     private Task<ReducerResult> Admit(DatabaseDescriptor database, ReducerCaller caller, string text, KeyedCall? key, UserRow? sender)

@@ -54,10 +54,5 @@ internal sealed record RecentCall(byte[] Fingerprint, Task<ReducerResult> Result
         return Replay(Result);
     }
 
-    private static async Task<ReducerResult> Replay(Task<ReducerResult> first)
-    {
-        var answer = (await first).AsReplay();
-        if (answer.Replayed) ChatMetrics.Replayed("send_message");
-        return answer;
-    }
+    private static async Task<ReducerResult> Replay(Task<ReducerResult> first) => ChatMetrics.Answered("send_message", (await first).AsReplay());
 }

@@ -47,11 +47,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
                 return Logged("set_name", StorageFailure.ToResult(e, _database, logger, "looking up an idempotency key"));
             }
             if (first is not null)
-            {
-                var answer = first.Answer(key, "set_name", keyed.Fingerprint);
-                if (answer.Replayed) ChatMetrics.Replayed("set_name");
-                return answer;
-            }
+                return ChatMetrics.Answered("set_name", first.Answer(key, "set_name", keyed.Fingerprint));
         }
 
         var outcome = ChatReducers.SetName(_user, name, database.Settings, ref _renames, DateTime.UtcNow);
