@@ -54,6 +54,40 @@ public sealed class ClientConnection
 
     public void Complete() => _outgoing.Writer.TryComplete();
 
+    private readonly HashSet<SubscriptionSet> _subscriptions = [];
+    private int _subscriptionText;
+
+    /// <summary>
+    /// Counts the set against this connection's limits, or says why it cannot be (then nothing is held). Held from the
+    /// Subscribe until the set is removed, dropped or refused, snapshot included.
+    /// </summary>
+    public string? TryHoldSubscription(SubscriptionSet set, int maxSets, int maxText)
+    {
+        lock (_subscriptions)
+        {
+            if (_subscriptions.Count >= maxSets)
+                return $"This connection already has {_subscriptions.Count} subscriptions, the most one connection may hold ({maxSets}). " +
+                       "Unsubscribe from one first, or put the queries in one Subscribe.";
+            if (_subscriptionText + set.TextLength > maxText)
+                return $"This subscription's queries are {set.TextLength} characters and the connection's live subscriptions already have " +
+                       $"{_subscriptionText}; one connection may hold at most {maxText} characters of query text. Unsubscribe from some first, or use shorter queries.";
+            _subscriptions.Add(set);
+            _subscriptionText += set.TextLength;
+            return null;
+        }
+    }
+
+    /// <summary>Gives back what <see cref="TryHoldSubscription"/> took; a second release of one set changes nothing.</summary>
+    public void ReleaseSubscription(SubscriptionSet set)
+    {
+        lock (_subscriptions)
+            if (_subscriptions.Remove(set))
+                _subscriptionText -= set.TextLength;
+    }
+
+    /// <summary>Set once the first refusal of this connection has been logged: one line per connection is enough.</summary>
+    public bool RefusalLogged { get; set; }
+
     /// <summary>Writes the queue to the stream until it is completed.</summary>
     public async Task PumpAsync(IServerStreamWriter<ServerMessage> stream, CancellationToken cancellationToken)
     {

@@ -16,6 +16,14 @@ public sealed class SubscriptionSet(ClientConnection connection, uint requestId,
     public IReadOnlyList<SqlQuery> UserQueries { get; } = queries.Where(q => q.Tables[0] == "User").ToArray();
     public IReadOnlyList<SqlQuery> MessageQueries { get; } = queries.Where(q => q.Tables[0] == "Message").ToArray();
 
+    /// <summary>Each query's <see cref="SqlQuery.EqualityKey"/>, in the order of <see cref="UserQueries"/> and <see cref="MessageQueries"/>.</summary>
+    public IReadOnlyList<SqlEqualityKey?> UserKeys => _userKeys ??= UserQueries.Select(q => q.EqualityKey(connection.Identity)).ToArray();
+    public IReadOnlyList<SqlEqualityKey?> MessageKeys => _messageKeys ??= MessageQueries.Select(q => q.EqualityKey(connection.Identity)).ToArray();
+    private SqlEqualityKey?[]? _userKeys, _messageKeys;
+
+    /// <summary>Characters of query text: what the set costs its connection's <see cref="GatewayOptions.MaxSubscriptionTextPerConnection"/>.</summary>
+    public int TextLength { get; } = queries.Sum(q => q.Text.Length);
+
     /// <summary>Updates that committed while the snapshot was being sent; null once the set is live.</summary>
     public List<ServerMessage>? Pending { get; set; } = [];
 
@@ -60,6 +68,16 @@ public sealed class DatabaseReplica
 {
     private const int CatchUpChunk = 1000;
 
+    /// <summary>
+    /// Feed batches waiting for this replica at most. Past it they are dropped and the replica resynchronises from
+    /// PostgreSQL instead, once it has caught up: a database whose delivery cannot keep up costs bounded memory, and the
+    /// numbering of batches makes the loss visible, so none is silent.
+    /// </summary>
+    internal const int MaxQueuedBatches = 10_000;
+
+    private int _queuedBatches;
+    private volatile bool _overflowed;
+
     private readonly string _database;
     private readonly IGrainFactory _grains;
     private readonly IChangeObserver _observer;
@@ -67,6 +85,7 @@ public sealed class DatabaseReplica
     private readonly IReplicaOwner _owner;
     private readonly Channel<Func<Task>> _work = Channel.CreateUnbounded<Func<Task>>(new UnboundedChannelOptions { SingleReader = true });
     private readonly List<SubscriptionSet> _sets = [];
+    private readonly SubscriptionIndex _index = new();
     private readonly CancellationTokenSource _stopped = new();
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _unsubscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -121,7 +140,22 @@ public sealed class DatabaseReplica
     /// <summary>Completes when the first snapshot is loaded; faults if the database does not exist or cannot be read.</summary>
     public Task Loaded => _loaded.Task;
 
-    public void OnBatch(ChangeBatch batch) => Enqueue(() => Apply(batch));
+    public void OnBatch(ChangeBatch batch)
+    {
+        if (Interlocked.Increment(ref _queuedBatches) > MaxQueuedBatches)
+        {
+            Interlocked.Decrement(ref _queuedBatches);
+            if (!_overflowed)
+                _logger.LogWarning("Replica of {Database} is {Count} feed batches behind; dropping them and resynchronising once it catches up", _database, MaxQueuedBatches);
+            _overflowed = true;
+            return;
+        }
+        Enqueue(() =>
+        {
+            Interlocked.Decrement(ref _queuedBatches);
+            return Apply(batch);
+        });
+    }
 
     /// <summary>
     /// Registers the set and returns its starting point: the matching user rows now, and the offset up to which
@@ -133,6 +167,7 @@ public sealed class DatabaseReplica
         {
             Interlocked.Decrement(ref _claims);
             _sets.Add(set);
+            _index.Add(set);
             ChatMetrics.SubscriptionsChanged(1);
             IReadOnlyList<UserRow> users = _users.Values.Select(u => u.Row).Where(set.Matches).ToList();
             return Task.FromResult((users, _databaseId, _lastOffset));
@@ -151,7 +186,13 @@ public sealed class DatabaseReplica
     public Task<int> Remove(Func<SubscriptionSet, bool> which) =>
         Run(() =>
         {
-            var removed = _sets.RemoveAll(s => which(s));
+            var removed = _sets.RemoveAll(s =>
+            {
+                if (!which(s)) return false;
+                _index.Remove(s);
+                s.Connection.ReleaseSubscription(s);
+                return true;
+            });
             ChatMetrics.SubscriptionsChanged(-removed);
             // Empty is not enough: a subscriber the hub handed this replica to may not have registered yet.
             if (_sets.Count == 0 && _owner.TryRetire(this)) Stop();
@@ -202,6 +243,9 @@ public sealed class DatabaseReplica
             try
             {
                 await work();
+                // Other databases' replicas (and everything else) get the thread between two pieces of this one's work,
+                // so a database with a backlog cannot hold a core while theirs wait.
+                await Task.Yield();
             }
             catch (Exception e)
             {
@@ -220,8 +264,8 @@ public sealed class DatabaseReplica
                 Enqueue(async () =>
                 {
                     var position = await _grains.GetChangeFeedGrain(_database).Subscribe(_observer);
-                    // A new epoch: the feed was reactivated and may have dropped batches meant for us.
-                    if (position.Epoch != _epoch) await Resynchronise();
+                    // A new epoch: the feed was reactivated and may have dropped batches meant for us; or we dropped some.
+                    if (position.Epoch != _epoch || _overflowed) await Resynchronise();
                 });
         }
         catch (OperationCanceledException)
@@ -253,7 +297,7 @@ public sealed class DatabaseReplica
             if (message.Offset > _lastOffset + 1)
                 await CatchUpMessages(message.Offset - 1); // a publish was lost: fill in from PostgreSQL
             _lastOffset = message.Offset;
-            Deliver(change, "Message", null, null, message, set => (false, set.Matches(message)));
+            Deliver(change, "Message", null, null, message, _index.For(message), set => (false, set.Matches(message)));
         }
         else if (change.NewUser is { } user)
         {
@@ -261,7 +305,7 @@ public sealed class DatabaseReplica
             if (current is not null && current.Version >= change.UserVersion) return;
             _users[user.Identity] = new VersionedUser(user, change.UserVersion);
             var old = current?.Row;
-            Deliver(change, "User", old, user, null, set => (old is not null && set.Matches(old), set.Matches(user)));
+            Deliver(change, "User", old, user, null, _index.For(old, user), set => (old is not null && set.Matches(old), set.Matches(user)));
         }
         else if (change.OldUser is { } gone)
         {
@@ -269,7 +313,7 @@ public sealed class DatabaseReplica
             var current = _users.GetValueOrDefault(gone.Identity);
             if (current is null || current.Version >= change.UserVersion) return;
             _users.Remove(gone.Identity);
-            Deliver(change, "User", current.Row, null, null, set => (set.Matches(current.Row), false));
+            Deliver(change, "User", current.Row, null, null, _index.For(current.Row, null), set => (set.Matches(current.Row), false));
         }
     }
 
@@ -286,11 +330,13 @@ public sealed class DatabaseReplica
     /// Sends the change to every set it concerns. Sets that see the same rows get the very same message object
     /// (built once, never changed afterwards), so a change costs one message per shape, not one per subscriber.
     /// </summary>
+    /// <param name="candidates">The sets the change may concern (<see cref="SubscriptionIndex"/>); the others cannot match.</param>
     /// <param name="match">For a set: whether it saw the old row (a delete) and whether it sees the new one (an insert).</param>
-    private void Deliver(ChangeEvent change, string table, UserRow? old, UserRow? @new, MessageRow? message, Func<SubscriptionSet, (bool Was, bool Is)> match)
+    private void Deliver(ChangeEvent change, string table, UserRow? old, UserRow? @new, MessageRow? message,
+        IEnumerable<SubscriptionSet> candidates, Func<SubscriptionSet, (bool Was, bool Is)> match)
     {
         var built = new Dictionary<(bool Was, bool Is, bool Own), ServerMessage>();
-        foreach (var set in _sets)
+        foreach (var set in candidates)
         {
             var (was, @is) = match(set);
             if (!was && !@is) continue;
@@ -366,6 +412,7 @@ public sealed class DatabaseReplica
     /// <summary>Starts over from PostgreSQL: re-subscribe to the feed, then take a snapshot and deliver the difference.</summary>
     private async Task Resynchronise()
     {
+        _overflowed = false;
         var position = await _grains.GetChangeFeedGrain(_database).Subscribe(_observer);
         var snapshot = await _grains.GetGrain<ITableReaderGrain>(0).LoadSnapshot(_database);
         // Offsets of one database only grow: fewer messages than already delivered means its rows were deleted after its
@@ -377,6 +424,7 @@ public sealed class DatabaseReplica
             foreach (var set in _sets)
             {
                 set.Dropped = true;
+                set.Connection.ReleaseSubscription(set);
                 set.Connection.TrySend(new ServerMessage { SubscriptionError = new SubscriptionError { RequestId = set.RequestId,
                     Error = $"Database '{_database}' was deleted or published again; subscribe again." } });
             }
@@ -394,12 +442,12 @@ public sealed class DatabaseReplica
             // Rows deleted meanwhile (expired anonymous users) are deleted for the sets that saw them.
             foreach (var (identity, before) in _users)
                 if (!fresh.ContainsKey(identity))
-                    Deliver(resync, "User", before.Row, null, null, set => (set.Matches(before.Row), false));
+                    Deliver(resync, "User", before.Row, null, null, _index.For(before.Row, null), set => (set.Matches(before.Row), false));
             foreach (var (identity, now) in fresh)
             {
                 var before = _users.GetValueOrDefault(identity);
                 if (before is not null && before.Version >= now.Version) continue;
-                Deliver(resync, "User", before?.Row, now.Row, null, set => (before is not null && set.Matches(before.Row), set.Matches(now.Row)));
+                Deliver(resync, "User", before?.Row, now.Row, null, _index.For(before?.Row, now.Row), set => (before is not null && set.Matches(before.Row), set.Matches(now.Row)));
             }
             if (snapshot.LastOffset > _lastOffset)
                 await CatchUpMessages(snapshot.LastOffset);

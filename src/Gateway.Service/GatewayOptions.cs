@@ -33,6 +33,12 @@ public sealed class GatewayOptions
     /// </summary>
     public int MaxTrackedAddresses { get; set; } = 100_000;
 
+    /// <summary>Live subscription sets (one per Subscribe request) one Connect stream may hold.</summary>
+    public int MaxSubscriptionsPerConnection { get; set; } = 32;
+
+    /// <summary>Characters of query text one Connect stream's live subscriptions may hold in all.</summary>
+    public int MaxSubscriptionTextPerConnection { get; set; } = 64 * 1024;
+
     /// <summary>Messages waiting for one slow client before it is disconnected with RESOURCE_EXHAUSTED.</summary>
     public int SendQueueCapacity { get; set; } = 4096;
 

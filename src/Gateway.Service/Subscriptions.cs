@@ -8,6 +8,9 @@ namespace Chat.Gateway;
 /// <summary>Subscribe and Unsubscribe for one connection: validates the queries, streams the snapshot, then goes live.</summary>
 public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOptions<GatewayOptions> options, ILogger<Subscriptions> logger)
 {
+    /// <summary>The <c>limit</c> of <c>chat.gateway.refusals</c> for subscriptions past a connection's limits.</summary>
+    public const string SubscriptionsLimit = "connection_subscriptions";
+
     public async Task SubscribeAsync(ClientConnection connection, Subscribe request, CancellationToken cancellationToken)
     {
         List<SqlQuery> queries;
@@ -24,6 +27,18 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
         }
 
         var set = new SubscriptionSet(connection, request.RequestId, queries);
+        if (connection.TryHoldSubscription(set, options.Value.MaxSubscriptionsPerConnection, options.Value.MaxSubscriptionTextPerConnection) is { } refusal)
+        {
+            ChatMetrics.Refused(SubscriptionsLimit);
+            if (!connection.RefusalLogged)
+            {
+                connection.RefusalLogged = true;
+                logger.LogWarning("Refused a subscription of connection {ConnectionId} (identity {Identity}, database {Database}): {Refusal} (later refusals of this connection are counted, not logged)",
+                    connection.Id, connection.Identity, connection.Database, refusal);
+            }
+            await Refuse(connection, request.RequestId, refusal, cancellationToken);
+            return;
+        }
         DatabaseReplica replica;
         IReadOnlyList<UserRow> users;
         long databaseId, lastOffset;
@@ -33,6 +48,7 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
         }
         catch (Exception e)
         {
+            connection.ReleaseSubscription(set);
             // This request fails, not the connection: its other subscriptions and calls carry on.
             logger.LogWarning("Subscribe for {ConnectionId} to {Database} failed: {Reason}", connection.Id, connection.Database, e.GetBaseException().Message);
             await Refuse(connection, request.RequestId, e is KeyNotFoundException ? e.Message : $"The subscription could not be started; try again ({e.GetBaseException().Message}).", cancellationToken);

@@ -64,9 +64,9 @@ public static class InMemorySqlEngine
         return bound.Where is null || new Evaluator(caller).Eval(bound.Where, [values]) is true;
     }
 
-    private static object?[] ToValues(UserRow row) => [row.Identity, row.Name, row.Online];
+    internal static object?[] ToValues(UserRow row) => [row.Identity, row.Name, row.Online];
 
-    private static object?[] ToValues(MessageRow row) =>
+    internal static object?[] ToValues(MessageRow row) =>
         [row.Sender, DateTime.SpecifyKind(row.Sent, DateTimeKind.Utc), row.Text, (ulong)row.Offset];
 
     /// <summary>

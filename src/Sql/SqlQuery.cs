@@ -82,8 +82,44 @@ public sealed class SqlQuery
         return null;
     }
 
+    /// <summary>
+    /// A <c>column = constant</c> condition every row this single-table query matches must meet, when its WHERE has one at
+    /// the top (alone, or ANDed with others); <c>:sender</c> stands for <paramref name="caller"/>. A row whose column holds
+    /// another value cannot match, which is what lets subscribers be indexed by it, as SpacetimeDB does. Null when there is none.
+    /// </summary>
+    public SqlEqualityKey? EqualityKey(Identity caller)
+    {
+        if (Bound.Sources.Count != 1 || Bound.Where is not { } where) return null;
+        foreach (var condition in where is BoundAnd and ? and.Operands : [where])
+        {
+            if (condition is not BoundComparison { Operator: SqlComparisonOperator.Equal } equal) continue;
+            var (column, value) = equal.Left is BoundColumn ? (equal.Left, equal.Right) : (equal.Right, equal.Left);
+            if (column is not BoundColumn bound) continue;
+            switch (value)
+            {
+                case BoundConstant constant:
+                    return new SqlEqualityKey(bound.Column.Ordinal, constant.Value);
+                case BoundSender:
+                    return new SqlEqualityKey(bound.Column.Ordinal, caller);
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The value a <see cref="SqlEqualityKey"/> on <c>User</c> compares with; null for NULL.</summary>
+    public static object? ColumnValue(UserRow row, int column) => InMemorySqlEngine.ToValues(row)[column];
+
+    /// <summary>The value a <see cref="SqlEqualityKey"/> on <c>Message</c> compares with.</summary>
+    public static object? ColumnValue(MessageRow row, int column) => InMemorySqlEngine.ToValues(row)[column];
+
     public override string ToString() => Text;
 }
+
+/// <summary>
+/// A column (by position in its table) and the value it must equal. Values compare with <see cref="object.Equals(object)"/>,
+/// which agrees with SQL's <c>=</c> for every column type here (strings by code point, identities by bytes).
+/// </summary>
+public readonly record struct SqlEqualityKey(int Column, object Value);
 
 /// <summary>
 /// A query that cannot be run: it does not parse, names something that does not exist, compares

@@ -145,6 +145,71 @@ public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFi
     }
 
     [Fact]
+    public async Task Keyed_subscriptions_get_exactly_the_rows_whose_key_they_name_including_a_rows_old_value()
+    {
+        var (db, owner) = await NewDatabase();
+        using var other = await fixture.A.ConnectAsync(db);
+        using var me = await fixture.A.ConnectAsync(db);
+        // Filed under sender = me, text = 'b' and name = 'Alice' by the gateway's index; the last one has no key.
+        var mine = await me.SubscribeAsync("SELECT * FROM Message WHERE sender = :sender", "SELECT * FROM Message WHERE text = 'b' AND offset > 0");
+        await me.ReadSnapshotAsync(mine);
+        var alices = await me.SubscribeAsync("SELECT * FROM User WHERE name = 'Alice'");
+        await me.ReadSnapshotAsync(alices);
+
+        Assert.Equal(0, (await other.CallAsync("send_message", """["a"]""")).Outcome.Code);
+        Assert.Equal(0, (await other.CallAsync("send_message", """["b"]""")).Outcome.Code);
+        Assert.Equal(0, (await me.CallAsync("send_message", """["c"]""")).Outcome.Code);
+        Assert.Equal("b", Assert.Single(Assert.Single((await NextTransaction(me)).Tables).InsertedMessages).Text);
+        Assert.Equal("c", Assert.Single(Assert.Single((await NextTransaction(me)).Tables).InsertedMessages).Text);
+
+        Assert.Equal(0, (await other.CallAsync("set_name", """["Alice"]""")).Outcome.Code);
+        var named = Assert.Single((await NextTransaction(me)).Tables);
+        Assert.Equal(("Alice", 0), (Assert.Single(named.InsertedUsers).Name, named.DeletedUsers.Count));
+        // Renamed away: only the old row holds the key, and the set that saw it must hear that it is gone.
+        Assert.Equal(0, (await other.CallAsync("set_name", """["Bob"]""")).Outcome.Code);
+        var renamed = Assert.Single((await NextTransaction(me)).Tables);
+        Assert.Equal(("Alice", 0), (Assert.Single(renamed.DeletedUsers).Name, renamed.InsertedUsers.Count));
+        await Send(db, owner, "nothing for me");
+        Assert.Equal(0, (await me.CallAsync("send_message", """["d"]""")).Outcome.Code);
+        Assert.Equal("d", Assert.Single(Assert.Single((await NextTransaction(me)).Tables).InsertedMessages).Text);
+        await me.CloseAsync();
+        await other.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Subscriptions_past_a_connections_limits_are_refused_while_the_ones_it_holds_keep_working()
+    {
+        var (db, owner) = await NewDatabase();
+        using var me = await fixture.A.ConnectAsync(db);
+        var all = await me.SubscribeAsync("SELECT * FROM Message");
+        await me.ReadSnapshotAsync(all);
+        for (var i = 1; i < 32; i++)
+            await me.ReadSnapshotAsync(await me.SubscribeAsync($"SELECT * FROM Message WHERE text = 'never {i}'"));
+        var refused = await me.SubscribeAsync("SELECT * FROM User");
+        var error = (await me.NextUpdateAsync()).SubscriptionError;
+        Assert.Equal(refused, error.RequestId);
+        Assert.Contains("the most one connection may hold (32)", error.Error);
+
+        await Send(db, owner, "still delivered");
+        Assert.Equal("still delivered", Assert.Single(Assert.Single((await NextTransaction(me)).Tables).InsertedMessages).Text);
+        await me.UnsubscribeAsync(all);
+        Assert.Equal(all, (await me.NextUpdateAsync()).UnsubscribeApplied.RequestId);
+        await me.ReadSnapshotAsync(await me.SubscribeAsync("SELECT * FROM User"));
+
+        // Query text: two requests of ~41,000 characters each do not fit in 65,536.
+        using var wordy = await fixture.A.ConnectAsync(db);
+        var queries = Enumerable.Range(0, 10).Select(i => $"SELECT * FROM Message WHERE text = '{i}{new string('x', 4000)}'").ToArray();
+        await wordy.ReadSnapshotAsync(await wordy.SubscribeAsync(queries));
+        var tooMuch = await wordy.SubscribeAsync(queries);
+        var textError = (await wordy.NextUpdateAsync()).SubscriptionError;
+        Assert.Equal(tooMuch, textError.RequestId);
+        Assert.Contains("at most 65536 characters of query text", textError.Error);
+        Assert.Equal(0, (await wordy.CallAsync("send_message", """["short and sweet"]""")).Outcome.Code);
+        await me.CloseAsync();
+        await wordy.CloseAsync();
+    }
+
+    [Fact]
     public async Task Unsubscribe_stops_that_sets_updates_only()
     {
         var (db, owner) = await NewDatabase();

@@ -41,6 +41,34 @@ public class InMemorySqlEngineTests
         Expect("SELECT name FROM User WHERE name IS NOT NULL ORDER BY name", "me", "zed");
     }
 
+    [Theory]
+    [InlineData("SELECT * FROM Message WHERE text = 'a'", true)]
+    [InlineData("SELECT * FROM Message WHERE 'a' = text AND offset > 3", true)]
+    [InlineData("SELECT * FROM Message WHERE sender = :sender", true)]
+    [InlineData("SELECT * FROM Message WHERE offset = 2", true)]
+    [InlineData("SELECT * FROM Message WHERE offset > 1 AND sender = 0xff000000000000000000000000000000000000000000000000000000000000bb", true)]
+    [InlineData("SELECT * FROM Message WHERE text = 'a' OR offset = 2", false)]
+    [InlineData("SELECT * FROM Message WHERE NOT (text = 'a')", false)]
+    [InlineData("SELECT * FROM Message", false)]
+    [InlineData("SELECT * FROM User WHERE name = 'me'", true)]
+    [InlineData("SELECT * FROM User WHERE online = false AND identity = :sender", true)]
+    [InlineData("SELECT * FROM User WHERE name <> 'me'", false)]
+    public void An_equality_key_never_excludes_a_row_its_query_matches(string text, bool keyed)
+    {
+        var query = SqlQuery.ParseSubscription(text);
+        var key = query.EqualityKey(Me);
+        Assert.Equal(keyed, key is not null);
+        if (key is not { } k) return;
+        var messages = Messages.Where(m => query.Tables[0] == "Message" && InMemorySqlEngine.Matches(query, m, Me)).ToList();
+        var users = Users.Where(u => query.Tables[0] == "User" && InMemorySqlEngine.Matches(query, u, Me)).ToList();
+        Assert.True(messages.Count + users.Count > 0, "each keyed case matches some row, or it would show nothing");
+        Assert.All(messages, m => Assert.Equal(k.Value, SqlQuery.ColumnValue(m, k.Column)));
+        Assert.All(users, u => Assert.Equal(k.Value, SqlQuery.ColumnValue(u, k.Column)));
+        // And rows with another value in that column never match.
+        Assert.DoesNotContain(Messages, m => query.Tables[0] == "Message" && !Equals(SqlQuery.ColumnValue(m, k.Column), k.Value) && InMemorySqlEngine.Matches(query, m, Me));
+        Assert.DoesNotContain(Users, u => query.Tables[0] == "User" && !Equals(SqlQuery.ColumnValue(u, k.Column), k.Value) && InMemorySqlEngine.Matches(query, u, Me));
+    }
+
     [Fact]
     public void NULLs_sort_last_ascending_and_first_descending()
     {
