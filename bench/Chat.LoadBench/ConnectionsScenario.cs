@@ -328,6 +328,7 @@ public sealed class ConnectionsScenario(Bench bench)
             // All of them from 127.0.0.1, one client address, each a new identity: lift the per-address limits.
             ["Chat__Gateway__MaxConnectionsPerAddress"] = "1000000",
             ["Chat__Gateway__IdentitiesPerMinutePerAddress"] = "1000000",
+            ["Chat__Gateway__MaxSqlQueriesPerAddress"] = "1000000",
             ["Chat__Gateway__IdentityBurstPerAddress"] = "1000000",
             ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
             ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",

@@ -51,6 +51,7 @@ public sealed class StackHost : IAsyncDisposable
             // Every benchmark client is 127.0.0.1, one client address, making thousands of identities and streams.
             ["Chat:Gateway:MaxConnectionsPerAddress"] = "1000000",
             ["Chat:Gateway:IdentitiesPerMinutePerAddress"] = "1000000",
+            ["Chat:Gateway:MaxSqlQueriesPerAddress"] = "1000000",
             ["Chat:Gateway:IdentityBurstPerAddress"] = "1000000",
         });
         builder.Logging.ClearProviders();

@@ -61,7 +61,7 @@ public sealed class AddressLimits(IOptions<GatewayOptions> options, ILogger<Addr
         return new IPAddress(bytes);
     }
 
-    private static string Describe(IPAddress group) =>
+    internal static string Describe(IPAddress group) =>
         group.AddressFamily == AddressFamily.InterNetworkV6 ? $"{group}/64" : group.ToString();
 
     /// <summary>

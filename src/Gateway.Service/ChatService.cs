@@ -16,6 +16,7 @@ public sealed class ChatService(
     Authentication authentication,
     ConnectionRegistry connections,
     AddressLimits addresses,
+    SqlAdmission sqlAdmission,
     MessageSender messages,
     Subscriptions subscriptions,
     Microsoft.Extensions.Options.IOptions<GatewayOptions> options,
@@ -197,6 +198,7 @@ public sealed class ChatService(
     {
         var caller = await authentication.RequireAsync(context);
         var database = Authentication.RequireDatabaseName(request.Database);
+        using var slot = sqlAdmission.Admit(caller, AddressLimits.PeerOf(context));
         var answer = await grains.GetGrain<ISqlGrain>(0).Query(database, request.Query, caller);
         if (answer.Result is not { } result)
             throw new RpcException(new Status(answer.Status.ToStatusCode(), answer.Error ?? answer.Status.ToString()));

@@ -39,6 +39,15 @@ public sealed class GatewayOptions
     /// <summary>Characters of query text one Connect stream's live subscriptions may hold in all.</summary>
     public int MaxSubscriptionTextPerConnection { get; set; } = 64 * 1024;
 
+    /// <summary>SQL queries one identity may have running at once through this gateway.</summary>
+    public int MaxSqlQueriesPerIdentity { get; set; } = 2;
+
+    /// <summary>SQL queries one client address may have running at once through this gateway, whatever identities it uses.</summary>
+    public int MaxSqlQueriesPerAddress { get; set; } = 4;
+
+    /// <summary>SQL queries this gateway runs at once in all.</summary>
+    public int MaxSqlQueries { get; set; } = 16;
+
     /// <summary>Messages waiting for one slow client before it is disconnected with RESOURCE_EXHAUSTED.</summary>
     public int SendQueueCapacity { get; set; } = 4096;
 

@@ -20,6 +20,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<ConnectionRegistry>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<AddressLimits>();
+        services.AddSingleton<SqlAdmission>();
         services.AddSingleton<MessageSender>();
         services.AddSingleton<SubscriptionHub>();
         services.AddSingleton<Subscriptions>();

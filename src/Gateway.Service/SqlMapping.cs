@@ -10,7 +10,9 @@ public static class SqlMapping
     {
         var response = new SqlResponse { Truncated = result.Truncated };
         if (result.Truncated)
-            response.Notice = $"Only the first {result.Rows.Count} rows are shown: the query matched more than the row cap. Add LIMIT/OFFSET or a narrower WHERE.";
+            response.Notice = result.CutBySize
+                ? $"Only the first {result.Rows.Count} rows are shown: the result is larger than the size limit for one answer. Select fewer columns, or add LIMIT/OFFSET or a narrower WHERE."
+                : $"Only the first {result.Rows.Count} rows are shown: the query matched more than the row cap. Add LIMIT/OFFSET or a narrower WHERE.";
         foreach (var column in result.Columns)
             response.Columns.Add(new Api.V1.SqlColumn { Name = column.Name, Type = (Api.V1.SqlType)((int)column.Type + 1) });
         foreach (var row in result.Rows)

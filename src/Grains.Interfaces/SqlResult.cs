@@ -19,10 +19,12 @@ public sealed record SqlColumn(
 /// <summary>
 /// The answer to an ad hoc SQL query. Each row holds one value per column: an <see cref="Identity"/>,
 /// <see cref="string"/>, <see cref="bool"/>, <see cref="DateTime"/> (UTC, microsecond precision),
-/// <see cref="ulong"/>, or null. <see cref="Truncated"/> says that more rows matched than the row cap let through.
+/// <see cref="ulong"/>, or null. <see cref="Truncated"/> says that more rows matched than were returned: past the row
+/// cap, or, with <see cref="CutBySize"/>, past the result's byte limit.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record SqlResult(
     [property: Id(0)] IReadOnlyList<SqlColumn> Columns,
     [property: Id(1)] IReadOnlyList<object?[]> Rows,
-    [property: Id(2)] bool Truncated);
+    [property: Id(2)] bool Truncated,
+    [property: Id(3)] bool CutBySize = false);

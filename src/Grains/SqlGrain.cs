@@ -11,13 +11,16 @@ public sealed class SqlOptions
 {
     public int RowCap { get; set; } = 10_000;
     public TimeSpan StatementTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    public int MaxResultBytes { get; set; } = SqlLimits.Default.MaxResultBytes;
 }
 
 /// <summary>
 /// Parses the query with our own parser, translates it into one parameterised statement restricted to the
 /// database's id, and runs it read-only with a timeout and a row cap. No query text reaches PostgreSQL.
+/// Reentrant: how many queries run at once is the gateways' decision (per identity, per address, in all), not the
+/// number of cores; otherwise one client's slow joins would queue everyone else's one-row queries behind them.
 /// </summary>
-[StatelessWorker]
+[StatelessWorker, Reentrant]
 public sealed class SqlGrain(NpgsqlDataSource dataSource, IOptions<SqlOptions> options, ILogger<SqlGrain> logger) : Grain, ISqlGrain
 {
     public async Task<SqlAnswer> Query(string database, string query, Identity caller)
@@ -33,7 +36,7 @@ public sealed class SqlGrain(NpgsqlDataSource dataSource, IOptions<SqlOptions> o
         }
         if (await GrainFactory.GetDatabaseGrain(database).Describe() is not { } descriptor)
             return new SqlAnswer(null, ReducerStatus.NotFound, $"Database '{database}' does not exist.");
-        var limits = new SqlLimits { RowCap = options.Value.RowCap, StatementTimeout = options.Value.StatementTimeout };
+        var limits = new SqlLimits { RowCap = options.Value.RowCap, StatementTimeout = options.Value.StatementTimeout, MaxResultBytes = options.Value.MaxResultBytes };
         try
         {
             return new SqlAnswer(await PostgresSqlExecutor.ExecuteAsync(dataSource, descriptor.Id, parsed, caller, limits, CancellationToken.None), ReducerStatus.Committed, null);

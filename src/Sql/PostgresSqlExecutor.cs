@@ -44,7 +44,7 @@ public static class PostgresSqlExecutor
             await using var command = new NpgsqlCommand(statement.Sql, connection, transaction);
             command.Parameters.AddRange(statement.Parameters.ToArray());
             var rows = new List<object?[]>();
-            var truncated = false;
+            var (truncated, cutBySize, bytes) = (false, false, 0L);
             await using (var reader = await command.ExecuteReaderAsync(ct))
             {
                 while (await reader.ReadAsync(ct))
@@ -54,11 +54,18 @@ public static class PostgresSqlExecutor
                         truncated = true;
                         break;
                     }
-                    rows.Add(ReadRow(reader, query.Columns));
+                    var row = ReadRow(reader, query.Columns);
+                    bytes += SqlValueFormat.Size(row);
+                    if (bytes > limits.MaxResultBytes)
+                    {
+                        (truncated, cutBySize) = (true, true);
+                        break;
+                    }
+                    rows.Add(row);
                 }
             }
             await transaction.RollbackAsync(ct);
-            return new SqlResult(query.Columns, rows, truncated);
+            return new SqlResult(query.Columns, rows, truncated, cutBySize);
         }
         catch (PostgresException e) when (e.SqlState == QueryCanceled && !ct.IsCancellationRequested)
         {

@@ -18,6 +18,9 @@ public sealed class SqlQuery
 
     public const int MaxIdentifierLength = 128;
 
+    /// <summary>Most result columns: each costs every row its bytes, so a short query must not ask for thousands.</summary>
+    public const int MaxColumns = 64;
+
     private SqlQuery(string text, SqlSelect syntax, BoundQuery bound)
     {
         Text = text;
@@ -48,7 +51,10 @@ public sealed class SqlQuery
         if (text.Length > MaxLength)
             throw new SqlQueryException($"The query is {text.Length} characters long; the limit is {MaxLength}");
         var syntax = Parser.Parse(text);
-        return new SqlQuery(text, syntax, Binder.Bind(syntax));
+        var query = new SqlQuery(text, syntax, Binder.Bind(syntax));
+        if (query.Columns.Count > MaxColumns)
+            throw new SqlQueryException($"The query selects {query.Columns.Count} columns; the limit is {MaxColumns}. Select fewer, or name the ones you need instead of * over a join.");
+        return query;
     }
 
     /// <summary><see cref="Parse"/>, then <see cref="EnsureSubscriptionShape"/>.</summary>
@@ -149,6 +155,12 @@ public sealed record SqlLimits
 
     /// <summary>Most rows returned; a result cut here has <see cref="SqlResult.Truncated"/> set.</summary>
     public int RowCap { get; init; } = 10_000;
+
+    /// <summary>
+    /// Most bytes of values returned (strings as UTF-8, identities as their 66-character text, as the gateway sends them);
+    /// a result cut here has <see cref="SqlResult.Truncated"/> and <see cref="SqlResult.CutBySize"/> set.
+    /// </summary>
+    public int MaxResultBytes { get; init; } = 2 * 1024 * 1024;
 
     /// <summary>Longest PostgreSQL may work on the query before it is cancelled.</summary>
     public TimeSpan StatementTimeout { get; init; } = TimeSpan.FromSeconds(5);

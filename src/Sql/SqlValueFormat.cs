@@ -22,6 +22,26 @@ public static class SqlValueFormat
         _ => value.ToString() ?? "",
     };
 
+    /// <summary>
+    /// About how many bytes the row takes on the wire: what <see cref="SqlLimits.MaxResultBytes"/> counts. Each value
+    /// costs a few bytes of framing besides its content.
+    /// </summary>
+    public static long Size(object?[] row)
+    {
+        long size = 0;
+        foreach (var value in row)
+            size += 4 + value switch
+            {
+                null => 0,
+                Identity => 66,
+                string text => Encoding.UTF8.GetByteCount(text),
+                DateTime => 12,
+                bool => 1,
+                _ => 8,
+            };
+        return size;
+    }
+
     private static string Quote(string text)
     {
         var quoted = new StringBuilder(text.Length + 2).Append('"');

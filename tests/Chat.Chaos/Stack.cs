@@ -64,6 +64,7 @@ public sealed class Stack : IAsyncDisposable
             // Every simulated client is 127.0.0.1, one client address: the per-address limits would refuse most of them.
             environment["Chat__Gateway__MaxConnectionsPerAddress"] = "1000000";
             environment["Chat__Gateway__IdentitiesPerMinutePerAddress"] = "1000000";
+            environment["Chat__Gateway__MaxSqlQueriesPerAddress"] = "1000000";
             environment["Chat__Gateway__IdentityBurstPerAddress"] = "1000000";
             environment["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}";
             environment["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}";

@@ -100,6 +100,79 @@ public class SqlGatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixt
     }
 
     [Fact]
+    public async Task Results_past_the_size_limit_are_cut_and_say_so_and_wide_selects_are_refused()
+    {
+        var (db, token, _) = await NewDatabase();
+        var text = new string('w', 4000);
+        await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Gateway.Chat.SendMessageAsync(new V1.SendMessageRequest { Database = db, Text = $"{i}{text}" }, TestGateway.Bearer(token)).ResponseAsync));
+        // 1,600 rows of ~8 KB: far past 2 MiB, and cut there, before the row cap (500 here) is reached.
+        var result = await Sql(db, token, "SELECT a.text, b.text FROM Message a JOIN Message b ON a.sender = b.sender");
+        Assert.True(result.Truncated);
+        Assert.InRange(result.Rows.Count, 200, 270);
+        Assert.Contains("size limit", result.Notice);
+        Assert.InRange(result.CalculateSize(), 1_500_000, 2_300_000);
+
+        var wide = await Refused(db, token, "SELECT " + string.Join(", ", Enumerable.Repeat("text", 65)) + " FROM Message", StatusCode.InvalidArgument);
+        Assert.Contains("65 columns; the limit is 64", wide.Status.Detail);
+        Assert.Equal(64, (await Sql(db, token, "SELECT " + string.Join(", ", Enumerable.Repeat("offset", 64)) + " FROM Message LIMIT 1")).Columns.Count);
+    }
+
+    [Fact]
+    public async Task Concurrent_queries_past_an_identitys_or_an_addresss_limit_are_refused_at_once()
+    {
+        await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client, new Dictionary<string, string?>
+        {
+            ["Chat:Gateway:MaxSqlQueriesPerIdentity"] = "2",
+            ["Chat:Gateway:MaxSqlQueriesPerAddress"] = "3",
+        });
+        var (db, token, _) = await NewDatabase();
+        var (_, other) = await gateway.CreateIdentityAsync();
+        var (_, third) = await gateway.CreateIdentityAsync();
+        Task<V1.SqlResponse> Query(string bearer) =>
+            gateway.Chat.SqlAsync(new V1.SqlRequest { Database = db, Query = "SELECT * FROM Message" }, TestGateway.Bearer(bearer)).ResponseAsync;
+
+        // Queries that wait on a lock are running as far as the gateway can tell, for as long as the test needs.
+        await using var blocker = new Npgsql.NpgsqlConnection(fixture.ConnectionString);
+        await blocker.OpenAsync();
+        await using var lockTransaction = await blocker.BeginTransactionAsync();
+        await using (var lockTable = new Npgsql.NpgsqlCommand("LOCK TABLE chat.message IN ACCESS EXCLUSIVE MODE", blocker, lockTransaction))
+            await lockTable.ExecuteNonQueryAsync();
+        var running = new[] { Query(token), Query(token), Query(other) };
+        await WaitForLockWaiters(3, running);
+
+        var mine = await Assert.ThrowsAsync<RpcException>(() => Query(token));
+        Assert.Equal(StatusCode.ResourceExhausted, mine.StatusCode);
+        Assert.Contains("the most one identity may run at once", mine.Status.Detail);
+        var theirs = await Assert.ThrowsAsync<RpcException>(() => Query(third));
+        Assert.Equal(StatusCode.ResourceExhausted, theirs.StatusCode);
+        Assert.Contains("the most one address may run at once", theirs.Status.Detail);
+
+        await lockTransaction.RollbackAsync();
+        foreach (var query in running)
+        {
+            // Admitted: they ran (or, on a machine so slow that the lock outlived the statement timeout, were cancelled by it).
+            try { await query; }
+            catch (RpcException e) { Assert.NotEqual(StatusCode.ResourceExhausted, e.StatusCode); }
+        }
+        Assert.NotNull(await Query(third));
+    }
+
+    private async Task WaitForLockWaiters(int count, Task[] running)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (await TestPostgres.ScalarAsync<long>(fixture.ConnectionString,
+                   @"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%chat.""message""%'") < count)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                var activity = await TestPostgres.RowsAsync(fixture.ConnectionString, "SELECT datname, state, wait_event_type, left(query, 200) FROM pg_stat_activity");
+                Assert.Fail($"{count} queries never waited on the lock ({string.Join(", ", running.Select(t => t.Exception?.GetBaseException().Message ?? t.Status.ToString()))}): " + string.Join(" | ", activity.Select(r => string.Join(", ", r))));
+            }
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
     public async Task Unknown_databases_and_missing_tokens_are_refused()
     {
         var (_, token, _) = await NewDatabase();

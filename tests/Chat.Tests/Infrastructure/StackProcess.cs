@@ -43,6 +43,7 @@ public sealed class StackProcess : IDisposable
             // The tests' clients all come from 127.0.0.1, one client address, and make identities freely.
             ["Chat__Gateway__MaxConnectionsPerAddress"] = "1000000",
             ["Chat__Gateway__IdentitiesPerMinutePerAddress"] = "1000000",
+            ["Chat__Gateway__MaxSqlQueriesPerAddress"] = "1000000",
             ["Chat__Gateway__IdentityBurstPerAddress"] = "1000000",
             ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
             ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",

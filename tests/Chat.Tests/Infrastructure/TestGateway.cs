@@ -53,6 +53,7 @@ public sealed class TestGateway : IAsyncDisposable
             // AddressLimitTests start gateways of their own with low ones.
             ["Chat:Gateway:MaxConnectionsPerAddress"] = "1000000",
             ["Chat:Gateway:IdentitiesPerMinutePerAddress"] = "1000000",
+            ["Chat:Gateway:MaxSqlQueriesPerAddress"] = "1000000",
             ["Chat:Gateway:IdentityBurstPerAddress"] = "1000000",
         });
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
