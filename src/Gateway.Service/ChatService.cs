@@ -17,6 +17,7 @@ public sealed class ChatService(
     ConnectionRegistry connections,
     AddressLimits addresses,
     SqlAdmission sqlAdmission,
+    LogFollowing logFollowing,
     MessageSender messages,
     Subscriptions subscriptions,
     Microsoft.Extensions.Options.IOptions<GatewayOptions> options,
@@ -205,8 +206,6 @@ public sealed class ChatService(
         return SqlMapping.ToResponse(result);
     }
 
-    /// <summary>How often a follower looks for new log records (they may be written by any silo).</summary>
-    private static readonly TimeSpan FollowInterval = TimeSpan.FromMilliseconds(200);
     private const int LogPage = 1000;
 
     public override async Task Logs(LogsRequest request, IServerStreamWriter<LogRecord> responseStream, ServerCallContext context)
@@ -219,6 +218,8 @@ public sealed class ChatService(
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"Only the owner of database '{database}' can read its logs."));
         if (request.MinLevel is < LogLevel.Unspecified or > LogLevel.Panic)
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"Unknown log level {(int)request.MinLevel}."));
+        // A follow stream is held open like a Connect stream, and counts against the same per-address limit.
+        using var addressSlot = request.Follow ? addresses.OpenConnection(AddressLimits.PeerOf(context)) : null;
 
         var minimum = request.MinLevel == LogLevel.Unspecified ? ModuleLogLevel.Trace : (ModuleLogLevel)((int)request.MinLevel - 1);
         var log = grains.GetModuleLogGrain(database);
@@ -226,31 +227,40 @@ public sealed class ChatService(
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         try
         {
+            // What is there now, a page at a time at the reader's pace; then, when following, what the log pushes.
             while (true)
             {
                 var page = await log.ReadAfter(last, minimum, LogPage);
                 foreach (var record in page)
                 {
-                    await responseStream.WriteAsync(new LogRecord
-                    {
-                        Id = (ulong)record.Id,
-                        Timestamp = Timestamp.FromDateTime(record.At),
-                        Level = (LogLevel)((int)record.Level + 1),
-                        Reducer = record.Reducer ?? "",
-                        Message = record.Message,
-                    }, ending.Token);
+                    await responseStream.WriteAsync(ToProto(record), ending.Token);
                     last = record.Id;
                 }
-                if (page.Count == LogPage) continue;
-                if (!request.Follow) return;
-                await Task.Delay(FollowInterval, ending.Token);
+                if (page.Count < LogPage) break;
             }
+            if (!request.Follow) return;
+            var (follower, lease) = logFollowing.Follow(database, minimum, last);
+            using (lease)
+            {
+                await foreach (var record in follower.Records.ReadAllAsync(ending.Token))
+                    await responseStream.WriteAsync(ToProto(record), ending.Token);
+            }
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, follower.EndedBecause ?? "Stopped following; follow again."));
         }
         catch (OperationCanceledException) when (ending.IsCancellationRequested)
         {
             // The follower went away, or the gateway is shutting down.
         }
     }
+
+    private static LogRecord ToProto(ModuleLogRecord record) => new()
+    {
+        Id = (ulong)record.Id,
+        Timestamp = Timestamp.FromDateTime(record.At),
+        Level = (LogLevel)((int)record.Level + 1),
+        Reducer = record.Reducer ?? "",
+        Message = record.Message,
+    };
 
     private async Task<ProtoReducerResult> Call(string database, ReducerCaller caller, CallReducer call)
     {

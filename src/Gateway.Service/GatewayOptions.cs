@@ -48,6 +48,9 @@ public sealed class GatewayOptions
     /// <summary>SQL queries this gateway runs at once in all.</summary>
     public int MaxSqlQueries { get; set; } = 16;
 
+    /// <summary><c>Logs</c> follow streams this gateway holds in all (each also counts against <see cref="MaxConnectionsPerAddress"/>).</summary>
+    public int MaxLogFollowers { get; set; } = 1000;
+
     /// <summary>Messages waiting for one slow client before it is disconnected with RESOURCE_EXHAUSTED.</summary>
     public int SendQueueCapacity { get; set; } = 4096;
 

@@ -21,6 +21,7 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<AddressLimits>();
         services.AddSingleton<SqlAdmission>();
+        services.AddSingleton<LogFollowing>();
         services.AddSingleton<MessageSender>();
         services.AddSingleton<SubscriptionHub>();
         services.AddSingleton<Subscriptions>();

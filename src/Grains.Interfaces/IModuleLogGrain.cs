@@ -21,9 +21,25 @@ public sealed record ModuleLogRecord(
     [property: Id(3)] string? Reducer,
     [property: Id(4)] string Message);
 
+/// <summary>A gateway with followers of a database's module log: told when records were committed, to read them once for all.</summary>
+public interface ILogObserver : IGrainObserver
+{
+    [OneWay]
+    Task OnAppended(string database);
+}
+
 /// <summary>One database's module log, keyed by its name: durable in PostgreSQL, written in groups.</summary>
 public interface IModuleLogGrain : IGrainWithStringKey
 {
+    /// <summary>Records were committed by another writer (the message log, the database grain): followers are told.</summary>
+    [OneWay]
+    Task Appended();
+
+    /// <summary>Tells <paramref name="observer"/> of committed records for a minute; call again well within it to keep it.</summary>
+    Task Follow(ILogObserver observer);
+
+    Task Unfollow(ILogObserver observer);
+
     /// <summary>Appends a record; written with the next group. Records for a database that does not exist are dropped.</summary>
     [OneWay]
     Task Write(ModuleLogLevel level, string? reducer, string message);

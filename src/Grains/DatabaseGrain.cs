@@ -126,6 +126,7 @@ public sealed class DatabaseGrain(
         try
         {
             await store.AppendLogAsync(databaseId, [(ChatReducers.TruncateToMicroseconds(DateTime.UtcNow), ModuleLogLevel.Info, null, message)]);
+            GrainFactory.GetModuleLogGrain(Name).Appended().Ignore();
         }
         catch (Exception e)
         {

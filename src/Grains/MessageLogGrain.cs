@@ -240,7 +240,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         ChatStore.PreparedMessages prepared;
         try
         {
-            prepared = await _store.PrepareMessagesAsync(database.Id, rows, database.Settings.LogMessages, inTransaction: !previous.IsCompleted,
+            prepared = await _store.PrepareMessagesAsync(database.Id, rows, database.Settings.LogMessages,
                 group.Any(p => p.Key is not null) ? group.Select(p => p.Key).ToList() : null);
         }
         catch (Exception e)
@@ -284,7 +284,10 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             pending.Done.SetResult(ReducerResult.Committed(row.Sent, row));
         _publishing = Publish(_publishing, database.Id, group, rows);
         if (database.Settings.LogMessages)
+        {
+            GrainFactory.GetModuleLogGrain(Database).Appended().Ignore();
             _pruner.Wrote(database.Id, rows.Length);
+        }
         if (_commits.Waiting == 0)
             SweepIdleBuckets();
         return null;

@@ -2,6 +2,7 @@ using Chat.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.Utilities;
 
 namespace Chat.Grains;
 
@@ -18,12 +19,41 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
     private readonly ILogger<ModuleLogGrain> _logger;
     private readonly GroupCommitLoop<Entry> _writes;
     private readonly LogPruner _pruner;
+    // Gateways with followers, told after each commit; they read the new records once each, whatever their follower count.
+    private readonly ObserverManager<ILogObserver> _followers;
+
+    /// <summary>Gateways renew well within this; one that stops renewing (it died, or its followers left) is forgotten.</summary>
+    public static readonly TimeSpan FollowerExpiry = TimeSpan.FromSeconds(60);
 
     public ModuleLogGrain(ChatStore store, IOptions<ModuleLogOptions> options, ILogger<ModuleLogGrain> logger)
     {
         (_store, _logger) = (store, logger);
         _writes = new GroupCommitLoop<Entry>(Commit);
         _pruner = new LogPruner(store, options.Value, logger);
+        _followers = new ObserverManager<ILogObserver>(FollowerExpiry, logger);
+    }
+
+    public Task Appended()
+    {
+        Notify();
+        return Task.CompletedTask;
+    }
+
+    public Task Follow(ILogObserver observer)
+    {
+        _followers.Subscribe(observer, observer);
+        return Task.CompletedTask;
+    }
+
+    public Task Unfollow(ILogObserver observer)
+    {
+        _followers.Unsubscribe(observer);
+        return Task.CompletedTask;
+    }
+
+    private void Notify()
+    {
+        if (_followers.Count > 0) _followers.Notify(o => o.OnAppended(Database));
     }
 
     private string Database => this.GetPrimaryKeyString();
@@ -59,6 +89,7 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
             if (await GrainFactory.GetDatabaseGrain(Database).Describe() is not { } database)
                 return;
             await _store.AppendLogAsync(database.Id, group.Select(e => (e.At, e.Level, e.Reducer, e.Message)).ToList());
+            Notify();
             _pruner.Wrote(database.Id, group.Count);
         }
         catch (Exception e)

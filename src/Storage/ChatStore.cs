@@ -436,13 +436,14 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
     /// info level (the seed's <c>log::info!</c>), as one statement, hence one transaction: all or none.
     /// </summary>
     /// <summary>
-    /// Gets an append of messages (and their log records) ready to commit. With <paramref name="inTransaction"/> the rows are
-    /// inserted now, in a transaction left open until <see cref="PreparedMessages.CommitAsync"/>, so that the insert of one
-    /// group can run while an earlier group's commit waits for the disk; disposing an uncommitted one rolls it back.
-    /// Without it nothing is sent until the commit, which is then a single statement: one round trip.
+    /// Gets an append of messages (and their log records) ready to commit: the rows are inserted now, in a transaction left
+    /// open until <see cref="PreparedMessages.CommitAsync"/>, so that the insert of one group can run while an earlier
+    /// group's commit waits for the disk; disposing an uncommitted one rolls it back. Inserting before the next group's
+    /// insert starts also keeps the log records' ids in commit order, which is what lets a follower read "after id N"
+    /// without skipping any (an insert deferred to the commit once let a later group take lower ids and commit after).
     /// </summary>
     /// <remarks><paramref name="keys"/>, when given, holds each row's idempotency key (or null), recorded with the rows.</remarks>
-    public async Task<PreparedMessages> PrepareMessagesAsync(long databaseId, IReadOnlyList<MessageRow> rows, bool logMessages, bool inTransaction,
+    public async Task<PreparedMessages> PrepareMessagesAsync(long databaseId, IReadOnlyList<MessageRow> rows, bool logMessages,
         IReadOnlyList<KeyedCall?>? keys = null)
     {
         var offsets = new long[rows.Count];
@@ -484,9 +485,9 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
             command.Parameters.AddWithValue("texts", texts);
             command.Parameters.AddWithValue("info", (short)ModuleLogLevel.Info);
             command.Parameters.AddWithValue("log", logMessages);
-            var prepared = new PreparedMessages(connection, command, inTransaction ? await connection.BeginTransactionAsync() : null);
-            if (inTransaction)
-                await prepared.InsertAsync();
+            // Npgsql sends BEGIN with the insert: one round trip now, one for the commit.
+            var prepared = new PreparedMessages(connection, command, await connection.BeginTransactionAsync());
+            await prepared.InsertAsync();
             return prepared;
         }
         catch
@@ -501,10 +502,10 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
     {
         private readonly NpgsqlConnection _connection;
         private readonly NpgsqlCommand _insert;
-        private readonly NpgsqlTransaction? _transaction;
+        private readonly NpgsqlTransaction _transaction;
         private bool _done;
 
-        internal PreparedMessages(NpgsqlConnection connection, NpgsqlCommand insert, NpgsqlTransaction? transaction)
+        internal PreparedMessages(NpgsqlConnection connection, NpgsqlCommand insert, NpgsqlTransaction transaction)
         {
             (_connection, _insert, _transaction) = (connection, insert, transaction);
             _insert.Transaction = transaction;
@@ -528,8 +529,7 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         {
             try
             {
-                if (_transaction is null) await InsertAsync();
-                else await _transaction.CommitAsync();
+                await _transaction.CommitAsync();
             }
             catch (Exception e) when (e is not DatabaseGoneException and not IdempotencyKeyTakenException && e is NpgsqlException or IOException or TimeoutException or ObjectDisposedException)
             {
@@ -546,7 +546,7 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         {
             try
             {
-                if (!_done && _transaction is not null) await _transaction.RollbackAsync();
+                if (!_done) await _transaction.RollbackAsync();
             }
             catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
             {

@@ -246,12 +246,11 @@ public class IdempotencyDurabilityTests
         var (id, _, _) = await store.CreateDatabaseAsync("raced", Identity.Random(), DateTime.UtcNow);
         var sender = Identity.Random();
         var key = new KeyedCall("same", IdempotencyKey.Fingerprint("send_message", "a"), default);
-        await using (var first = await store.PrepareMessagesAsync(id, [new MessageRow(1, sender, DateTime.UtcNow, "a")], false, inTransaction: false, [key]))
+        await using (var first = await store.PrepareMessagesAsync(id, [new MessageRow(1, sender, DateTime.UtcNow, "a")], false, [key]))
             await first.CommitAsync();
 
         // As a second activation of the message log during a failover would: the same key under the next offset.
-        await using var second = await store.PrepareMessagesAsync(id, [new MessageRow(2, sender, DateTime.UtcNow, "a")], false, inTransaction: false, [key]);
-        await Assert.ThrowsAsync<IdempotencyKeyTakenException>(second.CommitAsync);
+        await Assert.ThrowsAsync<IdempotencyKeyTakenException>(() => store.PrepareMessagesAsync(id, [new MessageRow(2, sender, DateTime.UtcNow, "a")], false, [key]));
         Assert.Equal(1, await TestPostgres.ScalarAsync<long>(connectionString, "SELECT count(*) FROM chat.message"));
         Assert.Single(await store.FindCallsAsync(id, [(sender, "same")]));
     }

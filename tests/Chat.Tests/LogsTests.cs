@@ -121,6 +121,57 @@ public class LogsTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
     }
 
     [Fact]
+    public async Task Followers_share_one_reader_per_database_and_past_the_gateways_limit_are_refused()
+    {
+        await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client, new Dictionary<string, string?> { ["Chat:Gateway:MaxLogFollowers"] = "3" });
+        var (db, owner) = await NewDatabase(new V1.DatabaseSettings { MessagesPerSecond = 0 });
+        var (other, otherOwner) = await NewDatabase(new V1.DatabaseSettings { MessagesPerSecond = 0 });
+        await Send(db, owner, "before");
+        await Send(other, otherOwner, "before");
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        AsyncServerStreamingCall<V1.LogRecord> Follow(string database, string token) =>
+            gateway.Chat.Logs(new V1.LogsRequest { Database = database, NumLines = 1, Follow = true }, TestGateway.Bearer(token), cancellationToken: stop.Token);
+        async Task<string> Next(AsyncServerStreamingCall<V1.LogRecord> call)
+        {
+            Assert.True(await call.ResponseStream.MoveNext(stop.Token), "the follow stream ended");
+            return call.ResponseStream.Current.Message;
+        }
+
+        using var first = Follow(db, owner);
+        using var second = Follow(db, owner);
+        using var elsewhere = Follow(other, otherOwner);
+        foreach (var call in new[] { first, second, elsewhere }) Assert.Equal("before", await Next(call));
+
+        using var refused = Follow(db, owner);
+        Assert.Equal("before", await Next(refused)); // what is there is read before following starts
+        var error = await Assert.ThrowsAsync<RpcException>(() => refused.ResponseStream.MoveNext(stop.Token));
+        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Contains("its limit", error.Status.Detail);
+
+        // Each follower of a database gets each new record once, and followers of another database get only theirs.
+        await Send(db, owner, "one");
+        await Send(other, otherOwner, "two");
+        await Send(db, owner, "three");
+        Assert.Equal(["one", "three"], new[] { await Next(first), await Next(first) });
+        Assert.Equal(["one", "three"], new[] { await Next(second), await Next(second) });
+        Assert.Equal("two", await Next(elsewhere));
+
+        // A follower that leaves gives its place back (its call ends asynchronously to the client's dispose).
+        second.Dispose();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (gateway.LogFollowing.Followers > 2)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the gateway never noticed the follower leave");
+            await Task.Delay(20);
+        }
+        using var again = Follow(db, owner);
+        Assert.Equal("three", await Next(again));
+        await Send(db, owner, "after");
+        Assert.Equal("after", await Next(again));
+        Assert.Equal("after", await Next(first));
+    }
+
+    [Fact]
     public async Task Retention_prunes_the_oldest_records()
     {
         var (db, owner) = await NewDatabase(new V1.DatabaseSettings { MessagesPerSecond = 0 });

@@ -71,6 +71,8 @@ public sealed class TestGateway : IAsyncDisposable
 
     public ConnectionRegistry Registry => _app.Services.GetRequiredService<ConnectionRegistry>();
 
+    public LogFollowing LogFollowing => _app.Services.GetRequiredService<LogFollowing>();
+
     public static Metadata Bearer(string token) => new() { { "authorization", "Bearer " + token } };
 
     public async Task<(string Identity, string Token)> CreateIdentityAsync()
