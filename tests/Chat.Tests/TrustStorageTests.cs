@@ -23,7 +23,7 @@ public class LocalPostgresPasswordTests
 
         var wrong = await Assert.ThrowsAsync<PostgresException>(() => OpenAsync(WithPassword(server.ConnectionString, "not-the-password")));
         Assert.Equal(PostgresErrorCodes.InvalidPassword, wrong.SqlState);
-        // Without one (and no PGPASSWORD or pgpass to fall back on), the server asks for it and the client has none.
+        // Without one the server asks for it and the client has none.
         await Assert.ThrowsAnyAsync<NpgsqlException>(() => OpenAsync(WithPassword(server.ConnectionString, null)));
         // The Unix socket in the cluster's folder asks too.
         var socket = new NpgsqlConnectionStringBuilder(WithPassword(server.ConnectionString, "not-the-password"))
@@ -70,7 +70,7 @@ public class LocalPostgresPasswordTests
     }
 
     private static string WithPassword(string connectionString, string? password) =>
-        new NpgsqlConnectionStringBuilder(connectionString) { Password = password, Pooling = false, Passfile = "/nonexistent" }.ConnectionString;
+        new NpgsqlConnectionStringBuilder(connectionString) { Password = password, Pooling = false }.ConnectionString;
 
     private static async Task OpenAsync(string connectionString)
     {
