@@ -7,7 +7,7 @@ namespace Chat.Grains;
 
 public sealed class ConnectionCleanupOptions
 {
-    /// <summary>A gateway silent for this long is taken for dead and its connections are ended.</summary>
+    /// <summary>A gateway silent for this long, while storage was reachable, is taken for dead and its connections are ended.</summary>
     public TimeSpan GatewayTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How often each silo looks for such connections.</summary>

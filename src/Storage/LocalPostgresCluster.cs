@@ -140,6 +140,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         {
             if (IsRoot)
             {
+                File.Delete(passwordForInitdb); // left by an initdb that was interrupted
                 WriteOwnerOnly(passwordForInitdb, _password);
                 await RunAsync("chown", [RunAsUser + ":" + RunAsUser, passwordForInitdb], asPostgres: false, cancellationToken);
             }
