@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Chat.Gateway;
 
@@ -14,7 +15,15 @@ public static class GatewayServiceCollectionExtensions
     {
         var gateway = configuration.GetSection("Chat:Gateway").Get<GatewayOptions>() ?? new GatewayOptions();
         services.AddOptions<GatewayOptions>().Bind(configuration.GetSection("Chat:Gateway"));
-        services.AddOptions<AuthOptions>().Bind(configuration.GetSection("Chat:Auth"));
+        services.AddOptions<AuthOptions>().Bind(configuration.GetSection("Chat:Auth"))
+            // The key belongs to the stack's own data folder: two stacks with two folders must not accept each other's tokens.
+            .PostConfigure(o =>
+            {
+                if (string.IsNullOrWhiteSpace(o.SigningKeyFile))
+                    o.SigningKeyFile = AuthOptions.DefaultSigningKeyFile(configuration["Chat:DataDirectory"]);
+            })
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidation>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<Authentication>();
         services.AddSingleton<ConnectionRegistry>();

@@ -85,7 +85,8 @@ public sealed class TokenService
     private static TokenValidationParameters Parameters(string issuer, string? audience, IEnumerable<SecurityKey> keys) => new()
     {
         ValidIssuer = issuer,
-        ValidateAudience = !string.IsNullOrEmpty(audience),
+        // Always: an empty audience is refused at start-up (AuthOptionsValidation), never taken as "any".
+        ValidateAudience = true,
         ValidAudience = audience,
         IssuerSigningKeys = keys,
         ValidateLifetime = true,
@@ -102,15 +103,39 @@ public sealed class TokenService
                 throw new InvalidOperationException("Chat:Auth:SigningKey must be base64 of at least 32 bytes.");
             return configured;
         }
-        var file = options.SigningKeyFile ?? Path.Combine(LocalDataDirectory.Resolve(null), "gateway", "signing-key");
+        var file = string.IsNullOrWhiteSpace(options.SigningKeyFile) ? AuthOptions.DefaultSigningKeyFile(null) : options.SigningKeyFile;
         if (File.Exists(file))
-            return Convert.FromBase64String(File.ReadAllText(file).Trim());
+            return ReadKeyFile(file, logger);
         var key = RandomNumberGenerator.GetBytes(64);
-        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        File.WriteAllText(file, Convert.ToBase64String(key));
-        if (!OperatingSystem.IsWindows())
-            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var folder = Path.GetDirectoryName(Path.GetFullPath(file))!;
+        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(folder);
+        else Directory.CreateDirectory(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        try
+        {
+            // Created 0600 from the start: a key written first and narrowed after could be read in between.
+            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows()) create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            using (var writer = new StreamWriter(file, create))
+                writer.Write(Convert.ToBase64String(key));
+        }
+        catch (IOException) when (File.Exists(file))
+        {
+            // Another gateway on the same data folder generated it first: theirs is the key.
+            return ReadKeyFile(file, logger);
+        }
         logger.LogInformation("Generated a token signing key in {File}; set Chat:Auth:SigningKey in production", file);
         return key;
+    }
+
+    private static byte[] ReadKeyFile(string file, ILogger logger)
+    {
+        const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(file) & ~OwnerOnly) != 0)
+        {
+            // Keys written by earlier versions could be readable by every local user, who could then mint tokens.
+            File.SetUnixFileMode(file, OwnerOnly);
+            logger.LogWarning("The token signing key {File} was readable by other users; it is now readable by its owner only", file);
+        }
+        return Convert.FromBase64String(File.ReadAllText(file).Trim());
     }
 }

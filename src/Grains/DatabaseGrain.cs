@@ -13,12 +13,46 @@ public sealed class DatabaseState
 /// A published database: its catalog row in <c>chat.database</c> (which users and messages hang off)
 /// and its metadata and settings as grain state in the Orleans ADO.NET storage.
 /// </summary>
+/// <remarks>
+/// The two cannot be written in one transaction (the grain state belongs to Orleans' storage provider), so the catalog
+/// row is the truth about whether the database exists and under which id: a publish or delete that fails between the
+/// two writes deactivates the grain, and every activation first brings the state in line with the catalog row.
+/// </remarks>
 public sealed class DatabaseGrain(
     [PersistentState("database", ChatSiloConfiguration.GrainStorage)] IPersistentState<DatabaseState> state,
     ChatStore store,
     ILogger<DatabaseGrain> logger) : Grain, IDatabaseGrain
 {
     private string Name => this.GetPrimaryKeyString();
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Database is { } stored)
+            await ReconcileWithCatalogAsync(stored);
+    }
+
+    /// <summary>
+    /// Heals what a failure between the catalog write and the state write leaves behind: a delete that removed the row
+    /// but not the state, or a clear that replaced the row but did not record the new id. (State without a row can also
+    /// only mean a delete; a row without state is a first publish whose state write failed, which the owner's retry heals.)
+    /// </summary>
+    private async Task ReconcileWithCatalogAsync(DatabaseDescriptor stored)
+    {
+        var row = await store.FindDatabaseAsync(Name);
+        if (row?.Id == stored.Id)
+            return;
+        if (row is not { } current)
+        {
+            logger.LogWarning("Database {Database} (id {DatabaseId}) has no catalog row, so a delete did not finish recording itself; it is deleted",
+                Name, stored.Id);
+            await state.ClearStateAsync();
+            return;
+        }
+        logger.LogWarning("Database {Database} has catalog id {DatabaseId} but its state recorded {StoredId}, so a clear did not finish recording itself; " +
+                          "taking the catalog's (settings kept)", Name, current.Id, stored.Id);
+        state.State.Database = new DatabaseDescriptor(Name, current.Id, current.Owner, current.CreatedAt, stored.Settings);
+        await state.WriteStateAsync();
+    }
 
     public async Task<PublishResult> Publish(Identity caller, bool clear = false, ModuleSettings? settings = null)
     {
@@ -42,9 +76,11 @@ public sealed class DatabaseGrain(
 
         try
         {
-            if (existing is not null)
-                await store.DeleteDatabaseAsync(existing.Id);
-            var (id, owner, createdAt) = await store.CreateDatabaseAsync(Name, caller, ChatReducers.TruncateToMicroseconds(DateTime.UtcNow));
+            var now = ChatReducers.TruncateToMicroseconds(DateTime.UtcNow);
+            // A clear deletes the old rows and inserts the new catalog row in one transaction: never a name without a row.
+            var (id, owner, createdAt) = existing is null
+                ? await store.CreateDatabaseAsync(Name, caller, now)
+                : await store.ReplaceDatabaseAsync(existing.Id, Name, caller, now);
             if (owner != caller)
                 return new(ReducerResult.Fail(ReducerStatus.PermissionDenied,
                     $"Database '{Name}' is owned by identity {owner}; only its owner can publish to it."), null, false);
@@ -60,7 +96,10 @@ public sealed class DatabaseGrain(
         }
         catch (Exception e)
         {
+            // The catalog may have changed even so (the state write failed, or the commit's answer was lost): the next
+            // activation takes the catalog's word.
             state.State.Database = existing;
+            DeactivateOnIdle();
             return new(StorageFailure.ToResult(e, Name, logger, "publishing"), null, false);
         }
     }
@@ -75,12 +114,26 @@ public sealed class DatabaseGrain(
         try
         {
             await store.DeleteDatabaseAsync(existing.Id);
-            await state.ClearStateAsync();
         }
         catch (Exception e)
         {
             state.State.Database = existing;
+            // A lost commit answer may hide a delete that happened: the next activation checks the catalog.
+            DeactivateOnIdle();
             return StorageFailure.ToResult(e, Name, logger, "deleting");
+        }
+        try
+        {
+            await state.ClearStateAsync();
+        }
+        catch (Exception e)
+        {
+            // The catalog row and every row under it are gone, so the database is: the stale state is dropped by the
+            // next activation (ReconcileWithCatalogAsync), which this one makes room for.
+            state.State.Database = null;
+            DeactivateOnIdle();
+            logger.LogWarning("Deleted database {Database}, but could not clear its state ({Reason}); its next activation will",
+                Name, e.GetBaseException().Message);
         }
         logger.LogInformation("Deleted database {Database} (id {DatabaseId}) and all its rows", Name, existing.Id);
         await Announce(null);

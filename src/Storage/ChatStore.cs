@@ -18,7 +18,28 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
     /// <summary>Inserts the catalog row, or returns the one already there under that name.</summary>
     public async Task<(long Id, Identity Owner, DateTime CreatedAt)> CreateDatabaseAsync(string name, Identity owner, DateTime createdAt)
     {
-        await using var command = dataSource.CreateCommand("""
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await InsertDatabaseAsync(connection, null, name, owner, createdAt);
+    }
+
+    /// <summary>
+    /// A published database cleared: the old catalog row and everything under it deleted and a new row inserted, in one
+    /// transaction, so that no failure leaves the name without a catalog row or with half of its old rows.
+    /// </summary>
+    public async Task<(long Id, Identity Owner, DateTime CreatedAt)> ReplaceDatabaseAsync(long oldId, string name, Identity owner, DateTime createdAt)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await DeleteDatabaseRowsAsync(connection, transaction, oldId);
+        var created = await InsertDatabaseAsync(connection, transaction, name, owner, createdAt);
+        await transaction.CommitAsync();
+        return created;
+    }
+
+    private static async Task<(long Id, Identity Owner, DateTime CreatedAt)> InsertDatabaseAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, string name, Identity owner, DateTime createdAt)
+    {
+        await using var command = new NpgsqlCommand("""
             WITH inserted AS (
                 INSERT INTO chat.database (name, owner, created_at) VALUES (@name, @owner, @created_at)
                 ON CONFLICT (name) DO NOTHING
@@ -27,13 +48,22 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
             UNION ALL
             SELECT id, owner, created_at FROM chat.database WHERE name = @name
             LIMIT 1
-            """);
+            """, connection, transaction);
         command.Parameters.AddWithValue("name", name);
         command.Parameters.AddWithValue("owner", owner.ToBytes());
         command.Parameters.AddWithValue("created_at", createdAt);
         await using var reader = await command.ExecuteReaderAsync();
         await reader.ReadAsync();
         return (reader.GetInt64(0), Identity.FromBytes((byte[])reader[1]), reader.GetDateTime(2));
+    }
+
+    /// <summary>The catalog row of the database named <paramref name="name"/>, or null.</summary>
+    public async Task<(long Id, Identity Owner, DateTime CreatedAt)?> FindDatabaseAsync(string name)
+    {
+        await using var command = dataSource.CreateCommand("SELECT id, owner, created_at FROM chat.database WHERE name = @name");
+        command.Parameters.AddWithValue("name", name);
+        await using var reader = await command.ExecuteReaderAsync();
+        return await reader.ReadAsync() ? (reader.GetInt64(0), Identity.FromBytes((byte[])reader[1]), reader.GetDateTime(2)) : null;
     }
 
     /// <summary>
@@ -45,6 +75,12 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
+        await DeleteDatabaseRowsAsync(connection, transaction, id);
+        await transaction.CommitAsync();
+    }
+
+    private static async Task DeleteDatabaseRowsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long id)
+    {
         foreach (var sql in new[]
                  {
                      "DELETE FROM chat.database WHERE id = @id",
@@ -57,7 +93,6 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
             command.Parameters.AddWithValue("id", id);
             await command.ExecuteNonQueryAsync();
         }
-        await transaction.CommitAsync();
     }
 
     public async Task<IReadOnlyList<(long Id, string Name, Identity Owner, DateTime CreatedAt)>> ListDatabasesAsync()

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
@@ -12,6 +13,9 @@ namespace Chat.Storage;
 /// loopback port. The main command keeps one under the project's data folder (reused across runs,
 /// so data survives); tests make throwaway ones. As root, initdb and the server run as the
 /// <c>postgres</c> user, because PostgreSQL refuses to run as root.
+/// Every connection, over TCP or the socket, needs a password generated with the cluster and kept in
+/// <c>password</c> next to the data (mode 0600, owned by whoever runs us): without it any local account
+/// could log in as the superuser and run shell commands as the server's user (<c>COPY ... TO PROGRAM</c>).
 /// </summary>
 public sealed class LocalPostgresCluster : IAsyncDisposable
 {
@@ -28,6 +32,12 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     /// <summary>False when the server was already running: then it is someone else's to stop.</summary>
     public bool StartedHere { get; private set; }
     public string DataDirectory => Path.Combine(_root, "pgdata");
+
+    /// <summary>The superuser's password, one line; readable by its owner only.</summary>
+    public string PasswordFile => Path.Combine(_root, "password");
+
+    private string? _password;
+
     public string ConnectionString => ConnectionStringFor(DatabaseName);
 
     public string ConnectionStringFor(string database) => new NpgsqlConnectionStringBuilder
@@ -35,6 +45,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         Host = "127.0.0.1",
         Port = Port,
         Username = RunAsUser,
+        Password = _password,
         Database = database,
         // Fail fast when the server is down: callers turn that into a clear "storage unavailable".
         Timeout = 5,
@@ -60,6 +71,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         var cluster = new LocalPostgresCluster(root, bin, durable, logger ?? NullLogger.Instance);
         await cluster.InitializeAsync(cancellationToken);
         await cluster.StartServerAsync(cancellationToken);
+        await cluster.RequirePasswordAsync(cancellationToken);
         await cluster.EnsureDatabaseAsync(DatabaseName, cancellationToken);
         return cluster;
     }
@@ -75,6 +87,15 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         var cluster = new LocalPostgresCluster(Path.GetFullPath(root), "", durable: true, NullLogger.Instance);
         if (cluster.ReadRunningPort() is not { } port) return null;
         cluster.Port = port;
+        try
+        {
+            cluster._password = File.Exists(cluster.PasswordFile) ? File.ReadAllText(cluster.PasswordFile).Trim() : null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException($"The local PostgreSQL in {root} runs, but its password file {cluster.PasswordFile} is not readable by " +
+                                                $"user {Environment.UserName}: run as the user that started the stack, or set ConnectionStrings__Chat.");
+        }
         return cluster.ConnectionString;
     }
 
@@ -102,13 +123,128 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     {
         Directory.CreateDirectory(_root);
         if (IsRoot)
+        {
             await RunAsync("chown", ["-R", RunAsUser + ":" + RunAsUser, _root], asPostgres: false, cancellationToken);
+            // The server never reads the password file; only we (root) do.
+            if (File.Exists(PasswordFile))
+                await RunAsync("chown", ["root:root", PasswordFile], asPostgres: false, cancellationToken);
+        }
+        _password = LoadOrCreatePassword();
         if (File.Exists(Path.Combine(DataDirectory, "PG_VERSION")))
             return;
         _logger.LogInformation("Creating a local PostgreSQL cluster in {DataDirectory}", DataDirectory);
-        await RunAsync(Path.Combine(_binDirectory, "initdb"),
-            ["-D", DataDirectory, "-U", RunAsUser, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"],
-            asPostgres: true, cancellationToken);
+        // initdb runs as the server's user, who cannot read our password file when we are root: it gets a copy of
+        // its own for the moment initdb needs it.
+        var passwordForInitdb = IsRoot ? Path.Combine(_root, "initdb-password") : PasswordFile;
+        try
+        {
+            if (IsRoot)
+            {
+                File.Delete(passwordForInitdb); // left by an initdb that was interrupted
+                WriteOwnerOnly(passwordForInitdb, _password);
+                await RunAsync("chown", [RunAsUser + ":" + RunAsUser, passwordForInitdb], asPostgres: false, cancellationToken);
+            }
+            await RunAsync(Path.Combine(_binDirectory, "initdb"),
+                ["-D", DataDirectory, "-U", RunAsUser, "--auth=scram-sha-256", "--pwfile=" + passwordForInitdb, "--encoding=UTF8", "--locale=C.UTF-8"],
+                asPostgres: true, cancellationToken);
+        }
+        finally
+        {
+            if (IsRoot) File.Delete(passwordForInitdb);
+        }
+    }
+
+    private string LoadOrCreatePassword()
+    {
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("The local PostgreSQL cluster needs Linux.");
+        if (File.Exists(PasswordFile))
+        {
+            if ((File.GetUnixFileMode(PasswordFile) & ~OwnerOnly) != 0)
+                File.SetUnixFileMode(PasswordFile, OwnerOnly);
+            return File.ReadAllText(PasswordFile).Trim();
+        }
+        // Hex: no character that a connection string, a pgpass line or a shell would need to quote.
+        var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        WriteOwnerOnly(PasswordFile, password);
+        return password;
+    }
+
+    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    /// <summary>Created 0600 from the start, never readable by others in between.</summary>
+    private static void WriteOwnerOnly(string file, string text)
+    {
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("The local PostgreSQL cluster needs Linux.");
+        using var writer = new StreamWriter(file, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = OwnerOnly });
+        writer.Write(text);
+    }
+
+    private string HbaFile => Path.Combine(DataDirectory, "pg_hba.conf");
+
+    /// <summary>Rules that ask every connection for the password (SCRAM); replication included.</summary>
+    private const string PasswordOnlyHba = """
+        # Written by Chat on Orleans (LocalPostgresCluster): every connection needs the password in ../password.
+        local   all             all                     scram-sha-256
+        host    all             all     127.0.0.1/32    scram-sha-256
+        host    all             all     ::1/128         scram-sha-256
+        local   replication     all                     scram-sha-256
+        host    replication     all     127.0.0.1/32    scram-sha-256
+        host    replication     all     ::1/128         scram-sha-256
+
+        """;
+
+    /// <summary>Rule lines (not comments) that let a connection in without a password.</summary>
+    private bool HbaTrustsAnyone() =>
+        File.ReadLines(HbaFile)
+            .Select(line => line.Split('#', 2)[0].Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+            .Any(fields => fields.Length > 0 && fields.Contains("trust"));
+
+    /// <summary>
+    /// Clusters made before passwords were required let every local user in (initdb --auth=trust): give the superuser
+    /// the password of our file, then require it. Redone on the next start if interrupted, since it keys on the rules.
+    /// </summary>
+    private async Task RequirePasswordAsync(CancellationToken cancellationToken)
+    {
+        if (!HbaTrustsAnyone()) return;
+        _logger.LogWarning("The local PostgreSQL in {DataDirectory} lets every local user in without a password; setting one (in {PasswordFile}) and requiring it",
+            DataDirectory, PasswordFile);
+        var trusted = new NpgsqlConnectionStringBuilder(ConnectionStringFor("postgres")) { Password = null, Pooling = false }.ConnectionString;
+        await using var connection = new NpgsqlConnection(trusted);
+        await connection.OpenAsync(cancellationToken);
+        // ALTER ROLE takes no parameters: the server quotes the password as a literal itself.
+        await using (var format = new NpgsqlCommand("SELECT format('ALTER ROLE %I PASSWORD %L', current_user, @password)", connection))
+        {
+            format.Parameters.AddWithValue("password", _password!);
+            var alter = (string)(await format.ExecuteScalarAsync(cancellationToken))!;
+            await using var set = new NpgsqlCommand(alter, connection);
+            await set.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await using var loadedAt = new NpgsqlCommand("SELECT pg_conf_load_time()", connection);
+        var before = (DateTime)(await loadedAt.ExecuteScalarAsync(cancellationToken))!;
+        // Truncated in place, so it keeps its owner (the server's user) and mode.
+        await File.WriteAllTextAsync(HbaFile, PasswordOnlyHba, cancellationToken);
+        await using var reload = new NpgsqlCommand("SELECT pg_reload_conf()", connection);
+        await reload.ExecuteScalarAsync(cancellationToken);
+        await WaitForReloadAsync(before, cancellationToken);
+    }
+
+    /// <summary>
+    /// pg_reload_conf only signals the server: new sessions get the new rules once it has read them, which a session
+    /// started after that shows as a later pg_conf_load_time. Until then nobody may rely on the password being required.
+    /// </summary>
+    private async Task WaitForReloadAsync(DateTime before, CancellationToken cancellationToken)
+    {
+        var unpooled = new NpgsqlConnectionStringBuilder(ConnectionStringFor("postgres")) { Pooling = false }.ConnectionString;
+        for (var attempt = 0; ; attempt++)
+        {
+            await using var connection = new NpgsqlConnection(unpooled);
+            await connection.OpenAsync(cancellationToken);
+            await using var loadedAt = new NpgsqlCommand("SELECT pg_conf_load_time()", connection);
+            if ((DateTime)(await loadedAt.ExecuteScalarAsync(cancellationToken))! > before) return;
+            if (attempt == 600)
+                throw new InvalidOperationException($"The local PostgreSQL in {DataDirectory} did not reload pg_hba.conf within a minute (server log: {Path.Combine(_root, "postgres.log")}).");
+            await Task.Delay(100, cancellationToken);
+        }
     }
 
     private async Task StartServerAsync(CancellationToken cancellationToken)
