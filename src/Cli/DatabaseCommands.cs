@@ -228,8 +228,9 @@ internal static class DatabaseCommands
         _ => text,
     };
 
+    /// <summary>One record, one line: the message's control characters are shown escaped, so it cannot forge lines or drive the terminal.</summary>
     internal static string LogLine(LogRecord record, Colors colors) =>
-        $"{colors.Dim(Values.LogTimestamp(record.Timestamp))} {Paint(colors, record.Level, LevelName(record.Level).PadLeft(5))}: {record.Message}";
+        $"{colors.Dim(Values.LogTimestamp(record.Timestamp))} {Paint(colors, record.Level, LevelName(record.Level).PadLeft(5))}: {LogText.Escape(record.Message)}";
 
     internal static string LogJson(LogRecord record) => JsonOutput.Write(w =>
     {

@@ -12,25 +12,29 @@ namespace Chat.Grains;
 [Reentrant]
 public sealed class ModuleLogGrain : Grain, IModuleLogGrain
 {
-    private sealed record Entry(DateTime At, ModuleLogLevel Level, string? Reducer, string Message);
+    private sealed record Entry(DateTime At, ModuleLogLevel Level, string? Reducer, string Message, Identity? CausedBy = null);
 
     private readonly ChatStore _store;
     private readonly ILogger<ModuleLogGrain> _logger;
     private readonly GroupCommitLoop<Entry> _writes;
     private readonly LogPruner _pruner;
+    private readonly OthersLogBudget _others;
 
     public ModuleLogGrain(ChatStore store, IOptions<ModuleLogOptions> options, ILogger<ModuleLogGrain> logger)
     {
         (_store, _logger) = (store, logger);
         _writes = new GroupCommitLoop<Entry>(Commit);
         _pruner = new LogPruner(store, options.Value, logger);
+        _others = new OthersLogBudget(this, options.Value, summary => _writes.Add(new Entry(Now(), ModuleLogLevel.Warn, null, summary)));
     }
+
+    private static DateTime Now() => ChatReducers.TruncateToMicroseconds(DateTime.UtcNow);
 
     private string Database => this.GetPrimaryKeyString();
 
-    public Task Write(ModuleLogLevel level, string? reducer, string message)
+    public Task Write(ModuleLogLevel level, string? reducer, string message, Identity? causedBy = null)
     {
-        _writes.Add(new Entry(ChatReducers.TruncateToMicroseconds(DateTime.UtcNow), level, reducer, message));
+        _writes.Add(new Entry(Now(), level, reducer is null ? null : LogText.ReducerName(reducer), LogText.Line(message), causedBy));
         return Task.CompletedTask;
     }
 
@@ -50,7 +54,11 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
             : [];
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => _writes.Drained;
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _others.Flush();
+        return _writes.Drained;
+    }
 
     private async Task Commit(List<Entry> group)
     {
@@ -58,6 +66,8 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
         {
             if (await GrainFactory.GetDatabaseGrain(Database).Describe() is not { } database)
                 return;
+            group = _others.Admit(group, e => e.CausedBy, e => e.At, database.Owner);
+            if (group.Count == 0) return;
             await _store.AppendLogAsync(database.Id, group.Select(e => (e.At, e.Level, e.Reducer, e.Message)).ToList());
             _pruner.Wrote(database.Id, group.Count);
         }

@@ -508,7 +508,8 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
                     RETURNING sent, text),
                 logged AS (
                     INSERT INTO chat.log (database_id, at, level, reducer, message)
-                    SELECT @database_id, sent, @info, 'send_message', text FROM inserted WHERE @log ORDER BY sent),
+                    SELECT @database_id, sent, @info, 'send_message', replace(replace(text, E'\n', '\n'), E'\t', '\t')
+                    FROM inserted WHERE @log ORDER BY sent),
                 recorded AS (
                     INSERT INTO chat.reducer_call (database_id, identity, key, reducer, fingerprint, at, message_offset)
                     SELECT db.id, k.identity, k.key, 'send_message', k.fingerprint, k.at, k."offset"
