@@ -30,9 +30,9 @@ public sealed class OthersLogQuota(double perMinute, int burst)
     public string? TakeSummary(DateTime now)
     {
         if (_suppressed == 0) return null;
-        var summary = $"{_suppressed} more failed call{(_suppressed == 1 ? "" : "s")} by identities other than the owner suppressed " +
+        var summary = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{_suppressed} more failed call{(_suppressed == 1 ? "" : "s")} by identities other than the owner suppressed " +
                       $"between {_since:yyyy-MM-ddTHH:mm:ss}Z and {now:yyyy-MM-ddTHH:mm:ss}Z (the log takes at most {perMinute:0.##} a minute " +
-                      $"from them, in bursts of {burst}: Chat:Logs:OthersPerMinute, OthersBurst)";
+                      $"from them, in bursts of {burst}: Chat:Logs:OthersPerMinute, OthersBurst)");
         _suppressed = 0;
         return summary;
     }
