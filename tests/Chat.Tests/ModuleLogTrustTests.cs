@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using Grpc.Core;
+using Microsoft.Extensions.Logging;
 using V1 = Chat.Api.V1;
 
 namespace Chat.Tests;
@@ -80,5 +82,36 @@ public class ModuleLogTrustTests(GatewayFixture fixture) : IClassFixture<Gateway
         Assert.InRange(written, 100, 110); // the burst, and what refilled at 10 a minute while the test ran
         Assert.True(summed >= 20);
         Assert.Equal(ownerCalls, records.Count(r => r.Reducer.StartsWith("owner-", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task The_gateways_console_lines_about_failed_calls_escape_and_cut_the_callers_text()
+    {
+        var lines = new ConcurrentQueue<string>();
+        await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client,
+            logging: l => l.AddProvider(new CapturingLoggerProvider(lines)).AddFilter<CapturingLoggerProvider>("Chat.Gateway.ChatService", LogLevel.Information));
+        var (_, stranger) = await gateway.CreateIdentityAsync();
+        var evil = "\u001b[2J\r\n2026-01-01 info: Chat.Gateway.ChatService[0] fake" + new string('x', 30_000);
+        await Assert.ThrowsAsync<RpcException>(() => gateway.Chat.CallReducerAsync(
+            new V1.CallReducerRequest { Database = GatewayFixture.Database, Reducer = evil, ArgsJson = "[]" }, TestGateway.Bearer(stranger)).ResponseAsync);
+
+        var line = Assert.Single(lines, l => l.StartsWith("Reducer \\x1B[2J", StringComparison.Ordinal));
+        Assert.True(Printable(line), line);
+        Assert.True(line.Length < 1500, $"{line.Length} characters");
+    }
+
+    /// <summary>Keeps each formatted log line, as a console would show it.</summary>
+    private sealed class CapturingLoggerProvider(ConcurrentQueue<string> lines) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new Logger(lines);
+        public void Dispose() { }
+
+        private sealed class Logger(ConcurrentQueue<string> lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+            public bool IsEnabled(LogLevel logLevel) => true;
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                lines.Enqueue(formatter(state, exception));
+        }
     }
 }
