@@ -10,6 +10,18 @@ internal static class DatabaseCommands
     private static readonly OptionSpec Key = new("idempotency-key", null, "key",
         "retry-safe: a call repeated with the same key is answered with the first one's result and not run again (default: a new key per run)");
     private static readonly OptionSpec Clear = new("clear", null, null, "empty the database first (owner only): every user and message is removed");
+    // Each setting is sent only when given, so `chat publish db --unique-names true` changes that one and keeps the rest.
+    private static readonly OptionSpec[] SettingOptions =
+    [
+        new("max-name-length", null, "N", "longest name, in characters (default 64)"),
+        new("max-message-length", null, "N", "longest message, in characters (default 4096)"),
+        new("unique-names", null, "true|false", "refuse a name that looks like one already taken (default false)"),
+        new("require-name-to-send", null, "true|false", "refuse messages from users without a name (default false)"),
+        new("messages-per-second", null, "R", "per-identity send_message and set_name rate; 0 turns every rate limit off (default 20)"),
+        new("message-burst", null, "N", "per-identity burst (default 100)"),
+        new("database-messages-per-second", null, "R", "the whole database's send_message ceiling; 0 turns it off (default 100)"),
+        new("database-message-burst", null, "N", "the whole database's burst (default 500)"),
+    ];
     private static readonly OptionSpec Lines = new("num-lines", 'n', "N", "only the most recent N records");
     private static readonly OptionSpec Follow = new("follow", 'f', null, "keep printing new records until Ctrl+C");
     private static readonly OptionSpec Level = new("level", null, "level", "only records at this level or above: trace, debug, info, warn, error, panic");
@@ -22,11 +34,13 @@ internal static class DatabaseCommands
             """
             Creates the database and makes you (your default identity) its owner, as `spacetime publish` does.
             Publishing again as the owner leaves it as it was; --clear empties it. Names are lowercase letters,
-            digits and single dashes, at most 64 characters.
+            digits and single dashes, at most 64 characters. The setting options change only the settings
+            given; the others keep their current values (a new database starts with the defaults).
 
-            Example:
+            Examples:
               chat publish quickstart
-            """, [Clear], Publish, 1, 1),
+              chat publish quickstart --unique-names true --require-name-to-send true
+            """, [Clear, .. SettingOptions], Publish, 1, 1),
         new("delete", "<database>", "delete a database and all its rows (owner only)",
             """
             Deletes the database with every user and message in it. Only its owner may.
@@ -88,13 +102,42 @@ internal static class DatabaseCommands
     {
         var database = args.Positionals[0];
         var clear = args.Has("clear");
-        var response = await context.Databases.PublishAsync(new PublishRequest { Database = database, Clear = clear },
+        var response = await context.Databases.PublishAsync(new PublishRequest { Database = database, Clear = clear, Settings = SettingsGiven(args) },
             await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
         var owner = Values.Identity(response.Database.OwnerIdentity);
         if (response.Created) context.Out.WriteLine($"Created database {response.Database.Name} (owner {owner}).");
         else if (clear) context.Out.WriteLine($"Cleared database {response.Database.Name} (owner {owner}).");
+        else if (args.Options.Keys.Any(k => SettingOptions.Any(o => o.Name == k)))
+            context.Out.WriteLine($"Database {response.Database.Name} already exists (owner {owner}); the settings given are applied, the others kept.");
         else context.Out.WriteLine($"Database {response.Database.Name} already exists (owner {owner}); left as it was.");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The settings the user gave, and only those (proto3 presence), or none at all.</summary>
+    internal static DatabaseSettings? SettingsGiven(ParsedArguments args)
+    {
+        if (!SettingOptions.Any(o => args.Has(o.Name))) return null;
+        var settings = new DatabaseSettings();
+        if (args.UInt("max-name-length") is { } maxName) settings.MaxNameLength = maxName;
+        if (args.UInt("max-message-length") is { } maxMessage) settings.MaxMessageLength = maxMessage;
+        if (Bool(args, "unique-names") is { } unique) settings.UniqueNames = unique;
+        if (Bool(args, "require-name-to-send") is { } requireName) settings.RequireNameToSend = requireName;
+        if (Rate(args, "messages-per-second") is { } rate) settings.MessagesPerSecond = rate;
+        if (args.UInt("message-burst") is { } burst) settings.MessageBurst = burst;
+        if (Rate(args, "database-messages-per-second") is { } databaseRate) settings.DatabaseMessagesPerSecond = databaseRate;
+        if (args.UInt("database-message-burst") is { } databaseBurst) settings.DatabaseMessageBurst = databaseBurst;
+        return settings;
+    }
+
+    private static bool? Bool(ParsedArguments args, string option) =>
+        args.Value(option) is null ? null : args.Choice(option, "", "true", "false") == "true";
+
+    private static double? Rate(ParsedArguments args, string option)
+    {
+        if (args.Value(option) is not { } text) return null;
+        return double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= 0 && double.IsFinite(value)
+            ? value
+            : throw new UsageException($"--{option} takes a number of messages per second (0 or more), not '{text}'");
     }
 
     private static async Task<int> Delete(CliContext context, ParsedArguments args)
@@ -185,8 +228,9 @@ internal static class DatabaseCommands
         _ => text,
     };
 
+    /// <summary>One record, one line: the message's control characters are shown escaped, so it cannot forge lines or drive the terminal.</summary>
     internal static string LogLine(LogRecord record, Colors colors) =>
-        $"{colors.Dim(Values.LogTimestamp(record.Timestamp))} {Paint(colors, record.Level, LevelName(record.Level).PadLeft(5))}: {record.Message}";
+        $"{colors.Dim(Values.LogTimestamp(record.Timestamp))} {Paint(colors, record.Level, LevelName(record.Level).PadLeft(5))}: {LogText.Escape(record.Message)}";
 
     internal static string LogJson(LogRecord record) => JsonOutput.Write(w =>
     {

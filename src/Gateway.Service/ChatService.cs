@@ -276,7 +276,7 @@ public sealed class ChatService(
         {
             response.Outcome = e.ToOutcome();
             LogFailure(database, caller, call.Reducer, e.StatusCode, e.Status.Detail);
-            ToModuleLog(database, call.Reducer, e);
+            ToModuleLog(database, caller, call.Reducer, e);
         }
         return response;
     }
@@ -333,22 +333,23 @@ public sealed class ChatService(
         catch (RpcException e)
         {
             LogFailure(database, caller, reducer, e.StatusCode, e.Status.Detail);
-            ToModuleLog(database, reducer, e);
+            ToModuleLog(database, caller, reducer, e);
             throw;
         }
     }
 
     /// <summary>Calls refused here, before any grain saw them (bad arguments, unknown reducer), belong in the module log too.</summary>
-    private void ToModuleLog(string database, string reducer, RpcException e)
+    private void ToModuleLog(string database, ReducerCaller caller, string reducer, RpcException e)
     {
         if (e.Trailers.Get(GrainReported) is null)
-            grains.GetModuleLogGrain(database).Write(ModuleLogLevel.Error, reducer, e.Status.Detail).Ignore();
+            grains.GetModuleLogGrain(database).Write(ModuleLogLevel.Error, LogText.ReducerName(reducer), e.Status.Detail, caller.Identity).Ignore();
     }
 
     /// <summary>Marks failures that a grain reported, and therefore already logged.</summary>
     internal const string GrainReported = "chat-reported-by-grain";
 
+    /// <summary>The reducer name and error are the caller's text: escaped and cut, so they cannot forge lines in the console.</summary>
     private void LogFailure(string database, ReducerCaller caller, string reducer, StatusCode code, string? error) =>
         logger.LogInformation("Reducer {Reducer} failed with {Code}: {Error} (identity {Identity}, connection {ConnectionId}, database {Database})",
-            reducer, code, error, caller.Identity, caller.ConnectionId?.ToString() ?? "none", database);
+            LogText.ReducerName(reducer), code, LogText.Line(error ?? ""), caller.Identity, caller.ConnectionId?.ToString() ?? "none", database);
 }

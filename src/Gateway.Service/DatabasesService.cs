@@ -42,22 +42,24 @@ public sealed class DatabasesService(IGrainFactory grains, Authentication authen
         return response;
     }
 
-    private static ModuleSettings? ToSettings(DatabaseSettings? settings)
+    /// <summary>Only the fields the request carries (proto3 presence): a publish that names one setting leaves the others as they are.</summary>
+    private static SettingsChange? ToSettings(DatabaseSettings? settings)
     {
         if (settings is null) return null;
-        var defaults = ModuleSettings.Default;
-        return new ModuleSettings
+        return new SettingsChange
         {
-            MaxNameLength = settings.HasMaxNameLength ? (int)Math.Min(settings.MaxNameLength, int.MaxValue) : defaults.MaxNameLength,
-            MaxMessageLength = settings.HasMaxMessageLength ? (int)Math.Min(settings.MaxMessageLength, int.MaxValue) : defaults.MaxMessageLength,
-            UniqueNames = settings.HasUniqueNames ? settings.UniqueNames : defaults.UniqueNames,
-            RequireNameToSend = settings.HasRequireNameToSend ? settings.RequireNameToSend : defaults.RequireNameToSend,
-            MessagesPerSecond = settings.HasMessagesPerSecond ? settings.MessagesPerSecond : defaults.MessagesPerSecond,
-            MessageBurst = settings.HasMessageBurst ? (int)Math.Min(settings.MessageBurst, int.MaxValue) : defaults.MessageBurst,
-            DatabaseMessagesPerSecond = settings.HasDatabaseMessagesPerSecond ? settings.DatabaseMessagesPerSecond : defaults.DatabaseMessagesPerSecond,
-            DatabaseMessageBurst = settings.HasDatabaseMessageBurst ? (int)Math.Min(settings.DatabaseMessageBurst, int.MaxValue) : defaults.DatabaseMessageBurst,
+            MaxNameLength = settings.HasMaxNameLength ? Clamp(settings.MaxNameLength) : null,
+            MaxMessageLength = settings.HasMaxMessageLength ? Clamp(settings.MaxMessageLength) : null,
+            UniqueNames = settings.HasUniqueNames ? settings.UniqueNames : null,
+            RequireNameToSend = settings.HasRequireNameToSend ? settings.RequireNameToSend : null,
+            MessagesPerSecond = settings.HasMessagesPerSecond ? settings.MessagesPerSecond : null,
+            MessageBurst = settings.HasMessageBurst ? Clamp(settings.MessageBurst) : null,
+            DatabaseMessagesPerSecond = settings.HasDatabaseMessagesPerSecond ? settings.DatabaseMessagesPerSecond : null,
+            DatabaseMessageBurst = settings.HasDatabaseMessageBurst ? Clamp(settings.DatabaseMessageBurst) : null,
         };
     }
+
+    private static int Clamp(uint value) => (int)Math.Min(value, int.MaxValue);
 
     private static DatabaseInfo ToInfo(DatabaseDescriptor database) => new()
     {

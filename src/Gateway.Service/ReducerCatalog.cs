@@ -33,7 +33,7 @@ public static class ReducerCatalog
                 $"{reducer} is a lifecycle reducer: the server runs it when a client connects or disconnects; clients cannot call it."));
         if (!ClientReducers.TryGetValue(reducer, out var target))
             throw new RpcException(new Status(StatusCode.NotFound,
-                $"No reducer '{reducer}' in database '{database}'. Reducers: {Signatures}."));
+                $"No reducer '{LogText.ReducerName(reducer)}' in database '{database}'. Reducers: {Signatures}."));
         return target.Invoke(grains, messages, database, caller, ParseArguments(target, argsJson));
     }
 

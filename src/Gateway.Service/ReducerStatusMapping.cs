@@ -20,13 +20,13 @@ public static class ReducerStatusMapping
 
     /// <summary>For unary calls: the result when committed, otherwise an <see cref="RpcException"/> carrying the reducer's message.</summary>
     public static ReducerResult OrThrow(this ReducerResult result) =>
-        result.IsCommitted ? result : throw new RpcException(new Status(result.Status.ToStatusCode(), result.Error ?? result.Status.ToString()),
+        result.IsCommitted ? result : throw new RpcException(new Status(result.Status.ToStatusCode(), LogText.Status(result.Error ?? result.Status.ToString())),
             new Metadata { { ChatService.GrainReported, "1" } });
 
     public static ReducerOutcome ToOutcome(this ReducerResult result) => new()
     {
         Code = (int)result.Status.ToStatusCode(),
-        Error = result.Error ?? "",
+        Error = LogText.Status(result.Error ?? ""),
         Timestamp = result.Timestamp is { } t ? Timestamp.FromDateTime(t) : null,
         MessageOffset = (ulong)(result.Message?.Offset ?? 0),
         Replayed = result.Replayed,
@@ -35,6 +35,6 @@ public static class ReducerStatusMapping
     public static ReducerOutcome ToOutcome(this RpcException exception) => new()
     {
         Code = (int)exception.StatusCode,
-        Error = exception.Status.Detail,
+        Error = LogText.Status(exception.Status.Detail),
     };
 }

@@ -16,9 +16,9 @@ public static partial class DatabaseName
         if (string.IsNullOrEmpty(name))
             return "A database name must not be empty.";
         if (name.Length > MaxLength)
-            return $"A database name must be at most {MaxLength} characters; '{name[..16]}…' has {name.Length}.";
+            return $"A database name must be at most {MaxLength} characters; '{LogText.Escape(name[..16])}…' has {name.Length}.";
         if (!Pattern().IsMatch(name))
-            return $"'{name}' is not a valid database name: use lowercase letters, digits and single hyphens between them (like 'quickstart-chat').";
+            return $"'{LogText.Escape(name)}' is not a valid database name: use lowercase letters, digits and single hyphens between them (like 'quickstart-chat').";
         return null;
     }
 }

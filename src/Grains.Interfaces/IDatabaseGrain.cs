@@ -20,8 +20,12 @@ public sealed record PublishResult(
 /// <summary>One published database (instance of the chat module), keyed by its name. Holds metadata and settings.</summary>
 public interface IDatabaseGrain : IGrainWithStringKey
 {
-    /// <summary>Creates the database with <paramref name="caller"/> as owner; publishing again is a no-op for the owner. <paramref name="clear"/> deletes all rows first.</summary>
-    Task<PublishResult> Publish(Identity caller, bool clear = false, ModuleSettings? settings = null);
+    /// <summary>
+    /// Creates the database with <paramref name="caller"/> as owner; publishing again is a no-op for the owner. <paramref name="clear"/>
+    /// deletes all rows first. <paramref name="settings"/> changes only the settings it names: the others keep their
+    /// current values (a new database's are the defaults), also across a clear.
+    /// </summary>
+    Task<PublishResult> Publish(Identity caller, bool clear = false, SettingsChange? settings = null);
 
     /// <summary>Deletes the database and all its rows. Owner only.</summary>
     Task<ReducerResult> Delete(Identity caller);

@@ -40,9 +40,14 @@ public interface IModuleLogGrain : IGrainWithStringKey
 
     Task Unfollow(ILogObserver observer);
 
-    /// <summary>Appends a record; written with the next group. Records for a database that does not exist are dropped.</summary>
+    /// <summary>
+    /// Appends a record; written with the next group. Records for a database that does not exist are dropped. Control
+    /// characters are stored escaped and long texts cut (<see cref="LogText"/>). <paramref name="causedBy"/> is the
+    /// identity whose call led to the record: records caused by others than the owner draw from a budget, so that
+    /// strangers cannot flush the owner's history (Chat:Logs:OthersPerMinute).
+    /// </summary>
     [OneWay]
-    Task Write(ModuleLogLevel level, string? reducer, string message);
+    Task Write(ModuleLogLevel level, string? reducer, string message, Identity? causedBy = null);
 
     /// <summary>
     /// Where reading must start (an id to pass to <see cref="ReadAfter"/>) to get the newest <paramref name="count"/>

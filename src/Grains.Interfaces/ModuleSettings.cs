@@ -56,3 +56,50 @@ public sealed record ModuleSettings
         return null;
     }
 }
+
+/// <summary>
+/// What a publish asks to change: only the settings it names (proto3 presence), the rest stay as the database has them,
+/// so republishing with one flag cannot reset the others.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record SettingsChange
+{
+    [Id(0)] public int? MaxNameLength { get; init; }
+    [Id(1)] public int? MaxMessageLength { get; init; }
+    [Id(2)] public bool? UniqueNames { get; init; }
+    [Id(3)] public bool? RequireNameToSend { get; init; }
+    [Id(4)] public double? MessagesPerSecond { get; init; }
+    [Id(5)] public int? MessageBurst { get; init; }
+    [Id(6)] public bool? LogMessages { get; init; }
+    [Id(7)] public double? DatabaseMessagesPerSecond { get; init; }
+    [Id(8)] public int? DatabaseMessageBurst { get; init; }
+
+    /// <summary>The settings after this change, starting from <paramref name="current"/>.</summary>
+    public ModuleSettings ApplyTo(ModuleSettings current) => new()
+    {
+        MaxNameLength = MaxNameLength ?? current.MaxNameLength,
+        MaxMessageLength = MaxMessageLength ?? current.MaxMessageLength,
+        UniqueNames = UniqueNames ?? current.UniqueNames,
+        RequireNameToSend = RequireNameToSend ?? current.RequireNameToSend,
+        MessagesPerSecond = MessagesPerSecond ?? current.MessagesPerSecond,
+        MessageBurst = MessageBurst ?? current.MessageBurst,
+        LogMessages = LogMessages ?? current.LogMessages,
+        DatabaseMessagesPerSecond = DatabaseMessagesPerSecond ?? current.DatabaseMessagesPerSecond,
+        DatabaseMessageBurst = DatabaseMessageBurst ?? current.DatabaseMessageBurst,
+    };
+
+    /// <summary>Every setting given: the database ends up with exactly these.</summary>
+    [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(all))]
+    public static implicit operator SettingsChange?(ModuleSettings? all) => all is null ? null : new()
+    {
+        MaxNameLength = all.MaxNameLength,
+        MaxMessageLength = all.MaxMessageLength,
+        UniqueNames = all.UniqueNames,
+        RequireNameToSend = all.RequireNameToSend,
+        MessagesPerSecond = all.MessagesPerSecond,
+        MessageBurst = all.MessageBurst,
+        LogMessages = all.LogMessages,
+        DatabaseMessagesPerSecond = all.DatabaseMessagesPerSecond,
+        DatabaseMessageBurst = all.DatabaseMessageBurst,
+    };
+}

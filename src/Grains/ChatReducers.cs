@@ -32,8 +32,14 @@ public static class ChatReducers
         if (FirstUnprintable(name, allowLineBreaksAndTabs: false) is { } bad)
             return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
                 $"Names must not contain control or other non-printable characters (found U+{bad:X4})");
+        if (NameKeys.FirstInvisible(name) is { } invisible)
+            return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
+                $"Names must not contain invisible characters such as joiners, fillers or variation selectors (found U+{invisible:X4})");
         if (string.IsNullOrWhiteSpace(name))
             return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Names must not be only white space");
+        // Refused rather than trimmed: the name stored is the name sent, and "Alice " would otherwise pass for "Alice".
+        if (Rune.IsWhiteSpace(Rune.GetRuneAt(name, 0)) || Rune.IsWhiteSpace(name.EnumerateRunes().Last()))
+            return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Names must not start or end with white space");
         var length = CodePoints(name);
         if (length > settings.MaxNameLength)
             return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
@@ -49,7 +55,7 @@ public static class ChatReducers
             return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Messages must be valid Unicode text");
         if (FirstUnprintable(text, allowLineBreaksAndTabs: true) is { } bad)
             return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
-                $"Messages must not contain control characters other than newline and tab (found U+{bad:X4})");
+                $"Messages must not contain control characters other than newline and tab (found U+{bad:X4}{(bad == '\r' ? ", a carriage return: end lines with \\n alone" : "")})");
         var length = CodePoints(text);
         if (length > settings.MaxMessageLength)
             return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
@@ -74,11 +80,15 @@ public static class ChatReducers
         return user with { Row = user.Row with { Name = valid.Value } };
     }
 
-    /// <summary>The key that makes names unique when the database asks for it: case-folded, or null when names need not be unique.</summary>
+    /// <summary>
+    /// The key that makes names unique when the database asks for it (null when names need not be unique): names that
+    /// look alike (case, compatibility forms, Cyrillic and Greek look-alikes, invisible characters) share one; see <see cref="NameKeys"/>.
+    /// </summary>
     public static string? UniqueNameKey(string name, ModuleSettings settings) =>
-        settings.UniqueNames ? name.ToUpperInvariant().ToLowerInvariant() : null;
+        settings.UniqueNames ? NameKeys.Key(name) : null;
 
-    public static string NameTaken(string name) => $"The name '{name}' is already taken";
+    public static string NameTaken(string name) =>
+        $"The name '{name}' is already taken (names that differ only in case, width or look-alike letters count as the same)";
 
     /// <summary>identity_connected: insert the user (no name, online) or mark the returning user online.</summary>
     public static UserState IdentityConnected(UserState? user, ReducerCaller caller)
@@ -162,7 +172,7 @@ public static class ChatReducers
     {
         foreach (var rune in text.EnumerateRunes())
         {
-            if (allowLineBreaksAndTabs && rune.Value is '\n' or '\t' or '\r') continue;
+            if (allowLineBreaksAndTabs && rune.Value is '\n' or '\t') continue;
             if (rune.Value is 0x200C or 0x200D) continue;
             switch (Rune.GetUnicodeCategory(rune))
             {

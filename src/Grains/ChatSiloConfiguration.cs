@@ -38,6 +38,8 @@ public static class ChatSiloConfiguration
         silo.Services.AddOptions<UserExpiryOptions>().BindConfiguration("Chat:Users");
         silo.Services.AddSingleton<UserExpiry>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<UserExpiry>());
+        silo.Services.AddSingleton<NameKeyUpgrade>();
+        silo.Services.AddHostedService(sp => sp.GetRequiredService<NameKeyUpgrade>());
         silo.Services.AddOptions<ModuleLogOptions>().BindConfiguration("Chat:Logs");
         silo.Services.AddOptions<SqlOptions>().BindConfiguration("Chat:Sql");
         silo.AddAdoNetGrainStorage(GrainStorage, options =>

@@ -54,21 +54,22 @@ public sealed class DatabaseGrain(
         await state.WriteStateAsync();
     }
 
-    public async Task<PublishResult> Publish(Identity caller, bool clear = false, ModuleSettings? settings = null)
+    public async Task<PublishResult> Publish(Identity caller, bool clear = false, SettingsChange? settings = null)
     {
         if (DatabaseName.Validate(Name) is { } nameError)
             return new(ReducerResult.Fail(ReducerStatus.InvalidArgument, nameError), null, false);
-        if (settings?.Validate() is { } settingsError)
+        var existing = state.State.Database;
+        var wanted = settings?.ApplyTo(existing?.Settings ?? ModuleSettings.Default);
+        if (wanted?.Validate() is { } settingsError)
             return new(ReducerResult.Fail(ReducerStatus.InvalidArgument, settingsError), null, false);
 
-        var existing = state.State.Database;
         if (existing is not null && existing.Owner != caller)
             return new(NotOwner(existing), null, false);
         if (existing is not null && !clear)
         {
-            if (settings is not null && settings != existing.Settings)
+            if (wanted is not null && wanted != existing.Settings)
             {
-                var updated = await UpdateSettings(caller, settings);
+                var updated = await UpdateSettings(caller, wanted);
                 if (!updated.IsCommitted) return new(updated, null, false);
             }
             return new(ReducerResult.Committed(DateTime.UtcNow), state.State.Database, Created: false);
@@ -84,7 +85,7 @@ public sealed class DatabaseGrain(
             if (owner != caller)
                 return new(ReducerResult.Fail(ReducerStatus.PermissionDenied,
                     $"Database '{Name}' is owned by identity {owner}; only its owner can publish to it."), null, false);
-            var created = new DatabaseDescriptor(Name, id, owner, createdAt, settings ?? existing?.Settings ?? ModuleSettings.Default);
+            var created = new DatabaseDescriptor(Name, id, owner, createdAt, wanted ?? existing?.Settings ?? ModuleSettings.Default);
             state.State.Database = created;
             await state.WriteStateAsync();
             logger.LogInformation("Published database {Database} (id {DatabaseId}, owner {Owner}{Cleared})",

@@ -153,7 +153,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             _buckets[caller.Identity] = bucket;
         if (!outcome.IsOk)
         {
-            GrainFactory.GetModuleLogGrain(Database).Write(ModuleLogLevel.Error, "send_message", outcome.Error!).Ignore();
+            GrainFactory.GetModuleLogGrain(Database).Write(ModuleLogLevel.Error, "send_message", outcome.Error!, caller.Identity).Ignore();
             return Task.FromResult(ReducerResult.Fail(outcome.Status, outcome.Error!));
         }
 

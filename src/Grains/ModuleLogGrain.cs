@@ -13,12 +13,13 @@ namespace Chat.Grains;
 [Reentrant]
 public sealed class ModuleLogGrain : Grain, IModuleLogGrain
 {
-    private sealed record Entry(DateTime At, ModuleLogLevel Level, string? Reducer, string Message);
+    private sealed record Entry(DateTime At, ModuleLogLevel Level, string? Reducer, string Message, Identity? CausedBy = null);
 
     private readonly ChatStore _store;
     private readonly ILogger<ModuleLogGrain> _logger;
     private readonly GroupCommitLoop<Entry> _writes;
     private readonly LogPruner _pruner;
+    private readonly OthersLogBudget _others;
     // Gateways with followers, told after each commit; they read the new records once each, whatever their follower count.
     private readonly ObserverManager<ILogObserver> _followers;
 
@@ -31,6 +32,7 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
         _writes = new GroupCommitLoop<Entry>(Commit);
         _pruner = new LogPruner(store, options.Value, logger);
         _followers = new ObserverManager<ILogObserver>(FollowerExpiry, logger);
+        _others = new OthersLogBudget(this, options.Value, summary => _writes.Add(new Entry(Now(), ModuleLogLevel.Warn, null, summary)));
     }
 
     public Task Appended()
@@ -56,11 +58,13 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
         if (_followers.Count > 0) _followers.Notify(o => o.OnAppended(Database));
     }
 
+    private static DateTime Now() => ChatReducers.TruncateToMicroseconds(DateTime.UtcNow);
+
     private string Database => this.GetPrimaryKeyString();
 
-    public Task Write(ModuleLogLevel level, string? reducer, string message)
+    public Task Write(ModuleLogLevel level, string? reducer, string message, Identity? causedBy = null)
     {
-        _writes.Add(new Entry(ChatReducers.TruncateToMicroseconds(DateTime.UtcNow), level, reducer, message));
+        _writes.Add(new Entry(Now(), level, reducer is null ? null : LogText.ReducerName(reducer), LogText.Line(message), causedBy));
         return Task.CompletedTask;
     }
 
@@ -80,7 +84,11 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
             : [];
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => _writes.Drained;
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _others.Flush();
+        return _writes.Drained;
+    }
 
     private async Task Commit(List<Entry> group)
     {
@@ -88,6 +96,8 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
         {
             if (await GrainFactory.GetDatabaseGrain(Database).Describe() is not { } database)
                 return;
+            group = _others.Admit(group, e => e.CausedBy, e => e.At, database.Owner);
+            if (group.Count == 0) return;
             await _store.AppendLogAsync(database.Id, group.Select(e => (e.At, e.Level, e.Reducer, e.Message)).ToList());
             Notify();
             _pruner.Wrote(database.Id, group.Count);

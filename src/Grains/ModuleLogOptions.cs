@@ -12,6 +12,17 @@ public sealed class ModuleLogOptions
     /// to about ten entries per record written (the benchmark showed pruning every 1,000 cost 10-15% of throughput).
     /// </summary>
     public int PruneEvery { get; set; } = 10_000;
+
+    /// <summary>
+    /// Records that identities other than the owner may cause, per minute and database (failed calls, mostly); past
+    /// <see cref="OthersBurst"/> the rest are counted in one summary line per <see cref="OthersSummaryInterval"/>.
+    /// At 10 a minute they would need a week to push 100,000 of the owner's records out. 0 turns the budget off.
+    /// </summary>
+    public double OthersPerMinute { get; set; } = 10;
+
+    public int OthersBurst { get; set; } = 100;
+
+    public TimeSpan OthersSummaryInterval { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>Counts what a grain wrote to the log and prunes in the background now and then, never in the writers' way.</summary>

@@ -217,7 +217,8 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
     private ReducerResult Logged(string reducer, ReducerResult failure)
     {
         if (failure.Status != ReducerStatus.NotFound)
-            GrainFactory.GetModuleLogGrain(_database).Write(ModuleLogLevel.Error, reducer, failure.Error ?? failure.Status.ToString()).Ignore();
+            GrainFactory.GetModuleLogGrain(_database).Write(ModuleLogLevel.Error, reducer, failure.Error ?? failure.Status.ToString(),
+                failure.Status == ReducerStatus.Unavailable ? null : _identity).Ignore(); // storage failures are nobody's doing
         return failure;
     }
 

@@ -192,6 +192,49 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         }
     }
 
+    /// <summary>Up to <paramref name="limit"/> named users whose uniqueness key was computed by older rules (it lacks <paramref name="version"/>).</summary>
+    public async Task<List<(long DatabaseId, byte[] Identity, string Name, string Key)>> ReadOutdatedNameKeysAsync(string version, int limit)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT database_id, identity, name, name_key FROM chat."user"
+            WHERE name_key IS NOT NULL AND name IS NOT NULL AND left(name_key, length(@version)) <> @version
+            LIMIT @limit
+            """);
+        command.Parameters.AddWithValue("version", version);
+        command.Parameters.AddWithValue("limit", limit);
+        var rows = new List<(long, byte[], string, string)>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+            rows.Add((reader.GetInt64(0), (byte[])reader[1], reader.GetString(2), reader.GetString(3)));
+        return rows;
+    }
+
+    /// <summary>
+    /// Replaces one user's outdated uniqueness key, unless the user was renamed meanwhile (then set_name wrote a current
+    /// key). False when another user of the database already holds <paramref name="key"/>.
+    /// </summary>
+    public async Task<bool> ReplaceNameKeyAsync(long databaseId, byte[] identity, string name, string oldKey, string key)
+    {
+        await using var command = dataSource.CreateCommand("""
+            UPDATE chat."user" SET name_key = @key
+            WHERE database_id = @database_id AND identity = @identity AND name = @name AND name_key = @old_key
+            """);
+        command.Parameters.AddWithValue("database_id", databaseId);
+        command.Parameters.AddWithValue("identity", identity);
+        command.Parameters.AddWithValue("name", name);
+        command.Parameters.AddWithValue("old_key", oldKey);
+        command.Parameters.AddWithValue("key", key);
+        try
+        {
+            await command.ExecuteNonQueryAsync();
+            return true;
+        }
+        catch (PostgresException e) when (e.SqlState == UniqueViolation && e.ConstraintName == "user_unique_name")
+        {
+            return false;
+        }
+    }
+
     // ---- idempotency keys ------------------------------------------------------------------
 
     private const string ReducerCallKey = "reducer_call_pkey";
@@ -501,7 +544,8 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
                     RETURNING sent, text),
                 logged AS (
                     INSERT INTO chat.log (database_id, at, level, reducer, message)
-                    SELECT @database_id, sent, @info, 'send_message', text FROM inserted WHERE @log ORDER BY sent),
+                    SELECT @database_id, sent, @info, 'send_message', replace(replace(text, E'\n', '\n'), E'\t', '\t')
+                    FROM inserted WHERE @log ORDER BY sent),
                 recorded AS (
                     INSERT INTO chat.reducer_call (database_id, identity, key, reducer, fingerprint, at, message_offset)
                     SELECT db.id, k.identity, k.key, 'send_message', k.fingerprint, k.at, k."offset"

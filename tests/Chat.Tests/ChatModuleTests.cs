@@ -307,7 +307,7 @@ public class ChatModuleTests(ChatClusterFixture fixture) : IClassFixture<ChatClu
         Assert.True((await chat.SetName(frank, "Frank")).IsCommitted);
         var taken = await chat.SetName(imposter, "FRANK");
         Assert.Equal(ReducerStatus.FailedPrecondition, taken.Status);
-        Assert.Equal("The name 'FRANK' is already taken", taken.Error);
+        Assert.Equal(Chat.Grains.ChatReducers.NameTaken("FRANK"), taken.Error);
         Assert.Equal((null, true), await UserRow(chat, imposter));
         // The holder may change the case of their own name.
         Assert.True((await chat.SetName(frank, "frank")).IsCommitted);

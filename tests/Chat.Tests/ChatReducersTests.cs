@@ -167,7 +167,7 @@ public class ChatReducersTests
     [Fact]
     public void Messages_keep_newlines_and_tabs_but_not_other_controls()
     {
-        Assert.True(ChatReducers.ValidateMessage("line one\nline two\tindented\r\n", Defaults).IsOk);
+        Assert.True(ChatReducers.ValidateMessage("line one\nline two\tindented\n", Defaults).IsOk);
         Assert.Equal("Messages must not contain control characters other than newline and tab (found U+001B)",
             ChatReducers.ValidateMessage("colour \u001b[31m", Defaults).Error);
     }

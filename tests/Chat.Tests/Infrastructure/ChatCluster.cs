@@ -100,7 +100,7 @@ public sealed class GatewayFixture : IAsyncLifetime
         return (name, token, identity);
     }
 
-    /// <summary>A gateway silent for 3 s is dead; module logs keep 1,000 records per database, pruned every 100; SQL returns at most 500 rows.</summary>
+    /// <summary>A gateway silent for 3 s is dead; module logs keep 1,000 records per database, pruned every 100, and sum up strangers' suppressed records every second; SQL returns at most 500 rows.</summary>
     public static void QuickJanitor(ISiloBuilder silo)
     {
         silo.Services.Configure<ConnectionCleanupOptions>(o =>
@@ -108,7 +108,7 @@ public sealed class GatewayFixture : IAsyncLifetime
             o.GatewayTimeout = TimeSpan.FromSeconds(3);
             o.Interval = TimeSpan.FromSeconds(1);
         });
-        silo.Services.Configure<ModuleLogOptions>(o => (o.RetainPerDatabase, o.PruneEvery) = (1000, 100));
+        silo.Services.Configure<ModuleLogOptions>(o => (o.RetainPerDatabase, o.PruneEvery, o.OthersSummaryInterval) = (1000, 100, TimeSpan.FromSeconds(1)));
         silo.Services.Configure<SqlOptions>(o => o.RowCap = 500);
     }
 

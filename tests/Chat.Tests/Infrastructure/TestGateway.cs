@@ -39,7 +39,7 @@ public sealed class TestGateway : IAsyncDisposable
         Databases = new V1.Databases.DatabasesClient(_channel);
     }
 
-    public static async Task<TestGateway> StartAsync(IClusterClient client, IDictionary<string, string?>? settings = null)
+    public static async Task<TestGateway> StartAsync(IClusterClient client, IDictionary<string, string?>? settings = null, Action<ILoggingBuilder>? logging = null)
     {
         var builder = WebApplication.CreateBuilder();
         // Not the appsettings.json that the silo project leaves in the test output: its fixed ports would collide.
@@ -58,6 +58,7 @@ public sealed class TestGateway : IAsyncDisposable
         });
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
         builder.Services.AddSingleton(client);
         builder.Services.AddSingleton<IGrainFactory>(client);
