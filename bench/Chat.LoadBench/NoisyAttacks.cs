@@ -167,15 +167,16 @@ public static class NoisyAttacks
 
     private static async Task<string> Subscriptions(AttackRun run, int sets)
     {
-        var filler = new string('x', SubscriptionText - 40);
-        var own = Task.Run(() => SubscriptionSets(run, run.Databases.Subscriptions, "own db", sets, filler), CancellationToken.None);
-        var victim = Task.Run(() => SubscriptionSets(run, run.Databases.Victim, "victim db", sets, filler), CancellationToken.None);
+        // A string literal holds at most 4,096 characters (SqlQuery.MaxStringLength) and a query 10,000: three literals make a query of about 9,000.
+        var (filler, tail) = (new string('x', 3990), new string('y', SubscriptionText - 2 * 4000 - 100));
+        var own = Task.Run(() => SubscriptionSets(run, run.Databases.Subscriptions, "own db", sets, filler, tail), CancellationToken.None);
+        var victim = Task.Run(() => SubscriptionSets(run, run.Databases.Victim, "victim db", sets, filler, tail), CancellationToken.None);
         var (o, v) = (await own, await victim);
         return $"registered {o:N0} of {sets:N0} sets on its own database and {v:N0} of {sets:N0} on the victim's";
     }
 
     /// <summary>Subscribe after Subscribe on one stream (a few outstanding), each answered by SubscribeApplied or SubscriptionError; held until the phase ends.</summary>
-    private static async Task<int> SubscriptionSets(AttackRun run, string database, string label, int sets, string filler)
+    private static async Task<int> SubscriptionSets(AttackRun run, string database, string label, int sets, string filler, string tail)
     {
         var applied = 0;
         using var call = run.Chat().Connect(run.On(database), cancellationToken: run.Stop);
@@ -214,7 +215,7 @@ public static class NoisyAttacks
                 await window.WaitAsync(run.Stop);
                 var subscribe = new V1.Subscribe { RequestId = (uint)r };
                 for (var q = 0; q < SubscriptionQueries; q++)
-                    subscribe.Queries.Add($"SELECT * FROM Message WHERE text = '{r:D6}-{q} {filler}'");
+                    subscribe.Queries.Add($"SELECT * FROM Message WHERE text = '{r:D6}-{q} {filler}' OR text = '{r:D6}-{q} {filler}z' OR text = '{tail}'");
                 await call.RequestStream.WriteAsync(new V1.ClientMessage { Subscribe = subscribe }, run.Stop);
             }
             await allAnswered.Task.WaitAsync(run.Stop);

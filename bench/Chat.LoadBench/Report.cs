@@ -247,7 +247,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         foreach (var p in noisy.Phases)
         {
             var v = p.Victim;
-            var failures = v.Failures.Count == 0 ? "none" : $"{v.Failures.Count}{(v.Failures.Count >= 20 ? "+" : "")}: {Cell(v.Failures[0])}";
+            var failures = v.Failures.Count == 0 ? "none" : $"{v.Failures.Count}{(v.Failures.Count >= 20 ? "+" : "")}: {Cell(Short(v.Failures[0]))}";
             var deliveries = v.Deliveries == v.ExpectedDeliveries && v.Acked == v.Sent ? "" : $" ({v.Deliveries}/{v.ExpectedDeliveries} delivered, {v.Acked}/{v.Sent} sends ok)";
             Line($"| {p.Name} | {v.DeliveryP50Ms:0.0} / {v.DeliveryP99Ms:0.0} / {v.DeliveryMaxMs:0.0}{deliveries} | {p.DeliveryRatio:0.00}x | " +
                  $"{v.ProbeP50Ms:0.0} / {v.ProbeP99Ms:0.0} ({p.ProbeRatio:0.00}x) | {failures} | {Cell(NoisyScenario.OutcomeText(p.Outcomes))} | " +
@@ -257,7 +257,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         foreach (var p in noisy.Phases.Where(p => p.Attack is not null))
         {
             var refusal = p.Examples.FirstOrDefault(e => !e.Key.EndsWith(" OK", StringComparison.Ordinal));
-            Line($"- **{p.Name}** (from {p.Source}): {p.Attack}. Did: {p.Done}." + (refusal.Key is null ? "" : $" First `{refusal.Key}`: \"{Cell(refusal.Value)}\""));
+            Line($"- **{p.Name}** (from {p.Source}): {p.Attack}. Did: {p.Done}." + (refusal.Key is null ? "" : $" First `{refusal.Key}`: \"{Cell(Short(refusal.Value))}\""));
         }
         var attacks = noisy.Phases.Where(p => p.Attack is not null).ToList();
         var met = attacks.Where(p => p.Verdict == "MET").ToList();
@@ -265,6 +265,8 @@ public sealed class Report(DateTime started, string command, string postgres)
         _targets.Add($"noisy neighbour: {met.Count} of {attacks.Count} attacks MET (victim send->delivery p99 <= {noisy.TargetRatio:0}x its baseline of " +
                      $"{baseline?.Victim.DeliveryP99Ms:0.0} ms, nothing of the victim's refused or lost){(missed.Count == 0 ? "" : $"; NOT MET: {string.Join(", ", missed)}")}");
     }
+
+    private static string Short(string text) => text.Length <= 200 ? text : text[..200] + "…";
 
     /// <summary>Text safe in a Markdown table cell.</summary>
     private static string Cell(string text) => text.Replace("|", "\\|", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal);
