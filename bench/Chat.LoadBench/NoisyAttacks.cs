@@ -99,6 +99,13 @@ public sealed class AttackRun(string address, IPAddress source, Metadata owner, 
         return headers;
     }
 
+    /// <summary>
+    /// Whatever a call in progress throws once the phase has ended (cancelled, the call already complete, the connection
+    /// gone): the attack was told to stop, and stops.
+    /// </summary>
+    public bool Stopped(Exception e) =>
+        stop.IsCancellationRequested && e is OperationCanceledException or RpcException or InvalidOperationException or IOException;
+
     /// <summary>Waits until the phase ends.</summary>
     public async Task HoldAsync()
     {
@@ -221,7 +228,7 @@ public static class NoisyAttacks
             await allAnswered.Task.WaitAsync(run.Stop);
             await run.HoldAsync();
         }
-        catch (OperationCanceledException) when (run.Stop.IsCancellationRequested) { }
+        catch (Exception e) when (run.Stopped(e)) { }
         catch (RpcException e) when (!run.Stop.IsCancellationRequested)
         {
             run.Outcomes.Add($"{label} stream ended", e.StatusCode, e.Status.Detail);
@@ -274,7 +281,7 @@ public static class NoisyAttacks
             foreach (var open in ends.Where(e => e is "still open" or "ended OK")) run.Outcomes.Add($"stalled consumer {open}");
             return $"flooded {sent:N0} messages; stalled consumers: {string.Join(", ", ends.GroupBy(e => e).Select(g => $"{g.Count()} {g.Key}"))}";
         }
-        catch (OperationCanceledException) when (run.Stop.IsCancellationRequested)
+        catch (Exception e) when (run.Stopped(e))
         {
             return "stopped before the flood began";
         }
@@ -321,7 +328,7 @@ public static class NoisyAttacks
                 written++;
             }
         }
-        catch (OperationCanceledException) when (run.Stop.IsCancellationRequested) { }
+        catch (Exception e) when (run.Stopped(e)) { }
         catch (RpcException e) when (!run.Stop.IsCancellationRequested)
         {
             run.Outcomes.Add("flood stream ended", e.StatusCode, e.Status.Detail);
@@ -366,7 +373,7 @@ public static class NoisyAttacks
                 });
             await run.HoldAsync();
         }
-        catch (OperationCanceledException) when (run.Stop.IsCancellationRequested) { }
+        catch (Exception e) when (run.Stopped(e)) { }
         finally
         {
             foreach (var call in held) call.Dispose();
@@ -473,7 +480,7 @@ public static class NoisyAttacks
             await call.RequestStream.CompleteAsync();
             await reading.WaitAsync(run.Stop);
         }
-        catch (OperationCanceledException) when (run.Stop.IsCancellationRequested) { }
+        catch (Exception e) when (run.Stopped(e)) { }
         catch (RpcException e) when (!run.Stop.IsCancellationRequested)
         {
             run.Outcomes.Add("bot stream ended", e.StatusCode, e.Status.Detail);
@@ -504,7 +511,7 @@ public static class NoisyAttacks
                     }
                 });
         }
-        catch (OperationCanceledException) when (run.Stop.IsCancellationRequested) { }
+        catch (Exception e) when (run.Stopped(e)) { }
         return $"{tried:N0} of {names:N0} names tried";
     }
 
@@ -554,7 +561,7 @@ public static class NoisyAttacks
                 });
             await run.HoldAsync();
         }
-        catch (OperationCanceledException) when (run.Stop.IsCancellationRequested) { }
+        catch (Exception e) when (run.Stopped(e)) { }
         finally
         {
             foreach (var call in calls) call.Dispose();

@@ -186,8 +186,8 @@ public sealed class NoisyScenario(Bench bench)
         var deliveryRatio = baseline is null ? 1 : seen.DeliveryP99Ms / baseline.Victim.DeliveryP99Ms;
         var probeRatio = baseline is null ? 1 : seen.ProbeP99Ms / baseline.Victim.ProbeP99Ms;
         var reasons = new List<string>();
-        if (deliveryRatio > TargetRatio || double.IsNaN(deliveryRatio)) reasons.Add($"send->delivery p99 {deliveryRatio:0.0}x the baseline's");
-        if (attack?.Name == "sql" && (probeRatio > TargetRatio || double.IsNaN(probeRatio))) reasons.Add($"SQL probe p99 {probeRatio:0.0}x the baseline's");
+        if (deliveryRatio > TargetRatio || double.IsNaN(deliveryRatio)) reasons.Add($"send->delivery p99 {deliveryRatio:0.00}x the baseline's");
+        if (attack?.Name == "sql" && (probeRatio > TargetRatio || double.IsNaN(probeRatio))) reasons.Add($"SQL probe p99 {probeRatio:0.00}x the baseline's");
         if (seen.Failures.Count > 0) reasons.Add($"the victim saw failures: {seen.Failures[0]}");
         var verdict = attack is null ? (baseline is null ? "reference" : "drift") : reasons.Count == 0 ? "MET" : "NOT MET";
         return new NoisyPhase(name, attack?.Description, source?.ToString(), done, seen, run.Outcomes.Counts, run.Outcomes.Examples, stopSeconds,
