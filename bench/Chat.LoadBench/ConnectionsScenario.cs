@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using Chat.LoadBench.Proto;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -39,8 +37,6 @@ public sealed class ConnectionsScenario(Bench bench)
     /// <summary>Connects (and goodbyes) in flight at once.</summary>
     public const int Parallelism = 64;
 
-    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(1);
-
     public async Task<List<IdleResult>> RunAsync()
     {
         var options = bench.Options;
@@ -55,9 +51,9 @@ public sealed class ConnectionsScenario(Bench bench)
         if (files >= 0 && files < needed)
             throw new InvalidOperationException($"the open files limit {files} is too low for {most} connections: raise it with ulimit -n (at least {needed})");
 
-        var silo = await SiloBinary();
+        var silo = await ServerProcess.StackBinaryAsync(bench);
         var stack = new List<IdleLevel>();
-        await using (var process = await StartStack(silo, most))
+        await using (var process = await ServerProcess.StartStackAsync(bench, silo, "chat-load-connections", RaisedLimits(most)))
         {
             var address = process.Address;
             using var control = GrpcChannel.ForAddress(address);
@@ -77,31 +73,23 @@ public sealed class ConnectionsScenario(Bench bench)
                 stack.Add(await Measure("stack", process, n, StackOpener(database), database));
                 if (process.Child.HasExited) throw new InvalidOperationException($"the stack process exited: {process.Child.Output}");
             }
-            await Stop(process);
+            await process.StopAsync();
         }
 
         var baseline = new List<IdleLevel>();
-        await using (var process = await StartBaseline())
+        await using (var process = await ServerProcess.StartBaselineAsync(bench))
         {
             Console.WriteLine($"baseline process {process.Child.Pid} ready at {process.Address} ({clock.Elapsed.TotalSeconds:0.0} s)");
             await Measure("baseline", process, 200, BaselineOpener(), null, warmup: true);
             foreach (var n in options.IdleConnections)
                 baseline.Add(await Measure("baseline", process, n, BaselineOpener(), null));
-            await Stop(process);
+            await process.StopAsync();
         }
 
         foreach (var level in stack.Concat(baseline))
             bench.Problems.AddRange(level.Problems.Select(p => $"connections {level.Connections}, {level.Side}: {p}"));
         Console.WriteLine($"connections done ({clock.Elapsed.TotalSeconds:0} s)");
         return stack.Zip(baseline, (s, b) => new IdleResult(s.Connections, s, b)).ToList();
-    }
-
-    /// <summary>SIGTERM, as a deployment stops it; the stack then ends its streams and flushes before it exits.</summary>
-    private static async Task Stop(Server server)
-    {
-        var stopping = Stopwatch.StartNew();
-        await server.Child.StopAsync(TimeSpan.FromSeconds(60));
-        Console.WriteLine($"{server.Child.Name} process stopped {stopping.Elapsed.TotalSeconds:0.0} s after SIGTERM (exit code {server.Child.ExitCode})");
     }
 
     /// <summary>Opens one idle stream and waits for its first message; returns the call, to be completed later.</summary>
@@ -131,10 +119,10 @@ public sealed class ConnectionsScenario(Bench bench)
         return new IdleCall(() => call.RequestStream.CompleteAsync(), call.ResponseStream.MoveNext, call);
     };
 
-    private async Task<IdleLevel> Measure(string side, Server server, int n, Opener open, string? database, bool warmup = false)
+    private async Task<IdleLevel> Measure(string side, ServerProcess server, int n, Opener open, string? database, bool warmup = false)
     {
         var problems = new List<string>();
-        var (gcForced, before) = await SettledRss(server.Child);
+        var (gcForced, before) = await server.SettledRssAsync(bench.Cancel);
         var channels = Bench.Channels(server.Address, n);
         var calls = new IdleCall?[n];
         var failures = 0;
@@ -167,7 +155,7 @@ public sealed class ConnectionsScenario(Bench bench)
                 if (online != opened || rows != opened)
                     problems.Add($"{opened} connections open but {online} users online and {rows} rows in chat.connection");
             }
-            var (gcHeld, held) = await SettledRss(server.Child);
+            var (gcHeld, held) = await server.SettledRssAsync(bench.Cancel);
             if (server.Child.HasExited) problems.Add($"the {side} process exited while the connections were held");
 
             // Goodbye on every stream: each must end cleanly, with nothing said in between.
@@ -215,7 +203,7 @@ public sealed class ConnectionsScenario(Bench bench)
             }
             foreach (var call in calls) call?.Call.Dispose();
             foreach (var channel in channels) channel.Dispose();
-            var (_, after) = await SettledRss(server.Child);
+            var (_, after) = await server.SettledRssAsync(bench.Cancel);
 
             var level = new IdleLevel(side, n, opened, connectSeconds, opened / connectSeconds, before, held, (held - before) / (double)Math.Max(1, opened), after,
                 closeSeconds, offlineSeconds, online, rows, gcForced && gcHeld, problems);
@@ -230,22 +218,6 @@ public sealed class ConnectionsScenario(Bench bench)
         }
     }
 
-    private bool _toldNoGc;
-
-    /// <summary>After a short wait, a forced full GC in the server process, another short wait, then its VmRSS in KB.</summary>
-    private async Task<(bool Forced, long Kb)> SettledRss(ChildProcess server)
-    {
-        await Task.Delay(Settle, bench.Cancel);
-        var failed = await ProcessMemory.ForceGcAsync(server.Pid, bench.Cancel);
-        if (failed is not null && !_toldNoGc)
-        {
-            _toldNoGc = true;
-            Console.WriteLine($"   (memory read without a forced GC: {failed})");
-        }
-        await Task.Delay(Settle, bench.Cancel);
-        return (failed is null, ProcessMemory.RssKb(server.Pid));
-    }
-
     private static void Print(IdleLevel l)
     {
         var presence = l.Side == "stack"
@@ -257,140 +229,14 @@ public sealed class ConnectionsScenario(Bench bench)
                           (l.Problems.Count == 0 ? "" : $"\n   !! {l.Problems.Count} problem(s): {l.Problems[0]}"));
     }
 
-    // ---- The two server processes -------------------------------------------------------------------------------
-
-    private sealed class Server(ChildProcess child, string address) : IAsyncDisposable
+    /// <summary>Room for the most this run holds; all of them from 127.0.0.1, one client address, each a new identity.</summary>
+    private static Dictionary<string, string> RaisedLimits(int most) => new()
     {
-        public ChildProcess Child => child;
-        public string Address => address;
-        public ValueTask DisposeAsync() => child.DisposeAsync();
-    }
-
-    /// <summary>src/Silo's build output, built first (Release) when absent or older than the sources under src/, or with --build-silo.</summary>
-    private async Task<string> SiloBinary()
-    {
-        var root = Bench.RepositoryRoot();
-        var dll = Path.Combine(root, "src", "Silo", "bin", "Release", "net10.0", "Chat.Silo.dll");
-        var built = File.Exists(dll) ? File.GetLastWriteTimeUtc(dll) : DateTime.MinValue;
-        var newest = Directory.EnumerateFiles(Path.Combine(root, "src"), "*", SearchOption.AllDirectories)
-            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
-                        && !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
-                        && (f.EndsWith(".cs", StringComparison.Ordinal) || f.EndsWith(".csproj", StringComparison.Ordinal) || f.EndsWith(".json", StringComparison.Ordinal)
-                            || f.EndsWith(".proto", StringComparison.Ordinal) || f.EndsWith(".sql", StringComparison.Ordinal)))
-            .Select(File.GetLastWriteTimeUtc).DefaultIfEmpty(DateTime.MinValue).Max();
-        var why = !File.Exists(dll) ? "absent" : bench.Options.BuildSilo ? "--build-silo" : newest > built ? "older than the sources" : null;
-        if (why is not null)
-        {
-            Console.WriteLine($"building src/Silo (Release): Chat.Silo.dll {why}");
-            var build = Process.Start(new ProcessStartInfo("dotnet", ["build", "-c", "Release", "--nologo", "-v", "q", Path.Combine(root, "src", "Silo")])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            })!;
-            var output = build.StandardOutput.ReadToEndAsync(bench.Cancel);
-            var errors = build.StandardError.ReadToEndAsync(bench.Cancel);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(bench.Cancel);
-            timeout.CancelAfter(TimeSpan.FromMinutes(5));
-            try { await build.WaitForExitAsync(timeout.Token); }
-            catch (OperationCanceledException)
-            {
-                build.Kill(entireProcessTree: true);
-                throw;
-            }
-            if (build.ExitCode != 0)
-            {
-                var tail = string.Join("\n", ((await output) + (await errors)).Split('\n').TakeLast(15));
-                if (!File.Exists(dll)) throw new InvalidOperationException($"dotnet build src/Silo failed:\n{tail}");
-                Console.WriteLine($"dotnet build src/Silo failed; measuring the existing build of {built:yyyy-MM-dd HH:mm} UTC:\n{tail}");
-            }
-            built = File.GetLastWriteTimeUtc(dll);
-        }
-        Console.WriteLine($"stack binary: {dll}, built {built:yyyy-MM-dd HH:mm:ss} UTC");
-        return dll;
-    }
-
-    /// <summary>The stack binary on the benchmark's PostgreSQL, free loopback ports, its own data folder, limits raised for <paramref name="most"/> connections.</summary>
-    private async Task<Server> StartStack(string dll, int most)
-    {
-        var (grpc, http) = (FreePort(), FreePort());
-        var environment = new Dictionary<string, string>
-        {
-            ["ConnectionStrings__Chat"] = bench.ConnectionString,
-            ["Chat__ClusterId"] = "chat-load-connections",
-            ["Chat__ServiceId"] = "chat-load-connections",
-            ["Chat__SiloPort"] = FreePort().ToString(CultureInfo.InvariantCulture),
-            ["Chat__GatewayPort"] = FreePort().ToString(CultureInfo.InvariantCulture),
-            ["Chat__DataDirectory"] = Path.Combine(bench.RunFolder, "stack"),
-            ["Chat__Auth__SigningKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
-            // The default is 10,000 connections per gateway: room for the most this run holds, plus the control calls.
-            ["Chat__Gateway__MaxConnections"] = Math.Max(10_000, 2 * most).ToString(CultureInfo.InvariantCulture),
-            // All of them from 127.0.0.1, one client address, each a new identity: lift the per-address limits.
-            ["Chat__Gateway__MaxConnectionsPerAddress"] = "1000000",
-            ["Chat__Gateway__IdentitiesPerMinutePerAddress"] = "1000000",
-            ["Chat__Gateway__MaxSqlQueriesPerAddress"] = "1000000",
-            ["Chat__Gateway__IdentityBurstPerAddress"] = "1000000",
-            ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
-            ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",
-            ["Logging__LogLevel__Default"] = "Warning",
-        };
-        var child = ChildProcess.Start("stack", "dotnet", [dll], environment, bench.RunFolder, Path.GetDirectoryName(dll));
-        var server = new Server(child, $"http://127.0.0.1:{grpc}");
-        try
-        {
-            using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
-            var clock = Stopwatch.StartNew();
-            while (true)
-            {
-                if (child.HasExited) throw new InvalidOperationException($"the stack process exited before it was ready:\n{child.Output}");
-                try
-                {
-                    if ((await client.GetAsync($"http://127.0.0.1:{http}/readyz", bench.Cancel)).IsSuccessStatusCode) break;
-                }
-                catch (Exception e) when (e is HttpRequestException || e is TaskCanceledException && !bench.Cancel.IsCancellationRequested) { }
-                if (clock.Elapsed > TimeSpan.FromSeconds(90)) throw new InvalidOperationException($"the stack process was not ready within 90 s:\n{child.Output}");
-                await Task.Delay(200, bench.Cancel);
-            }
-            return server;
-        }
-        catch
-        {
-            await server.DisposeAsync();
-            throw;
-        }
-    }
-
-    /// <summary>This benchmark's own executable in <c>--serve-baseline</c> mode, on a free loopback port.</summary>
-    private async Task<Server> StartBaseline()
-    {
-        var port = FreePort();
-        var self = Environment.ProcessPath ?? "dotnet";
-        string[] arguments = Path.GetFileNameWithoutExtension(self) == "dotnet"
-            ? [typeof(ConnectionsScenario).Assembly.Location, "--serve-baseline", port.ToString(CultureInfo.InvariantCulture)]
-            : ["--serve-baseline", port.ToString(CultureInfo.InvariantCulture)];
-        var listening = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var child = ChildProcess.Start("baseline", self, arguments, new Dictionary<string, string>(), bench.RunFolder);
-        child.Line += line =>
-        {
-            if (line.StartsWith("listening ", StringComparison.Ordinal)) listening.TrySetResult(line["listening ".Length..]);
-        };
-        var server = new Server(child, $"http://127.0.0.1:{port}");
-        try
-        {
-            await listening.Task.WaitAsync(TimeSpan.FromSeconds(60), bench.Cancel);
-            return server;
-        }
-        catch (TimeoutException)
-        {
-            await server.DisposeAsync();
-            throw new InvalidOperationException($"the baseline process did not start listening within 60 s:\n{child.Output}");
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+        // The default is 10,000 connections per gateway: room for the most this run holds, plus the control calls.
+        ["Chat__Gateway__MaxConnections"] = Math.Max(10_000, 2 * most).ToString(CultureInfo.InvariantCulture),
+        ["Chat__Gateway__MaxConnectionsPerAddress"] = "1000000",
+        ["Chat__Gateway__IdentitiesPerMinutePerAddress"] = "1000000",
+        ["Chat__Gateway__MaxSqlQueriesPerAddress"] = "1000000",
+        ["Chat__Gateway__IdentityBurstPerAddress"] = "1000000",
+    };
 }

@@ -27,13 +27,18 @@ public sealed record RoomConfig(int Rooms, int Users, double Rate)
 public sealed class BenchOptions
 {
     public const string Usage =
-        "usage: Chat.LoadBench [--scenarios send,room,connections] [--quick]\n" +
+        "usage: Chat.LoadBench [--scenarios send,room,connections,noisy] [--quick]\n" +
         "         [--connections 1,16,64,256] [--seconds N] [--warmup N]        (send)\n" +
         "         [--rooms 1x100@1000,10x100@1000,1x1000@200] [--room-seconds N] (room)\n" +
         "         [--idle 1000,10000] [--build-silo]                            (connections)\n" +
+        "         [--noisy-seconds N] [--attacks subscriptions,stalled,...]     (noisy; not run unless named)\n" +
         "         [--gateway http://127.0.0.1:50051 --postgres CONNECTION_STRING] (send and room against a running stack)";
 
+    /// <summary>What runs when --scenarios is not given.</summary>
     public static readonly string[] AllScenarios = ["send", "room", "connections"];
+
+    /// <summary>Every scenario --scenarios takes; noisy (issue 12, hostile clients) only runs when named.</summary>
+    public static readonly string[] KnownScenarios = [.. AllScenarios, "noisy"];
 
     public HashSet<string> Scenarios { get; private set; } = [.. AllScenarios];
     public bool Quick { get; private set; }
@@ -44,6 +49,12 @@ public sealed class BenchOptions
     public double RoomSeconds { get; private set; } = 6;
     public int[] IdleConnections { get; private set; } = [1000, 10_000];
     public bool BuildSilo { get; private set; }
+
+    /// <summary>Seconds the victim sends in each phase of the noisy-neighbour scenario.</summary>
+    public double NoisySeconds { get; private set; } = 20;
+
+    /// <summary>The attacks the noisy-neighbour scenario runs, in this order.</summary>
+    public string[] Attacks { get; private set; } = NoisyAttacks.Names;
 
     /// <summary>A running stack's gateway (loopback only) to measure instead of one started here; with <see cref="Postgres"/>.</summary>
     public string? Gateway { get; private set; }
@@ -56,7 +67,7 @@ public sealed class BenchOptions
     public static BenchOptions Parse(string[] args)
     {
         var options = new BenchOptions();
-        double? seconds = null, roomSeconds = null;
+        double? seconds = null, roomSeconds = null, noisySeconds = null;
         int[]? idle = null;
         for (var i = 0; i < args.Length; i++)
             switch (args[i])
@@ -64,8 +75,8 @@ public sealed class BenchOptions
                 case "--quick": options.Quick = true; break;
                 case "--scenarios":
                     options.Scenarios = [.. Next(args, ref i).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
-                    if (options.Scenarios.Count == 0 || !options.Scenarios.IsSubsetOf(AllScenarios))
-                        throw new FormatException($"--scenarios takes some of {string.Join(",", AllScenarios)}");
+                    if (options.Scenarios.Count == 0 || !options.Scenarios.IsSubsetOf(KnownScenarios))
+                        throw new FormatException($"--scenarios takes some of {string.Join(",", KnownScenarios)}");
                     break;
                 case "--connections": options.SendConnections = Ints(Next(args, ref i)); break;
                 case "--seconds": seconds = Double(Next(args, ref i)); break;
@@ -74,6 +85,12 @@ public sealed class BenchOptions
                 case "--room-seconds": roomSeconds = Double(Next(args, ref i)); break;
                 case "--idle": idle = Ints(Next(args, ref i)); break;
                 case "--build-silo": options.BuildSilo = true; break;
+                case "--noisy-seconds": noisySeconds = Double(Next(args, ref i)); break;
+                case "--attacks":
+                    options.Attacks = Next(args, ref i).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToArray();
+                    if (options.Attacks.Length == 0 || options.Attacks.Except(NoisyAttacks.Names).Any())
+                        throw new FormatException($"--attacks takes some of {string.Join(",", NoisyAttacks.Names)}");
+                    break;
                 case "--gateway": options.Gateway = Loopback(Next(args, ref i)); break;
                 case "--postgres": options.Postgres = Next(args, ref i); break;
                 default: throw new FormatException($"unknown argument '{args[i]}'");
@@ -86,12 +103,14 @@ public sealed class BenchOptions
             if (host.Split(',').Any(h => h is not ("127.0.0.1" or "localhost" or "::1")))
                 throw new FormatException($"--postgres: host '{host}' is not loopback; this benchmark loads 127.0.0.1 only");
             if (!args.Contains("--scenarios")) options.Scenarios = ["send", "room"];
-            else if (options.Runs("connections"))
-                throw new FormatException("the connections scenario measures the memory of a stack process it starts itself; leave out --gateway for it");
+            else if (options.Runs("connections") || options.Runs("noisy"))
+                throw new FormatException("the connections and noisy scenarios measure the memory of a stack process they start themselves; leave out --gateway for them");
         }
         options.SendSeconds = seconds ?? (options.Quick ? 2 : 5);
         options.RoomSeconds = roomSeconds ?? (options.Quick ? 2 : 6);
         options.IdleConnections = idle ?? (options.Quick ? [1000] : [1000, 10_000]);
+        options.NoisySeconds = noisySeconds ?? (options.Quick ? 6 : 20);
+        if (options.NoisySeconds is < 1 or > 120) throw new FormatException("--noisy-seconds: 1..120");
         if (options.SendConnections.Length == 0 || options.SendConnections.Any(n => n is < 1 or > 2000))
             throw new FormatException("--connections: 1..2000 connections per level");
         if (options.SendSeconds is <= 0 or > 60 || options.WarmupSeconds is < 0 or > 60 || options.RoomSeconds is <= 0 or > 60)

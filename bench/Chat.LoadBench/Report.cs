@@ -21,6 +21,7 @@ public sealed record ReportFile(
     SendSection? Send,
     RoomSection? Room,
     ConnectionsSection? Connections,
+    NoisySection? Noisy,
     List<string> Targets,
     List<string> Problems);
 
@@ -43,6 +44,7 @@ public sealed class Report(DateTime started, string command, string postgres)
     public SendSection? Send { get; set; }
     public RoomSection? Room { get; set; }
     public ConnectionsSection? Connections { get; set; }
+    public NoisySection? Noisy { get; set; }
 
     /// <summary>Prints the summary and writes the files; returns their paths.</summary>
     public async Task<string[]> WriteAsync(double totalSeconds, List<string> problems)
@@ -53,6 +55,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         if (Send is not null) SendTables(Send);
         if (Room is not null) RoomTable(Room);
         if (Connections is not null) ConnectionsTable(Connections);
+        if (Noisy is not null) NoisyTable(Noisy);
         Line();
         foreach (var target in _targets) Line(target);
 
@@ -61,7 +64,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         Directory.CreateDirectory(dir);
         var json = Path.Combine(dir, $"load-{stamp}.json");
         await File.WriteAllTextAsync(json, JsonSerializer.Serialize(
-            new ReportFile(started, Environment.ProcessorCount, command, postgres, totalSeconds, Send, Room, Connections, _targets, problems),
+            new ReportFile(started, Environment.ProcessorCount, command, postgres, totalSeconds, Send, Room, Connections, Noisy, _targets, problems),
             new JsonSerializerOptions
             {
                 WriteIndented = true,
@@ -69,9 +72,12 @@ public sealed class Report(DateTime started, string command, string postgres)
                 NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals, // a percentile of nothing is NaN
             }));
         var markdown = Path.Combine(dir, $"load-{stamp}.md");
-        _md.AppendLine().AppendLine(problems.Count == 0
-            ? "Verified: every acknowledged message is in chat.message exactly once; every subscriber got every message of its room once, in order; every connection opened, went online and offline, and ended cleanly."
-            : $"FAILED: {problems.Count} problem(s).");
+        var verified = new List<string>();
+        if (Send is not null || Room is not null) verified.Add("every acknowledged message is in chat.message exactly once");
+        if (Room is not null) verified.Add("every subscriber got every message of its room once, in order");
+        if (Connections is not null) verified.Add("every connection opened, went online and offline, and ended cleanly");
+        if (Noisy is not null) verified.Add("every attack stopped by itself within its bound");
+        _md.AppendLine().AppendLine(problems.Count == 0 ? $"Verified: {string.Join("; ", verified)}." : $"FAILED: {problems.Count} problem(s).");
         await File.WriteAllTextAsync(markdown, _md.ToString());
         var files = new List<string> { json, markdown };
         if (Send is { Levels.Count: > 0 })
@@ -218,6 +224,52 @@ public sealed class Report(DateTime started, string command, string postgres)
         }
         else _targets.Add($"connections target: not measured ({IdleTarget:N0} not among --idle)");
     }
+
+    // ---- noisy neighbour -----------------------------------------------------------------------------------------
+
+    private void NoisyTable(NoisySection noisy)
+    {
+        var baseline = noisy.Phases.FirstOrDefault();
+        Line();
+        Line($"## noisy neighbour: a victim beside each attack, the stack binary at its default limits, {noisy.WindowSeconds:0.#} s of sending per phase");
+        Line();
+        Line($"Victim (127.0.0.1): one database with the default settings, {noisy.Subscribers} subscribers of `SELECT * FROM Message`, one sender at {noisy.Rate:0} msg/s, and its owner's");
+        Line("SQL probe `SELECT * FROM User WHERE name = ...` 4 times a second. send->delivery = from the sender's write to the arrival at each subscriber, every delivery,");
+        Line("nearest rank. Each attack comes from a loopback address of its own (127.0.0.11 and up), uses its own identities and, except where it aims at the");
+        Line("victim's database, its own databases; it stops at the end of its phase. Outcomes = the attacker's calls by result (gRPC status; SubscriptionError for a");
+        Line("refused subscription). RSS = the stack process's VmRSS: before (after a forced full GC), highest sample during, after (the attack stopped, settled, GC).");
+        Line($"MET = victim send->delivery p99 at most {noisy.TargetRatio:0}x the first baseline's, no victim call refused, delivery lost or probe failed; the sql attack");
+        Line($"also needs the probe's p99 within {noisy.TargetRatio:0}x. \"baseline again\" runs last, to show how far the machine drifted during the run.");
+        Line($"Source addresses: {noisy.SourceCheck}.");
+        Line();
+        Line("| phase | victim send->delivery p50 / p99 / max ms | x baseline p99 | SQL probe p50 / p99 ms (x baseline) | victim failures | attacker outcomes | stack RSS before / peak / after MB | verdict |");
+        Line("|---|---:|---:|---:|---|---|---:|---|");
+        foreach (var p in noisy.Phases)
+        {
+            var v = p.Victim;
+            var failures = v.Failures.Count == 0 ? "none" : $"{v.Failures.Count}{(v.Failures.Count >= 20 ? "+" : "")}: {Cell(Short(v.Failures[0]))}";
+            var deliveries = v.Deliveries == v.ExpectedDeliveries && v.Acked == v.Sent ? "" : $" ({v.Deliveries}/{v.ExpectedDeliveries} delivered, {v.Acked}/{v.Sent} sends ok)";
+            Line($"| {p.Name} | {v.DeliveryP50Ms:0.0} / {v.DeliveryP99Ms:0.0} / {v.DeliveryMaxMs:0.0}{deliveries} | {p.DeliveryRatio:0.00}x | " +
+                 $"{v.ProbeP50Ms:0.0} / {v.ProbeP99Ms:0.0} ({p.ProbeRatio:0.00}x) | {failures} | {Cell(NoisyScenario.OutcomeText(p.Outcomes))} | " +
+                 $"{Mb(p.RssBeforeKb)} / {Mb(p.RssPeakKb)} / {Mb(p.RssAfterKb)} | {p.Verdict} |");
+        }
+        Line();
+        foreach (var p in noisy.Phases.Where(p => p.Attack is not null))
+        {
+            var refusal = p.Examples.FirstOrDefault(e => !e.Key.EndsWith(" OK", StringComparison.Ordinal));
+            Line($"- **{p.Name}** (from {p.Source}): {p.Attack}. Did: {p.Done}." + (refusal.Key is null ? "" : $" First `{refusal.Key}`: \"{Cell(Short(refusal.Value))}\""));
+        }
+        var attacks = noisy.Phases.Where(p => p.Attack is not null).ToList();
+        var met = attacks.Where(p => p.Verdict == "MET").ToList();
+        var missed = attacks.Except(met).Select(p => p.Name).ToList();
+        _targets.Add($"noisy neighbour: {met.Count} of {attacks.Count} attacks MET (victim send->delivery p99 <= {noisy.TargetRatio:0}x its baseline of " +
+                     $"{baseline?.Victim.DeliveryP99Ms:0.0} ms, nothing of the victim's refused or lost){(missed.Count == 0 ? "" : $"; NOT MET: {string.Join(", ", missed)}")}");
+    }
+
+    private static string Short(string text) => text.Length <= 200 ? text : text[..200] + "…";
+
+    /// <summary>Text safe in a Markdown table cell.</summary>
+    private static string Cell(string text) => text.Replace("|", "\\|", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal);
 
     private static string Mb(long kb) => (kb / 1024.0).ToString("0", CultureInfo.InvariantCulture);
 
