@@ -237,6 +237,8 @@ public sealed class ConnectionsScenario(Bench bench)
         ["Chat__Gateway__MaxConnectionsPerAddress"] = "1000000",
         ["Chat__Gateway__IdentitiesPerMinutePerAddress"] = "1000000",
         ["Chat__Gateway__MaxSqlQueriesPerAddress"] = "1000000",
+        ["Chat__Gateway__WritesPerSecondPerAddress"] = "0",
+        ["Chat__Gateway__UnknownDatabasesPerMinutePerAddress"] = "0",
         ["Chat__Gateway__IdentityBurstPerAddress"] = "1000000",
     };
 }

@@ -52,6 +52,8 @@ public sealed class StackHost : IAsyncDisposable
             ["Chat:Gateway:MaxConnectionsPerAddress"] = "1000000",
             ["Chat:Gateway:IdentitiesPerMinutePerAddress"] = "1000000",
             ["Chat:Gateway:MaxSqlQueriesPerAddress"] = "1000000",
+            ["Chat:Gateway:WritesPerSecondPerAddress"] = "0",
+            ["Chat:Gateway:UnknownDatabasesPerMinutePerAddress"] = "0",
             ["Chat:Gateway:IdentityBurstPerAddress"] = "1000000",
         });
         builder.Logging.ClearProviders();

@@ -24,6 +24,8 @@ public sealed class AddressLimits(IOptions<GatewayOptions> options, ILogger<Addr
     public const string IdentitiesLimit = "address_identities";
     public const string ConnectionsLimit = "address_connections";
     public const string AddressesLimit = "tracked_addresses";
+    public const string WritesLimit = "address_writes";
+    public const string LookupsLimit = "address_unknown_databases";
 
     private static readonly TimeSpan SweepEvery = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan LogEvery = TimeSpan.FromMinutes(1);
@@ -37,6 +39,8 @@ public sealed class AddressLimits(IOptions<GatewayOptions> options, ILogger<Addr
         public DateTimeOffset Refilled = now;
         public DateTimeOffset LastSeen = now;
         public int Streams;
+        public TokenBucket Writes;
+        public TokenBucket Lookups;
         public DateTimeOffset? LastLogged;
         public int Unlogged;
     }
@@ -91,6 +95,49 @@ public sealed class AddressLimits(IOptions<GatewayOptions> options, ILogger<Addr
             Log(entry, group, IdentitiesLimit, refusal, now);
         }
         ChatMetrics.Refused(IdentitiesLimit);
+        throw new RpcException(new Status(StatusCode.ResourceExhausted, refusal));
+    }
+
+    /// <summary>
+    /// Takes one reducer call (send_message, set_name, ...) from the address's budget, or throws RESOURCE_EXHAUSTED: the
+    /// per-identity limits are the database owner's to set, and fresh identities would multiply them.
+    /// </summary>
+    public void TakeWrite(IPAddress? address)
+    {
+        var limits = options.Value;
+        if (limits.WritesPerSecondPerAddress <= 0) return;
+        Take(address, WritesLimit, (entry, now) => entry.Writes.TryTake(now, limits.WritesPerSecondPerAddress, limits.WriteBurstPerAddress),
+            group => $"Your address {Describe(group)} is calling reducers faster than one address may, whatever identities it uses: " +
+                     $"{limits.WritesPerSecondPerAddress:0.##} calls a second, in bursts of up to {limits.WriteBurstPerAddress}. Slow down, then try again.");
+    }
+
+    /// <summary>
+    /// Takes one lookup of a database name this gateway does not know to exist, or throws RESOURCE_EXHAUSTED: each such
+    /// name costs the cluster an activation and a read, so an address cannot ask for thousands of made-up names.
+    /// </summary>
+    public void TakeLookup(IPAddress? address, string database)
+    {
+        var limits = options.Value;
+        if (limits.UnknownDatabasesPerMinutePerAddress <= 0) return;
+        Take(address, LookupsLimit, (entry, now) => entry.Lookups.TryTake(now, limits.UnknownDatabasesPerMinutePerAddress / 60, limits.UnknownDatabaseBurstPerAddress),
+            group => $"Your address {Describe(group)} has asked for too many databases this gateway does not know (like '{database}'): " +
+                     $"at most {limits.UnknownDatabasesPerMinutePerAddress:0.##} a minute, in bursts of up to {limits.UnknownDatabaseBurstPerAddress}. " +
+                     "Check the name (`chat list` shows yours), then try again in a minute.");
+    }
+
+    private void Take(IPAddress? address, string limit, Func<Entry, DateTime, bool> take, Func<IPAddress, string> refusalFor)
+    {
+        var group = Group(address);
+        string refusal;
+        lock (_entries)
+        {
+            var now = time.GetUtcNow();
+            var entry = Find(group, now, options.Value);
+            if (take(entry, now.UtcDateTime)) return;
+            refusal = refusalFor(group);
+            Log(entry, group, limit, refusal, now);
+        }
+        ChatMetrics.Refused(limit);
         throw new RpcException(new Status(StatusCode.ResourceExhausted, refusal));
     }
 
@@ -180,7 +227,10 @@ public sealed class AddressLimits(IOptions<GatewayOptions> options, ILogger<Addr
         {
             if (entry.Streams > 0) continue;
             Refill(entry, now, limits);
-            if (limits.IdentitiesPerMinutePerAddress <= 0 || entry.Tokens >= limits.IdentityBurstPerAddress)
+            var utc = now.UtcDateTime;
+            if ((limits.IdentitiesPerMinutePerAddress <= 0 || entry.Tokens >= limits.IdentityBurstPerAddress)
+                && entry.Writes.IsFullAt(utc, limits.WritesPerSecondPerAddress, limits.WriteBurstPerAddress)
+                && entry.Lookups.IsFullAt(utc, limits.UnknownDatabasesPerMinutePerAddress / 60, limits.UnknownDatabaseBurstPerAddress))
                 (idle ??= []).Add(group);
         }
         foreach (var group in idle ?? []) _entries.Remove(group);

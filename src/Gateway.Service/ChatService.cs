@@ -17,6 +17,7 @@ public sealed class ChatService(
     ConnectionRegistry connections,
     AddressLimits addresses,
     SqlAdmission sqlAdmission,
+    KnownDatabases knownDatabases,
     LogFollowing logFollowing,
     MessageSender messages,
     Subscriptions subscriptions,
@@ -43,6 +44,7 @@ public sealed class ChatService(
         var peer = AddressLimits.PeerOf(context);
         // The stream limits first, so that a Connect refused by one of them has not spent a new identity.
         using var addressSlot = addresses.OpenConnection(peer);
+        knownDatabases.BeforeCall(peer, database);
         var anonymous = identity is null;
         identity ??= Identity.Random();
         using var slot = connections.Open(identity.Value);
@@ -59,6 +61,7 @@ public sealed class ChatService(
         try
         {
             (await user.IdentityConnected(caller, connections.GatewayId)).OrThrow();
+            knownDatabases.Exists(database);
         }
         catch (Exception)
         {
@@ -89,7 +92,7 @@ public sealed class ChatService(
                 {
                     case ClientMessage.MessageOneofCase.CallReducer:
                         var call = message.CallReducer;
-                        await calls.CallAsync(call, () => Call(database, caller with { RequestId = call.RequestId, IdempotencyKey = Keyed(call.IdempotencyKey) }, call), ending.Token);
+                        await calls.CallAsync(call, () => Call(database, caller with { RequestId = call.RequestId, IdempotencyKey = Keyed(call.IdempotencyKey) }, call, peer), ending.Token);
                         break;
                     case ClientMessage.MessageOneofCase.Subscribe:
                         await calls.IdleAsync(); // the snapshot includes what this client's earlier calls did
@@ -199,8 +202,12 @@ public sealed class ChatService(
     {
         var caller = await authentication.RequireAsync(context);
         var database = Authentication.RequireDatabaseName(request.Database);
-        using var slot = sqlAdmission.Admit(caller, AddressLimits.PeerOf(context));
+        var peer = AddressLimits.PeerOf(context);
+        knownDatabases.BeforeCall(peer, database);
+        using var slot = sqlAdmission.Admit(caller, peer);
         var answer = await grains.GetGrain<ISqlGrain>(0).Query(database, request.Query, caller);
+        if (answer.Status == ReducerStatus.NotFound) knownDatabases.Gone(database);
+        else knownDatabases.Exists(database);
         if (answer.Result is not { } result)
             throw new RpcException(new Status(answer.Status.ToStatusCode(), answer.Error ?? answer.Status.ToString()));
         return SqlMapping.ToResponse(result);
@@ -212,8 +219,14 @@ public sealed class ChatService(
     {
         var caller = await authentication.RequireAsync(context);
         var database = Authentication.RequireDatabaseName(request.Database);
-        var descriptor = await grains.GetDatabaseGrain(database).Describe()
-            ?? throw new RpcException(new Status(StatusCode.NotFound, $"Database '{database}' does not exist."));
+        knownDatabases.BeforeCall(AddressLimits.PeerOf(context), database);
+        var descriptor = await grains.GetDatabaseGrain(database).Describe();
+        if (descriptor is null)
+        {
+            knownDatabases.Gone(database);
+            throw new RpcException(new Status(StatusCode.NotFound, $"Database '{database}' does not exist."));
+        }
+        knownDatabases.Exists(database);
         if (descriptor.Owner != caller)
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"Only the owner of database '{database}' can read its logs."));
         if (request.MinLevel is < LogLevel.Unspecified or > LogLevel.Panic)
@@ -262,9 +275,19 @@ public sealed class ChatService(
         Message = record.Message,
     };
 
-    private async Task<ProtoReducerResult> Call(string database, ReducerCaller caller, CallReducer call)
+    private async Task<ProtoReducerResult> Call(string database, ReducerCaller caller, CallReducer call, System.Net.IPAddress? peer)
     {
         var response = new ProtoReducerResult { RequestId = call.RequestId, Reducer = call.Reducer };
+        try
+        {
+            // A gateway limit, not the module's: refused without a module log record.
+            addresses.TakeWrite(peer);
+        }
+        catch (RpcException e)
+        {
+            response.Outcome = e.ToOutcome();
+            return response;
+        }
         try
         {
             RequireUsableKey(caller.IdempotencyKey);
@@ -312,6 +335,9 @@ public sealed class ChatService(
         var name = Authentication.RequireDatabaseName(database);
         var key = Keyed(idempotencyKey);
         RequireUsableKey(key);
+        var peer = AddressLimits.PeerOf(context);
+        addresses.TakeWrite(peer);
+        knownDatabases.BeforeCall(peer, name);
         return (name, new ReducerCaller(identity, IdempotencyKey: key));
     }
 
@@ -328,10 +354,13 @@ public sealed class ChatService(
     {
         try
         {
-            return (await call()).OrThrow();
+            var result = (await call()).OrThrow();
+            knownDatabases.Exists(database);
+            return result;
         }
         catch (RpcException e)
         {
+            if (e.StatusCode == StatusCode.NotFound) knownDatabases.Gone(database);
             LogFailure(database, caller, reducer, e.StatusCode, e.Status.Detail);
             ToModuleLog(database, caller, reducer, e);
             throw;

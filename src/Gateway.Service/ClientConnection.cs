@@ -65,14 +65,24 @@ public sealed class ClientConnection
     {
         lock (_subscriptions)
         {
+            if (SubscriptionRefusal(set.TextLength, maxSets, maxText) is { } refusal) return refusal;
+            _subscriptions.Add(set);
+            _subscriptionText += set.TextLength;
+            return null;
+        }
+    }
+
+    /// <summary>Why a subscription of <paramref name="textLength"/> characters would be refused now, if it would: checked before parsing, too.</summary>
+    public string? SubscriptionRefusal(int textLength, int maxSets, int maxText)
+    {
+        lock (_subscriptions)
+        {
             if (_subscriptions.Count >= maxSets)
                 return $"This connection already has {_subscriptions.Count} subscriptions, the most one connection may hold ({maxSets}). " +
                        "Unsubscribe from one first, or put the queries in one Subscribe.";
-            if (_subscriptionText + set.TextLength > maxText)
-                return $"This subscription's queries are {set.TextLength} characters and the connection's live subscriptions already have " +
+            if (_subscriptionText + textLength > maxText)
+                return $"This subscription's queries are {textLength} characters and the connection's live subscriptions already have " +
                        $"{_subscriptionText}; one connection may hold at most {maxText} characters of query text. Unsubscribe from some first, or use shorter queries.";
-            _subscriptions.Add(set);
-            _subscriptionText += set.TextLength;
             return null;
         }
     }

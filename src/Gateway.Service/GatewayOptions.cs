@@ -30,6 +30,22 @@ public sealed class GatewayOptions
     public int IdentityBurstPerAddress { get; set; } = 30;
 
     /// <summary>
+    /// Reducer calls (send_message, set_name, ...) one client address may make per second, across all its identities and
+    /// databases; 0 turns the limit off. The per-identity and per-database limits are each database's own settings.
+    /// </summary>
+    public double WritesPerSecondPerAddress { get; set; } = 50;
+
+    public int WriteBurstPerAddress { get; set; } = 200;
+
+    /// <summary>
+    /// Database names this gateway does not know to exist that one client address may ask for, per minute (a name it
+    /// has seen answer is free afterwards); 0 turns the limit off.
+    /// </summary>
+    public double UnknownDatabasesPerMinutePerAddress { get; set; } = 60;
+
+    public int UnknownDatabaseBurstPerAddress { get; set; } = 100;
+
+    /// <summary>
     /// Client addresses whose limits the gateway keeps at most; past it, the least recently seen addresses without a
     /// live stream are forgotten first (they start again with a full bucket). Bounds the limiter's memory.
     /// </summary>

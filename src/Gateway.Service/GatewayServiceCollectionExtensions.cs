@@ -30,6 +30,7 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<AddressLimits>();
         services.AddSingleton<SqlAdmission>();
+        services.AddSingleton<KnownDatabases>();
         services.AddSingleton<LogFollowing>();
         services.AddSingleton<MessageSender>();
         services.AddSingleton<SubscriptionHub>();

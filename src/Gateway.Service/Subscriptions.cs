@@ -13,6 +13,13 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
 
     public async Task SubscribeAsync(ClientConnection connection, Subscribe request, CancellationToken cancellationToken)
     {
+        // Refused before parsing when it cannot fit anyway: parsing is the expensive part of a refusal.
+        var limits = options.Value;
+        if (connection.SubscriptionRefusal(request.Queries.Sum(q => q.Length), limits.MaxSubscriptionsPerConnection, limits.MaxSubscriptionTextPerConnection) is { } early)
+        {
+            await Refuse(connection, request.RequestId, early, cancellationToken, counted: true);
+            return;
+        }
         List<SqlQuery> queries;
         try
         {
@@ -27,16 +34,9 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
         }
 
         var set = new SubscriptionSet(connection, request.RequestId, queries);
-        if (connection.TryHoldSubscription(set, options.Value.MaxSubscriptionsPerConnection, options.Value.MaxSubscriptionTextPerConnection) is { } refusal)
+        if (connection.TryHoldSubscription(set, limits.MaxSubscriptionsPerConnection, limits.MaxSubscriptionTextPerConnection) is { } refusal)
         {
-            ChatMetrics.Refused(SubscriptionsLimit);
-            if (!connection.RefusalLogged)
-            {
-                connection.RefusalLogged = true;
-                logger.LogWarning("Refused a subscription of connection {ConnectionId} (identity {Identity}, database {Database}): {Refusal} (later refusals of this connection are counted, not logged)",
-                    connection.Id, connection.Identity, connection.Database, refusal);
-            }
-            await Refuse(connection, request.RequestId, refusal, cancellationToken);
+            await Refuse(connection, request.RequestId, refusal, cancellationToken, counted: true);
             return;
         }
         DatabaseReplica replica;
@@ -126,6 +126,19 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
         return connection.SendAsync(new ServerMessage { SubscribeApplied = applied }, cancellationToken).AsTask();
     }
 
-    private static ValueTask Refuse(ClientConnection connection, uint requestId, string error, CancellationToken cancellationToken) =>
-        connection.SendAsync(new ServerMessage { SubscriptionError = new SubscriptionError { RequestId = requestId, Error = error } }, cancellationToken);
+    /// <param name="counted">A refusal by a limit: counted in <c>chat.gateway.refusals</c>, and logged once per connection.</param>
+    private ValueTask Refuse(ClientConnection connection, uint requestId, string error, CancellationToken cancellationToken, bool counted = false)
+    {
+        if (counted)
+        {
+            ChatMetrics.Refused(SubscriptionsLimit);
+            if (!connection.RefusalLogged)
+            {
+                connection.RefusalLogged = true;
+                logger.LogWarning("Refused a subscription of connection {ConnectionId} (identity {Identity}, database {Database}): {Refusal} (later refusals of this connection are counted, not logged)",
+                    connection.Id, connection.Identity, connection.Database, error);
+            }
+        }
+        return connection.SendAsync(new ServerMessage { SubscriptionError = new SubscriptionError { RequestId = requestId, Error = error } }, cancellationToken);
+    }
 }

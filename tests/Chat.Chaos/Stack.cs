@@ -65,6 +65,8 @@ public sealed class Stack : IAsyncDisposable
             environment["Chat__Gateway__MaxConnectionsPerAddress"] = "1000000";
             environment["Chat__Gateway__IdentitiesPerMinutePerAddress"] = "1000000";
             environment["Chat__Gateway__MaxSqlQueriesPerAddress"] = "1000000";
+            environment["Chat__Gateway__WritesPerSecondPerAddress"] = "0";
+            environment["Chat__Gateway__UnknownDatabasesPerMinutePerAddress"] = "0";
             environment["Chat__Gateway__IdentityBurstPerAddress"] = "1000000";
             environment["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}";
             environment["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}";

@@ -355,4 +355,81 @@ public class AddressLimitTests(GatewayFixture fixture) : IClassFixture<GatewayFi
         await online.CloseAsync();
         await watcher.CloseAsync();
     }
+
+    [Fact]
+    public void An_addresss_reducer_calls_share_one_budget_that_refills_and_other_addresses_keep_theirs()
+    {
+        var (limits, clock, _) = Limiter(o => (o.WritesPerSecondPerAddress, o.WriteBurstPerAddress) = (2, 4));
+        for (var i = 0; i < 4; i++) limits.TakeWrite(First);
+        var refused = Assert.Throws<RpcException>(() => limits.TakeWrite(First));
+        Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+        Assert.Equal("Your address 192.0.2.1 is calling reducers faster than one address may, whatever identities it uses: 2 calls a second, in bursts of up to 4. " +
+                     "Slow down, then try again.", refused.Status.Detail);
+        limits.TakeWrite(Second);
+        clock.Now += TimeSpan.FromSeconds(1);
+        limits.TakeWrite(First);
+        limits.TakeWrite(First);
+        Assert.Throws<RpcException>(() => limits.TakeWrite(First));
+    }
+
+    [Fact]
+    public async Task Fresh_identities_from_one_address_cannot_multiply_the_per_identity_send_limit()
+    {
+        using var refusals = new RefusalCounter();
+        await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client, new Dictionary<string, string?>
+        {
+            ["Chat:Gateway:WritesPerSecondPerAddress"] = "0.0001",
+            ["Chat:Gateway:WriteBurstPerAddress"] = "5",
+        });
+        var (db, _, _) = await fixture.NewDatabaseAsync("address-writes");
+        var outcomes = new List<StatusCode>();
+        for (var i = 0; i < 10; i++)
+        {
+            var (_, token) = await gateway.CreateIdentityAsync();
+            try
+            {
+                await gateway.Chat.SendMessageAsync(new V1.SendMessageRequest { Database = db, Text = $"fresh {i}" }, TestGateway.Bearer(token));
+                outcomes.Add(StatusCode.OK);
+            }
+            catch (RpcException e)
+            {
+                Assert.Contains("whatever identities it uses", e.Status.Detail);
+                outcomes.Add(e.StatusCode);
+            }
+        }
+        Assert.Equal([.. Enumerable.Repeat(StatusCode.OK, 5), .. Enumerable.Repeat(StatusCode.ResourceExhausted, 5)], outcomes);
+        Assert.True(refusals[AddressLimits.WritesLimit] >= 5);
+        // On a stream, the refusal is the call's outcome and the stream carries on.
+        using var connection = await gateway.ConnectAsync(db);
+        var refused = await connection.CallAsync("send_message", """["one more"]""");
+        Assert.Equal((int)StatusCode.ResourceExhausted, refused.Outcome.Code);
+        Assert.Equal(5, await TestPostgres.ScalarAsync<long>(fixture.ConnectionString,
+            "SELECT count(*) FROM chat.message m JOIN chat.database d ON d.id = m.database_id WHERE d.name = @db", ("db", db)));
+    }
+
+    [Fact]
+    public async Task Made_up_database_names_from_one_address_are_refused_past_its_lookup_budget_while_known_ones_still_work()
+    {
+        using var refusals = new RefusalCounter();
+        await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client, new Dictionary<string, string?>
+        {
+            ["Chat:Gateway:UnknownDatabasesPerMinutePerAddress"] = "0.0001",
+            ["Chat:Gateway:UnknownDatabaseBurstPerAddress"] = "3",
+        });
+        var (db, owner, _) = await fixture.NewDatabaseAsync("known");
+        Task Send(string database) =>
+            gateway.Chat.SendMessageAsync(new V1.SendMessageRequest { Database = database, Text = "hello" }, TestGateway.Bearer(owner)).ResponseAsync;
+        await Send(db); // the first lookup: the gateway learns that it exists
+        for (var i = 0; i < 2; i++)
+            Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() => Send($"made-up-{i}"))).StatusCode);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => Send("made-up-3"));
+        Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+        Assert.Contains("too many databases this gateway does not know (like 'made-up-3')", refused.Status.Detail);
+        Assert.True(refusals[AddressLimits.LookupsLimit] >= 1);
+        await Send(db);
+        var sql = await Assert.ThrowsAsync<RpcException>(() => gateway.Chat.SqlAsync(new V1.SqlRequest { Database = "made-up-4", Query = "SELECT * FROM User" }, TestGateway.Bearer(owner)).ResponseAsync);
+        Assert.Equal(StatusCode.ResourceExhausted, sql.StatusCode);
+        Assert.Equal(0, await TestPostgres.ScalarAsync<long>(fixture.ConnectionString,
+            "SELECT count(*) FROM chat.database WHERE name LIKE 'made-up-%'"));
+    }
 }

@@ -44,6 +44,8 @@ public sealed class StackProcess : IDisposable
             ["Chat__Gateway__MaxConnectionsPerAddress"] = "1000000",
             ["Chat__Gateway__IdentitiesPerMinutePerAddress"] = "1000000",
             ["Chat__Gateway__MaxSqlQueriesPerAddress"] = "1000000",
+            ["Chat__Gateway__WritesPerSecondPerAddress"] = "0",
+            ["Chat__Gateway__UnknownDatabasesPerMinutePerAddress"] = "0",
             ["Chat__Gateway__IdentityBurstPerAddress"] = "1000000",
             ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
             ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",

@@ -54,6 +54,8 @@ public sealed class TestGateway : IAsyncDisposable
             ["Chat:Gateway:MaxConnectionsPerAddress"] = "1000000",
             ["Chat:Gateway:IdentitiesPerMinutePerAddress"] = "1000000",
             ["Chat:Gateway:MaxSqlQueriesPerAddress"] = "1000000",
+            ["Chat:Gateway:WritesPerSecondPerAddress"] = "0",
+            ["Chat:Gateway:UnknownDatabasesPerMinutePerAddress"] = "0",
             ["Chat:Gateway:IdentityBurstPerAddress"] = "1000000",
         });
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
