@@ -12,6 +12,7 @@ public sealed class SqlOptions
     public int RowCap { get; set; } = 10_000;
     public TimeSpan StatementTimeout { get; set; } = TimeSpan.FromSeconds(5);
     public int MaxResultBytes { get; set; } = SqlLimits.Default.MaxResultBytes;
+    public double MaxCost { get; set; } = SqlLimits.Default.MaxCost;
 }
 
 /// <summary>
@@ -36,7 +37,7 @@ public sealed class SqlGrain(NpgsqlDataSource dataSource, IOptions<SqlOptions> o
         }
         if (await GrainFactory.GetDatabaseGrain(database).Describe() is not { } descriptor)
             return new SqlAnswer(null, ReducerStatus.NotFound, $"Database '{database}' does not exist.");
-        var limits = new SqlLimits { RowCap = options.Value.RowCap, StatementTimeout = options.Value.StatementTimeout, MaxResultBytes = options.Value.MaxResultBytes };
+        var limits = new SqlLimits { RowCap = options.Value.RowCap, StatementTimeout = options.Value.StatementTimeout, MaxResultBytes = options.Value.MaxResultBytes, MaxCost = options.Value.MaxCost };
         try
         {
             return new SqlAnswer(await PostgresSqlExecutor.ExecuteAsync(dataSource, descriptor.Id, parsed, caller, limits, CancellationToken.None), ReducerStatus.Committed, null);

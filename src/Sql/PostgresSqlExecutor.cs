@@ -41,6 +41,19 @@ public static class PostgresSqlExecutor
                 await setup.ExecuteNonQueryAsync(ct);
             }
 
+            if (limits.MaxCost > 0)
+            {
+                // PostgreSQL's own estimate, before any work: a join that would churn through millions of rows is refused
+                // rather than left to hold a core until the statement timeout, while everyone else's queries wait for it.
+                await using var explain = new NpgsqlCommand("EXPLAIN (FORMAT JSON) " + statement.Sql, connection, transaction);
+                explain.Parameters.AddRange(statement.Parameters.Select(p => p.Clone()).ToArray());
+                var cost = TotalCost((string)(await explain.ExecuteScalarAsync(ct))!);
+                if (cost > limits.MaxCost)
+                    throw new SqlQueryException(
+                        $"This query would cost about {cost:N0} by PostgreSQL's estimate, above the limit of {limits.MaxCost:N0}. " +
+                        "Narrow it with WHERE (on sender, offset or identity especially), join on fewer rows, or add LIMIT.");
+            }
+
             await using var command = new NpgsqlCommand(statement.Sql, connection, transaction);
             command.Parameters.AddRange(statement.Parameters.ToArray());
             var rows = new List<object?[]>();
@@ -72,6 +85,12 @@ public static class PostgresSqlExecutor
             throw new SqlQueryException(
                 $"The query took longer than {timeoutMs} ms and was cancelled; narrow it down with WHERE or LIMIT", e);
         }
+    }
+
+    private static double TotalCost(string plan)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(plan);
+        return document.RootElement[0].GetProperty("Plan").GetProperty("Total Cost").GetDouble();
     }
 
     private static object?[] ReadRow(NpgsqlDataReader reader, IReadOnlyList<SqlColumn> columns)

@@ -162,6 +162,12 @@ public sealed record SqlLimits
     /// </summary>
     public int MaxResultBytes { get; init; } = 2 * 1024 * 1024;
 
+    /// <summary>
+    /// Highest cost, in PostgreSQL's planner units, a query may be estimated at; above it, it is refused before it runs.
+    /// 0 turns the check off. One-row lookups cost tens; scanning 100,000 messages a few thousand.
+    /// </summary>
+    public double MaxCost { get; init; } = 100_000;
+
     /// <summary>Longest PostgreSQL may work on the query before it is cancelled.</summary>
     public TimeSpan StatementTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
