@@ -572,7 +572,7 @@ public static class NoisyAttacks
     }
 
     /// <summary>Fills the attacker's SQL database (rate limit off, its owner's choice) before the first phase: these rows make the joins heavy.</summary>
-    public static async Task SeedAsync(string address, IPAddress source, Metadata owner, string database, int rows, CancellationToken cancel)
+    public static async Task SeedAsync(string address, IPAddress source, Metadata owner, string database, int first, int rows, CancellationToken cancel)
     {
         using var channel = AttackRun.SourceChannel(address, source);
         var headers = new Metadata { { "database", database } };
@@ -603,7 +603,7 @@ public static class NoisyAttacks
         for (var i = 0; i < rows; i++)
         {
             await window.WaitAsync(cancel);
-            var text = $"{i.ToString("D6", CultureInfo.InvariantCulture)} " + new string('s', SqlRowText - 7);
+            var text = $"{(first + i).ToString("D6", CultureInfo.InvariantCulture)} " + new string('s', SqlRowText - 7);
             await call.RequestStream.WriteAsync(new V1.ClientMessage
             {
                 CallReducer = new V1.CallReducer { RequestId = (uint)i + 1, Reducer = "send_message", ArgsJson = JsonSerializer.Serialize(new[] { text }) },
