@@ -10,7 +10,8 @@ namespace Chat.Grains;
 public sealed class SqlOptions
 {
     public int RowCap { get; set; } = 10_000;
-    public TimeSpan StatementTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>Keep it under Chat:Cluster:ResponseTimeout (5 s), or a slow query reads as the cluster not answering instead of its own timeout.</summary>
+    public TimeSpan StatementTimeout { get; set; } = TimeSpan.FromSeconds(3);
     public int MaxResultBytes { get; set; } = SqlLimits.Default.MaxResultBytes;
     public double MaxCost { get; set; } = SqlLimits.Default.MaxCost;
 }

@@ -169,5 +169,5 @@ public sealed record SqlLimits
     public double MaxCost { get; init; } = 100_000;
 
     /// <summary>Longest PostgreSQL may work on the query before it is cancelled.</summary>
-    public TimeSpan StatementTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan StatementTimeout { get; init; } = TimeSpan.FromSeconds(3);
 }
