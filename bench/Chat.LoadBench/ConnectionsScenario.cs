@@ -1,3 +1,4 @@
+using Chat.Gateway;
 using System.Diagnostics;
 using System.Globalization;
 using Chat.LoadBench.Proto;
@@ -230,15 +231,9 @@ public sealed class ConnectionsScenario(Bench bench)
     }
 
     /// <summary>Room for the most this run holds; all of them from 127.0.0.1, one client address, each a new identity.</summary>
-    private static Dictionary<string, string> RaisedLimits(int most) => new()
+    private static Dictionary<string, string> RaisedLimits(int most) => new(GatewayOptions.AsEnvironment(GatewayOptions.AddressLimitsLifted))
     {
         // The default is 10,000 connections per gateway: room for the most this run holds, plus the control calls.
         ["Chat__Gateway__MaxConnections"] = Math.Max(10_000, 2 * most).ToString(CultureInfo.InvariantCulture),
-        ["Chat__Gateway__MaxConnectionsPerAddress"] = "1000000",
-        ["Chat__Gateway__IdentitiesPerMinutePerAddress"] = "1000000",
-        ["Chat__Gateway__MaxSqlQueriesPerAddress"] = "1000000",
-        ["Chat__Gateway__WritesPerSecondPerAddress"] = "0",
-        ["Chat__Gateway__UnknownDatabasesPerMinutePerAddress"] = "0",
-        ["Chat__Gateway__IdentityBurstPerAddress"] = "1000000",
     };
 }

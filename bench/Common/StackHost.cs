@@ -48,14 +48,9 @@ public sealed class StackHost : IAsyncDisposable
             ["Chat:Gateway:SendQueueCapacity"] = "100000",
             ["Chat:Gateway:MaxConnectionsPerIdentity"] = "100000",
             ["Chat:Gateway:MaxConnections"] = "100000",
-            // Every benchmark client is 127.0.0.1, one client address, making thousands of identities and streams.
-            ["Chat:Gateway:MaxConnectionsPerAddress"] = "1000000",
-            ["Chat:Gateway:IdentitiesPerMinutePerAddress"] = "1000000",
-            ["Chat:Gateway:MaxSqlQueriesPerAddress"] = "1000000",
-            ["Chat:Gateway:WritesPerSecondPerAddress"] = "0",
-            ["Chat:Gateway:UnknownDatabasesPerMinutePerAddress"] = "0",
-            ["Chat:Gateway:IdentityBurstPerAddress"] = "1000000",
         });
+        // Every benchmark client is 127.0.0.1, one client address, making thousands of identities and streams.
+        builder.Configuration.AddInMemoryCollection(global::Chat.Gateway.GatewayOptions.AddressLimitsLifted!);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);

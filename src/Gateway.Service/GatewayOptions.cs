@@ -69,6 +69,25 @@ public sealed class GatewayOptions
     /// <summary><c>Logs</c> follow streams this gateway holds in all (each also counts against <see cref="MaxConnectionsPerAddress"/>).</summary>
     public int MaxLogFollowers { get; set; } = 1000;
 
+    /// <summary>
+    /// Settings that lift every per-client-address limit, for tests, benchmarks and chaos runs whose clients all come from
+    /// 127.0.0.1 (one address) and stand for many users. Configuration keys (<c>Chat:Gateway:…</c>); as environment
+    /// variables, <see cref="AsEnvironment"/>.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> AddressLimitsLifted { get; } = new Dictionary<string, string>
+    {
+        ["Chat:Gateway:MaxConnectionsPerAddress"] = "1000000",
+        ["Chat:Gateway:IdentitiesPerMinutePerAddress"] = "1000000",
+        ["Chat:Gateway:IdentityBurstPerAddress"] = "1000000",
+        ["Chat:Gateway:MaxSqlQueriesPerAddress"] = "1000000",
+        ["Chat:Gateway:WritesPerSecondPerAddress"] = "0",
+        ["Chat:Gateway:UnknownDatabasesPerMinutePerAddress"] = "0",
+    };
+
+    /// <summary>Configuration keys as environment variable names (<c>Chat__Gateway__…</c>).</summary>
+    public static IEnumerable<KeyValuePair<string, string>> AsEnvironment(IReadOnlyDictionary<string, string> settings) =>
+        settings.Select(s => KeyValuePair.Create(s.Key.Replace(":", "__", StringComparison.Ordinal), s.Value));
+
     /// <summary>Messages waiting for one slow client before it is disconnected with RESOURCE_EXHAUSTED.</summary>
     public int SendQueueCapacity { get; set; } = 4096;
 

@@ -1,3 +1,4 @@
+using Chat.Gateway;
 using Chat.Storage;
 
 namespace Chat.Chaos;
@@ -62,12 +63,7 @@ public sealed class Stack : IAsyncDisposable
             environment["Chat__Auth__SigningKey"] = stack.SigningKey;
             environment["Chat__Gateway__HeartbeatInterval"] = "00:00:01";
             // Every simulated client is 127.0.0.1, one client address: the per-address limits would refuse most of them.
-            environment["Chat__Gateway__MaxConnectionsPerAddress"] = "1000000";
-            environment["Chat__Gateway__IdentitiesPerMinutePerAddress"] = "1000000";
-            environment["Chat__Gateway__MaxSqlQueriesPerAddress"] = "1000000";
-            environment["Chat__Gateway__WritesPerSecondPerAddress"] = "0";
-            environment["Chat__Gateway__UnknownDatabasesPerMinutePerAddress"] = "0";
-            environment["Chat__Gateway__IdentityBurstPerAddress"] = "1000000";
+            foreach (var (key, value) in GatewayOptions.AsEnvironment(GatewayOptions.AddressLimitsLifted)) environment[key] = value;
             environment["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}";
             environment["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}";
             environment["Chat__ShutdownTimeout"] = "00:00:10";

@@ -1,3 +1,4 @@
+using Chat.Gateway;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -40,17 +41,12 @@ public sealed class StackProcess : IDisposable
             ["Chat__GatewayPort"] = FreePort().ToString(),
             ["Chat__Auth__SigningKey"] = TestGateway.SigningKey,
             ["Chat__Gateway__HeartbeatInterval"] = "00:00:01",
-            // The tests' clients all come from 127.0.0.1, one client address, and make identities freely.
-            ["Chat__Gateway__MaxConnectionsPerAddress"] = "1000000",
-            ["Chat__Gateway__IdentitiesPerMinutePerAddress"] = "1000000",
-            ["Chat__Gateway__MaxSqlQueriesPerAddress"] = "1000000",
-            ["Chat__Gateway__WritesPerSecondPerAddress"] = "0",
-            ["Chat__Gateway__UnknownDatabasesPerMinutePerAddress"] = "0",
-            ["Chat__Gateway__IdentityBurstPerAddress"] = "1000000",
             ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
             ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",
             ["Logging__LogLevel__Default"] = "Warning",
         };
+        // The tests' clients all come from 127.0.0.1, one client address, and make identities freely.
+        foreach (var (key, value) in GatewayOptions.AsEnvironment(GatewayOptions.AddressLimitsLifted)) environment[key] = value;
         foreach (var (key, value) in extra ?? new Dictionary<string, string>()) environment[key] = value;
         foreach (var (key, value) in environment) start.Environment[key] = value;
         var process = Process.Start(start)!;

@@ -49,15 +49,10 @@ public sealed class TestGateway : IAsyncDisposable
             ["Chat:Auth:SigningKey"] = SigningKey,
             ["Chat:Gateway:HeartbeatInterval"] = "00:00:01",
             ["Chat:Gateway:FeedRenewInterval"] = "00:00:01",
-            // Every test client is 127.0.0.1, one client address: per-address limits sized for the whole suite's traffic.
-            // AddressLimitTests start gateways of their own with low ones.
-            ["Chat:Gateway:MaxConnectionsPerAddress"] = "1000000",
-            ["Chat:Gateway:IdentitiesPerMinutePerAddress"] = "1000000",
-            ["Chat:Gateway:MaxSqlQueriesPerAddress"] = "1000000",
-            ["Chat:Gateway:WritesPerSecondPerAddress"] = "0",
-            ["Chat:Gateway:UnknownDatabasesPerMinutePerAddress"] = "0",
-            ["Chat:Gateway:IdentityBurstPerAddress"] = "1000000",
         });
+        // Every test client is 127.0.0.1, one client address: per-address limits lifted for the whole suite's traffic.
+        // AddressLimitTests start gateways of their own with low ones.
+        builder.Configuration.AddInMemoryCollection(GatewayOptions.AddressLimitsLifted!);
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         logging?.Invoke(builder.Logging);
