@@ -27,18 +27,19 @@ public sealed record RoomConfig(int Rooms, int Users, double Rate)
 public sealed class BenchOptions
 {
     public const string Usage =
-        "usage: Chat.LoadBench [--scenarios send,room,connections,noisy] [--quick]\n" +
+        "usage: Chat.LoadBench [--scenarios send,room,connections,noisy,rooms] [--quick]\n" +
         "         [--connections 1,16,64,256] [--seconds N] [--warmup N]        (send)\n" +
         "         [--rooms 1x100@1000,10x100@1000,1x1000@200] [--room-seconds N] (room)\n" +
         "         [--idle 1000,10000] [--build-silo]                            (connections)\n" +
         "         [--noisy-seconds N] [--attacks subscriptions,stalled,...]     (noisy; not run unless named)\n" +
+        "         [--many-rooms 1000x4] [--rates 250,500,1000,2000,4000] [--rate-seconds N] (rooms; not run unless named)\n" +
         "         [--gateway http://127.0.0.1:50051 --postgres CONNECTION_STRING] (send and room against a running stack)";
 
     /// <summary>What runs when --scenarios is not given.</summary>
     public static readonly string[] AllScenarios = ["send", "room", "connections"];
 
-    /// <summary>Every scenario --scenarios takes; noisy (issue 12, hostile clients) only runs when named.</summary>
-    public static readonly string[] KnownScenarios = [.. AllScenarios, "noisy"];
+    /// <summary>Every scenario --scenarios takes; noisy (issue 12, hostile clients) and rooms (issue 15, many small rooms) only run when named.</summary>
+    public static readonly string[] KnownScenarios = [.. AllScenarios, "noisy", "rooms"];
 
     public HashSet<string> Scenarios { get; private set; } = [.. AllScenarios];
     public bool Quick { get; private set; }
@@ -49,6 +50,17 @@ public sealed class BenchOptions
     public double RoomSeconds { get; private set; } = 6;
     public int[] IdleConnections { get; private set; } = [1000, 10_000];
     public bool BuildSilo { get; private set; }
+
+    /// <summary>The many-rooms scenario: this many databases (rooms), each with <see cref="ManyRoomsUsers"/> connected members.</summary>
+    public int ManyRooms { get; private set; } = 1000;
+
+    public int ManyRoomsUsers { get; private set; } = 4;
+
+    /// <summary>Total send rates (messages/s over all rooms) the many-rooms scenario steps through, in this order.</summary>
+    public double[] ManyRoomsRates { get; private set; } = [250, 500, 1000, 2000, 4000];
+
+    /// <summary>Seconds of sending at each rate, per side (stack, raw PostgreSQL).</summary>
+    public double ManyRoomsSeconds { get; private set; } = 5;
 
     /// <summary>Seconds the victim sends in each phase of the noisy-neighbour scenario.</summary>
     public double NoisySeconds { get; private set; } = 20;
@@ -69,6 +81,9 @@ public sealed class BenchOptions
         var options = new BenchOptions();
         double? seconds = null, roomSeconds = null, noisySeconds = null;
         int[]? idle = null;
+        (int Rooms, int Users)? manyRooms = null;
+        double[]? rates = null;
+        double? rateSeconds = null;
         for (var i = 0; i < args.Length; i++)
             switch (args[i])
             {
@@ -91,6 +106,13 @@ public sealed class BenchOptions
                     if (options.Attacks.Length == 0 || options.Attacks.Except(NoisyAttacks.Names).Any())
                         throw new FormatException($"--attacks takes some of {string.Join(",", NoisyAttacks.Names)}");
                     break;
+                case "--many-rooms":
+                    var rxu = Next(args, ref i).Split('x');
+                    if (rxu.Length != 2) throw new FormatException("--many-rooms takes ROOMSxUSERS, e.g. 1000x4");
+                    manyRooms = (int.Parse(rxu[0], CultureInfo.InvariantCulture), int.Parse(rxu[1], CultureInfo.InvariantCulture));
+                    break;
+                case "--rates": rates = Next(args, ref i).Split(',').Select(Double).Distinct().ToArray(); break;
+                case "--rate-seconds": rateSeconds = Double(Next(args, ref i)); break;
                 case "--gateway": options.Gateway = Loopback(Next(args, ref i)); break;
                 case "--postgres": options.Postgres = Next(args, ref i); break;
                 default: throw new FormatException($"unknown argument '{args[i]}'");
@@ -110,6 +132,13 @@ public sealed class BenchOptions
         options.RoomSeconds = roomSeconds ?? (options.Quick ? 2 : 6);
         options.IdleConnections = idle ?? (options.Quick ? [1000] : [1000, 10_000]);
         options.NoisySeconds = noisySeconds ?? (options.Quick ? 6 : 20);
+        (options.ManyRooms, options.ManyRoomsUsers) = manyRooms ?? (options.Quick ? (100, 4) : (1000, 4));
+        options.ManyRoomsRates = rates ?? (options.Quick ? [250, 1000, 2000, 4000] : [250, 500, 1000, 2000, 4000]);
+        options.ManyRoomsSeconds = rateSeconds ?? (options.Quick ? 3 : 5);
+        if (options.ManyRooms is < 1 or > 10_000 || options.ManyRoomsUsers is < 1 or > 100 || options.ManyRooms * options.ManyRoomsUsers > 20_000)
+            throw new FormatException("--many-rooms: 1..10,000 rooms of 1..100 users, at most 20,000 connections in all");
+        if (options.ManyRoomsRates.Length == 0 || options.ManyRoomsRates.Any(r => r is <= 0 or > 50_000) || options.ManyRoomsSeconds is <= 0 or > 60)
+            throw new FormatException("--rates: 0 < rate <= 50,000 messages/s in all; --rate-seconds: 0 < seconds <= 60");
         if (options.NoisySeconds is < 1 or > 120) throw new FormatException("--noisy-seconds: 1..120");
         if (options.SendConnections.Length == 0 || options.SendConnections.Any(n => n is < 1 or > 2000))
             throw new FormatException("--connections: 1..2000 connections per level");

@@ -2,6 +2,8 @@
 //   send         closed-loop send_message at N connections (SendScenario.cs), against raw PostgreSQL and raw gRPC
 //   room         R rooms x U subscribed users at a fixed send rate (RoomScenario.cs), against a bare gRPC broadcast
 //   connections  C idle Connect streams on the stack binary (ConnectionsScenario.cs), against idle streams on a bare gRPC server
+//   rooms        R rooms x U members, each subscribed and sending on one Connect stream, open loop at rising total rates
+//                (ManyRoomsScenario.cs, issue 15); against one INSERT + commit per message. Only when named: --scenarios rooms
 //   noisy        a victim chatting beside each of seven hostile clients, on the stack binary at its default limits (NoisyScenario.cs);
 //                against the victim alone in the same run. Only when named: --scenarios noisy
 // Every acknowledged message is checked in PostgreSQL; any loss, repeat or failure makes the exit code 1. Missed targets only
@@ -74,7 +76,7 @@ try
         ? pm : null;
     bench = new Bench(options, runFolder, connectionString, postmaster, db, cancel.Token);
 
-    if (options.Runs("send") || options.Runs("room"))
+    if (options.Runs("send") || options.Runs("room") || options.Runs("rooms"))
     {
         // Silo + gateway in this process, as src/Silo runs them, and the bare gRPC server on another port.
         await bench.StartInProcessAsync("chat-load-bench");
@@ -83,6 +85,8 @@ try
             report.Send = new SendSection(options.SendSeconds, options.WarmupSeconds, Bench.PostgresPool, await new SendScenario(bench).RunAsync());
         if (options.Runs("room"))
             report.Room = new RoomSection(options.RoomSeconds, await new RoomScenario(bench).RunAsync());
+        if (options.Runs("rooms"))
+            report.ManyRooms = await new ManyRoomsScenario(bench).RunAsync();
         await bench.StopInProcessAsync();
     }
     if (options.Runs("connections"))
@@ -119,8 +123,8 @@ if (problems.Count > 0)
     return 1;
 }
 var verified = new List<string>();
-if (options.Runs("send") || options.Runs("room")) verified.Add("every acknowledged message is in chat.message exactly once (offsets 1..n, texts match)");
-if (options.Runs("room")) verified.Add("every subscriber received every message of its room exactly once, in offset order");
+if (options.Runs("send") || options.Runs("room") || options.Runs("rooms")) verified.Add("every acknowledged message is in chat.message exactly once (offsets 1..n, texts match)");
+if (options.Runs("room") || options.Runs("rooms")) verified.Add("every subscriber received every message of its room exactly once, in offset order");
 if (options.Runs("connections")) verified.Add("every connection opened, was online, went offline and ended cleanly");
 if (verified.Count > 0) verified[^1] += "; every call succeeded";
 // The attackers' calls are meant to be refused: what the victim went through is the scenario's verdict, not a failed run.

@@ -22,6 +22,7 @@ public sealed record ReportFile(
     RoomSection? Room,
     ConnectionsSection? Connections,
     NoisySection? Noisy,
+    ManyRoomsSection? ManyRooms,
     List<string> Targets,
     List<string> Problems);
 
@@ -45,6 +46,7 @@ public sealed class Report(DateTime started, string command, string postgres)
     public RoomSection? Room { get; set; }
     public ConnectionsSection? Connections { get; set; }
     public NoisySection? Noisy { get; set; }
+    public ManyRoomsSection? ManyRooms { get; set; }
 
     /// <summary>Prints the summary and writes the files; returns their paths.</summary>
     public async Task<string[]> WriteAsync(double totalSeconds, List<string> problems)
@@ -56,6 +58,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         if (Room is not null) RoomTable(Room);
         if (Connections is not null) ConnectionsTable(Connections);
         if (Noisy is not null) NoisyTable(Noisy);
+        if (ManyRooms is not null) ManyRoomsTable(ManyRooms);
         Line();
         foreach (var target in _targets) Line(target);
 
@@ -64,7 +67,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         Directory.CreateDirectory(dir);
         var json = Path.Combine(dir, $"load-{stamp}.json");
         await File.WriteAllTextAsync(json, JsonSerializer.Serialize(
-            new ReportFile(started, Environment.ProcessorCount, command, postgres, totalSeconds, Send, Room, Connections, Noisy, _targets, problems),
+            new ReportFile(started, Environment.ProcessorCount, command, postgres, totalSeconds, Send, Room, Connections, Noisy, ManyRooms, _targets, problems),
             new JsonSerializerOptions
             {
                 WriteIndented = true,
@@ -73,8 +76,8 @@ public sealed class Report(DateTime started, string command, string postgres)
             }));
         var markdown = Path.Combine(dir, $"load-{stamp}.md");
         var verified = new List<string>();
-        if (Send is not null || Room is not null) verified.Add("every acknowledged message is in chat.message exactly once");
-        if (Room is not null) verified.Add("every subscriber got every message of its room once, in order");
+        if (Send is not null || Room is not null || ManyRooms is not null) verified.Add("every acknowledged message is in chat.message exactly once");
+        if (Room is not null || ManyRooms is not null) verified.Add("every subscriber got every message of its room once, in order");
         if (Connections is not null) verified.Add("every connection opened, went online and offline, and ended cleanly");
         if (Noisy is not null) verified.Add("every attack stopped by itself within its bound");
         _md.AppendLine().AppendLine(problems.Count == 0 ? $"Verified: {string.Join("; ", verified)}." : $"FAILED: {problems.Count} problem(s).");
@@ -264,6 +267,38 @@ public sealed class Report(DateTime started, string command, string postgres)
         var missed = attacks.Except(met).Select(p => p.Name).ToList();
         _targets.Add($"noisy neighbour: {met.Count} of {attacks.Count} attacks MET (victim send->delivery p99 <= {noisy.TargetRatio:0}x its baseline of " +
                      $"{baseline?.Victim.DeliveryP99Ms:0.0} ms, nothing of the victim's refused or lost){(missed.Count == 0 ? "" : $"; NOT MET: {string.Join(", ", missed)}")}");
+    }
+
+    // ---- many rooms -----------------------------------------------------------------------------------------------
+
+    private void ManyRoomsTable(ManyRoomsSection rooms)
+    {
+        Line();
+        Line($"## many rooms: {rooms.Rooms:N0} rooms x {rooms.Users} members, open loop, {rooms.SecondsPerRate:0.#} s of sending per rate and side");
+        Line();
+        Line($"Every member is one Connect stream subscribed to `SELECT * FROM Message` of its room, and sends to it on the same stream; message i is due");
+        Line("at i / rate, goes to room i mod R, sent by member (i / R) mod U, whatever the replies so far. send->ack = from when the message was due to its");
+        Line("ReducerResult (so it includes any queueing); delivery = from when it was due to its arrival at the last member of its room. msg/s = acknowledged");
+        Line($"messages / (first due .. last acknowledgement). raw PostgreSQL = the same schedule, one writer per room ({rooms.Rooms:N0} writers, pool of");
+        Line($"{rooms.PostgresPool} connections), one autocommit INSERT per message into a table of chat.message's shape; its latency runs from due to commit.");
+        Line($"Setup: {rooms.Rooms:N0} databases published in {rooms.PublishSeconds:0.0} s, {rooms.Rooms * rooms.Users:N0} members connected and subscribed in {rooms.ConnectSeconds:0.0} s.");
+        Line();
+        Line("| rate msg/s | stack msg/s | send->ack p50 / p99 ms | delivery to last member p50 / p99 ms | raw PostgreSQL msg/s | raw PostgreSQL p50 / p99 ms | x PostgreSQL msg/s | x PostgreSQL p99 |");
+        Line("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in rooms.Rates)
+        {
+            var (s, p) = (r.Stack, r.Postgres);
+            Line($"| {r.Rate:N0} | {s.PerSecond:0}{(s.Failures > 0 ? $" ({s.Failures} failed)" : "")} | {s.P50Ms:0.0} / {s.P99Ms:0.0} | {r.DeliveryP50Ms:0.0} / {r.DeliveryP99Ms:0.0} | " +
+                 $"{p.PerSecond:0}{(p.Failures > 0 ? $" ({p.Failures} failed)" : "")} | {p.P50Ms:0.0} / {p.P99Ms:0.0} | {s.PerSecond / p.PerSecond:0.00}x | {s.P99Ms / p.P99Ms:0.0}x |");
+        }
+        string Highest(Func<ManyRoomsRate, Measured> side)
+        {
+            var held = rooms.Rates.Where(r => side(r).P99Ms < rooms.AckTargetMs && side(r).PerSecond >= 0.95 * r.Rate && side(r).Failures == 0).ToList();
+            return held.Count == 0 ? "none" : $"{held.Max(r => r.Rate):N0} msg/s";
+        }
+        _targets.Add($"many rooms ({rooms.Rooms:N0} x {rooms.Users}): highest rate sustained with send->ack p99 < {rooms.AckTargetMs:0} ms " +
+                     $"(and at least 95% of it acknowledged): stack {Highest(r => r.Stack)}, raw PostgreSQL (one INSERT per message) {Highest(r => r.Postgres)} " +
+                     $"of {string.Join(", ", rooms.Rates.Select(r => r.Rate.ToString("N0", CultureInfo.InvariantCulture)))}");
     }
 
     private static string Short(string text) => text.Length <= 200 ? text : text[..200] + "…";

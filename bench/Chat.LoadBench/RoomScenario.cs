@@ -88,7 +88,7 @@ public sealed class RoomScenario(Bench bench)
     private static int Messages(RoomConfig config, double seconds) => Math.Max(config.Rooms, (int)Math.Round(config.Rate * seconds));
 
     /// <summary>Message i (0-based, due at i / rate) goes to room i mod R; how many each room gets.</summary>
-    private static int[] PerRoom(RoomConfig config, int messages) =>
+    internal static int[] PerRoom(RoomConfig config, int messages) =>
         Enumerable.Range(0, config.Rooms).Select(r => messages / config.Rooms + (r < messages % config.Rooms ? 1 : 0)).ToArray();
 
     private static int SendersPerRoom(RoomConfig config) =>
@@ -143,8 +143,8 @@ public sealed class RoomScenario(Bench bench)
             var startUtc = DateTime.UtcNow.Ticks;
             var start = Stopwatch.GetTimestamp();
             await Task.WhenAll(senders.Select(sender => Task.Run(() => sender.SendAsync(start, config.Rate, bench.Cancel), CancellationToken.None)));
-            problems.AddRange(await WaitAcks(senders));
-            problems.AddRange(await WaitAll(round));
+            problems.AddRange(await WaitAcks(senders, bench.Cancel));
+            problems.AddRange(await WaitAll(round, bench.Cancel));
             var used = cpu.Stop();
 
             // Goodbye on every stream: a late duplicate would show now, and every end must be clean.
@@ -184,7 +184,8 @@ public sealed class RoomScenario(Bench bench)
         }
     }
 
-    private static async Task Subscribe(int i, AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage> call, CancellationToken cancel)
+    /// <summary>Reads the IdentityToken, subscribes to <c>SELECT * FROM Message</c> and reads the (empty) snapshot.</summary>
+    internal static async Task Subscribe(int i, AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage> call, CancellationToken cancel)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         timeout.CancelAfter(TimeSpan.FromSeconds(60));
@@ -230,7 +231,7 @@ public sealed class RoomScenario(Bench bench)
     }
 
     /// <summary>Every sender has all its acknowledgements, or one failed, or none came for 30 s.</summary>
-    private async Task<List<string>> WaitAcks(RoomSender[] senders)
+    internal static async Task<List<string>> WaitAcks(RoomSender[] senders, CancellationToken cancel)
     {
         var progress = -1L;
         while (true)
@@ -238,7 +239,7 @@ public sealed class RoomScenario(Bench bench)
             var all = Task.WhenAll(senders.Select(s => s.AllAcknowledged));
             try
             {
-                await all.WaitAsync(TimeSpan.FromSeconds(30), bench.Cancel);
+                await all.WaitAsync(TimeSpan.FromSeconds(30), cancel);
                 return [];
             }
             catch (TimeoutException)
@@ -309,7 +310,7 @@ public sealed class RoomScenario(Bench bench)
                 var full = hub.Publish(GatewayShape.MessageUpdate(sender, sent, text, (ulong)index + 1, connection), rooms[room]);
                 if (full > 0) problems.Add($"message {i}: {full} listener queues full");
             }
-            problems.AddRange(await WaitAll(round));
+            problems.AddRange(await WaitAll(round, bench.Cancel));
             var used = cpu.Stop();
             hub.CompleteAll();
             try { await Task.WhenAll(reading).WaitAsync(TimeSpan.FromSeconds(60)); }
@@ -332,7 +333,7 @@ public sealed class RoomScenario(Bench bench)
     // ---- Both -----------------------------------------------------------------------------------------------------
 
     /// <summary>Every subscriber has everything, or one saw something wrong, or nothing arrived for 20 s (or 3 minutes in all).</summary>
-    private async Task<List<string>> WaitAll(RoomRound round)
+    internal static async Task<List<string>> WaitAll(RoomRound round, CancellationToken cancel)
     {
         var deadline = Stopwatch.StartNew();
         var progress = -1L;
@@ -340,7 +341,7 @@ public sealed class RoomScenario(Bench bench)
         {
             try
             {
-                await round.AllReceived.WaitAsync(TimeSpan.FromSeconds(20), bench.Cancel);
+                await round.AllReceived.WaitAsync(TimeSpan.FromSeconds(20), cancel);
                 return [];
             }
             catch (TimeoutException)
@@ -407,10 +408,11 @@ public sealed class RoomScenario(Bench bench)
 /// One subscriber's record: every message of its room exactly once, offsets 1, 2, 3, ... in order; per offset the latency
 /// (arrival minus the row's 'sent', both UTC ticks of this machine's clock) and a hash of the text, checked at the end.
 /// </summary>
-internal sealed class RoomReceiver(int room, int index, int expected, RoomRound round)
+internal sealed class RoomReceiver(int room, int index, int expected, ulong offsetBase, RoomRound round)
 {
     private static readonly long Epoch = DateTime.UnixEpoch.Ticks;
     private readonly long[] _latencies = new long[expected];
+    private readonly long[] _arrivals = new long[expected];
     private readonly int[] _hashes = new int[expected];
 
     public int Room => room;
@@ -420,6 +422,9 @@ internal sealed class RoomReceiver(int room, int index, int expected, RoomRound 
     public long LastArrival { get; private set; }
     public string? Error { get; private set; }
     public ReadOnlySpan<long> Latencies => _latencies.AsSpan(0, Count);
+
+    /// <summary>When each message arrived (UTC ticks), by offset - offsetBase - 1.</summary>
+    public ReadOnlySpan<long> Arrivals => _arrivals.AsSpan(0, Count);
     public ReadOnlySpan<int> Hashes => _hashes.AsSpan(0, Count);
 
     /// <summary>Called by the stream's single reader for every message after the subscription is live.</summary>
@@ -446,9 +451,10 @@ internal sealed class RoomReceiver(int room, int index, int expected, RoomRound 
     private void OnRow(V1.MessageRow row, long now)
     {
         if (Error is not null) return;
-        if (row.Offset != (ulong)Count + 1)
+        var last = offsetBase + (ulong)Count;
+        if (row.Offset != last + 1)
         {
-            Fail(row.Offset <= (ulong)Count ? $"offset {row.Offset} again or out of order after {Count}" : $"offset {row.Offset} after {Count}: {row.Offset - (ulong)Count - 1} missing");
+            Fail(row.Offset <= last ? $"offset {row.Offset} again or out of order after {last}" : $"offset {row.Offset} after {last}: {row.Offset - last - 1} missing");
             return;
         }
         if (Count >= expected)
@@ -458,6 +464,7 @@ internal sealed class RoomReceiver(int room, int index, int expected, RoomRound 
         }
         var sent = Epoch + row.Sent.Seconds * TimeSpan.TicksPerSecond + row.Sent.Nanos / 100;
         _latencies[Count] = now - sent;
+        _arrivals[Count] = now;
         _hashes[Count] = row.Text.GetHashCode(StringComparison.Ordinal);
         Count++;
         LastArrival = now;
@@ -478,10 +485,12 @@ internal sealed class RoomRound
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _remaining;
 
-    public RoomRound(RoomConfig config, int[] perRoom)
+    /// <param name="offsetBase">Per room, the offsets taken by earlier rounds on the same databases (none when null).</param>
+    public RoomRound(RoomConfig config, int[] perRoom, ulong[]? offsetBase = null)
     {
         PerRoom = perRoom;
-        Receivers = Enumerable.Range(0, config.Rooms * config.Users).Select(i => new RoomReceiver(i / config.Users, i % config.Users, perRoom[i / config.Users], this)).ToArray();
+        Receivers = Enumerable.Range(0, config.Rooms * config.Users)
+            .Select(i => new RoomReceiver(i / config.Users, i % config.Users, perRoom[i / config.Users], offsetBase?[i / config.Users] ?? 0, this)).ToArray();
         _remaining = Receivers.Count(r => r.Expected > 0);
         if (_remaining == 0) _done.TrySetResult();
     }
@@ -500,7 +509,10 @@ internal sealed class RoomRound
     internal void Failed(RoomReceiver receiver) =>
         _done.TrySetException(new InvalidOperationException($"subscriber {receiver.Room}/{receiver.Index}: {receiver.Error}"));
 
-    /// <summary>Every subscriber got its room's messages exactly once, in order, each with the text sent (by hash) for that offset.</summary>
+    /// <summary>
+    /// Every subscriber got its room's messages exactly once, in order, each with the text sent (by hash) for that offset;
+    /// expectedHashes[room][offset - offsetBase - 1].
+    /// </summary>
     public IEnumerable<string> Problems(int[][] expectedHashes)
     {
         var wrongText = 0;
@@ -523,9 +535,12 @@ internal sealed class RoomRound
     }
 }
 
-/// <summary>One sender connection of a room: paced CallReducer send_message writes, and a reader that matches the ReducerResults.</summary>
-internal sealed class RoomSender(AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage> call, int room, int index, int[] schedule, Func<int, string> textOf)
-    : IDisposable
+/// <summary>
+/// One sender connection of a room: paced CallReducer send_message writes, and a reader that matches the ReducerResults. With
+/// ownReader false the stream is also a subscriber's, read elsewhere, which passes the ReducerResults to <see cref="OnReducerResult"/>.
+/// </summary>
+internal sealed class RoomSender(AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage> call, int room, int index, int[] schedule, Func<int, string> textOf,
+    bool ownReader = true) : IDisposable
 {
     private readonly TaskCompletionSource _acked = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long[] _written = new long[schedule.Length];
@@ -549,7 +564,7 @@ internal sealed class RoomSender(AsyncDuplexStreamingCall<V1.ClientMessage, V1.S
     public async Task SendAsync(long start, double rate, CancellationToken cancel)
     {
         if (schedule.Length == 0) _acked.TrySetResult();
-        _reading = Task.Run(ReadAsync, CancellationToken.None);
+        if (ownReader) _reading = Task.Run(ReadAsync, CancellationToken.None);
         for (var m = 0; m < schedule.Length; m++)
         {
             var wait = start + (long)(schedule[m] * Stopwatch.Frequency / rate) - Stopwatch.GetTimestamp();
@@ -575,22 +590,7 @@ internal sealed class RoomSender(AsyncDuplexStreamingCall<V1.ClientMessage, V1.S
                     Fail($"unexpected {message.MessageCase}");
                     continue;
                 }
-                var result = message.ReducerResult;
-                var m = _acks;
-                if (result.RequestId != (uint)m + 1)
-                {
-                    Fail($"ReducerResult for request {result.RequestId} while {m + 1} was the oldest outstanding");
-                    continue;
-                }
-                if (result.Outcome.Code != 0)
-                {
-                    Fail($"send_message failed: {result.Outcome.Code} {result.Outcome.Error}");
-                    continue;
-                }
-                _ackedAt[m] = Stopwatch.GetTimestamp();
-                _offsets[m] = result.Outcome.MessageOffset;
-                _committed[m] = result.Outcome.Timestamp?.ToDateTime().Ticks ?? 0;
-                if (Interlocked.Increment(ref _acks) == schedule.Length) _acked.TrySetResult();
+                OnReducerResult(message.ReducerResult);
             }
         }
         catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled)
@@ -599,7 +599,32 @@ internal sealed class RoomSender(AsyncDuplexStreamingCall<V1.ClientMessage, V1.S
         }
     }
 
-    private void Fail(string error)
+    /// <summary>Called by the stream's single reader, in the order the results arrive.</summary>
+    public void OnReducerResult(V1.ReducerResult result)
+    {
+        var m = _acks;
+        if (m >= schedule.Length)
+        {
+            Fail($"ReducerResult for request {result.RequestId} after all {schedule.Length} were acknowledged");
+            return;
+        }
+        if (result.RequestId != (uint)m + 1)
+        {
+            Fail($"ReducerResult for request {result.RequestId} while {m + 1} was the oldest outstanding");
+            return;
+        }
+        if (result.Outcome.Code != 0)
+        {
+            Fail($"send_message failed: {result.Outcome.Code} {result.Outcome.Error}");
+            return;
+        }
+        _ackedAt[m] = Stopwatch.GetTimestamp();
+        _offsets[m] = result.Outcome.MessageOffset;
+        _committed[m] = result.Outcome.Timestamp?.ToDateTime().Ticks ?? 0;
+        if (Interlocked.Increment(ref _acks) == schedule.Length) _acked.TrySetResult();
+    }
+
+    public void Fail(string error)
     {
         Error ??= error;
         _acked.TrySetException(new InvalidOperationException(error));
@@ -619,6 +644,24 @@ internal sealed class RoomSender(AsyncDuplexStreamingCall<V1.ClientMessage, V1.S
     public IEnumerable<long> AckLatencies()
     {
         for (var m = 0; m < Acked; m++) yield return _ackedAt[m] - _written[m];
+    }
+
+    /// <summary>
+    /// From when each message was due (start + schedule[m] / rate, Stopwatch ticks) to its acknowledgement: in an open loop this
+    /// includes any wait before the write, so a client that falls behind cannot hide it.
+    /// </summary>
+    public IEnumerable<long> AckLatenciesFromDue(long start, double rate)
+    {
+        for (var m = 0; m < Acked; m++) yield return _ackedAt[m] - (start + (long)(schedule[m] * Stopwatch.Frequency / rate));
+    }
+
+    /// <summary>The latest acknowledgement (Stopwatch ticks); 0 when none.</summary>
+    public long LastAck => Acked == 0 ? 0 : _ackedAt[Acked - 1];
+
+    /// <summary>Each acknowledged message's offset and global index (its place in the schedule of all rooms).</summary>
+    public IEnumerable<(ulong Offset, int Message)> AcknowledgedMessages()
+    {
+        for (var m = 0; m < Acked; m++) yield return (_offsets[m], schedule[m]);
     }
 
     /// <summary>Goodbye: the stream must end cleanly, with nothing more to say.</summary>

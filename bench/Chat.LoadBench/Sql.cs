@@ -14,6 +14,27 @@ public static class Sql
         return (reader.GetInt64(0), reader.GetInt64(1));
     }
 
+    /// <summary>Rows and distinct texts of the whole baseline table (emptied before each measurement that uses this).</summary>
+    public static async Task<(long Rows, long DistinctTexts)> CountBaseline(NpgsqlDataSource db)
+    {
+        await using var command = db.CreateCommand("SELECT count(*), count(DISTINCT text) FROM bench_baseline_message");
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        return (reader.GetInt64(0), reader.GetInt64(1));
+    }
+
+    /// <summary>The ids of many databases at once, in the order of the names given.</summary>
+    public static async Task<long[]> DatabaseIds(NpgsqlDataSource db, string[] names)
+    {
+        await using var command = db.CreateCommand("SELECT name, id FROM chat.database WHERE name = ANY(@names)");
+        command.Parameters.AddWithValue("names", names);
+        var ids = new Dictionary<string, long>();
+        await using (var reader = await command.ExecuteReaderAsync())
+            while (await reader.ReadAsync())
+                ids[reader.GetString(0)] = reader.GetInt64(1);
+        return names.Select(n => ids.TryGetValue(n, out var id) ? id : throw new InvalidOperationException($"database {n} not found in chat.database")).ToArray();
+    }
+
     public static async Task<long> DatabaseId(NpgsqlDataSource db, string name)
     {
         await using var command = db.CreateCommand("SELECT id FROM chat.database WHERE name = @name");
