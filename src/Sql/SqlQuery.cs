@@ -54,8 +54,6 @@ public sealed class SqlQuery
     public static SqlQuery Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        if (text.Length > MaxTextBytes)
-            throw new SqlQueryException($"The query is {text.Length} characters long; the limit is {MaxTextBytes} bytes of UTF-8");
         var bytes = Encoding.UTF8.GetByteCount(text);
         if (bytes > MaxTextBytes)
             throw new SqlQueryException($"The query is {bytes} bytes long in UTF-8; the limit is {MaxTextBytes} bytes");
