@@ -16,7 +16,7 @@ namespace Chat.Sql;
 /// is        := compare [IS [NOT] NULL]
 /// compare   := primary [('=' | '!=' | '&lt;>' | '&lt;' | '>' | '&lt;=' | '>=') primary]
 /// primary   := '(' expr ')' | column | ['+'] number | string | TRUE | FALSE | 0x… | X'…' | :sender
-/// number    := digits ['.' digits] [('e' | 'E') ['+' | '-'] digits] | '.' digits [...]: a whole U64 in the end
+/// number    := (digits ['.' digits] | '.' digits) [('e' | 'E') ['+' | '-'] digits], whose value must be a whole U64
 /// column    := name ['.' name]
 /// </code>
 /// <c>offset</c> is a column of Message and a clause keyword: it is a column wherever an expression can start

@@ -112,6 +112,8 @@ public class SqlAgreementTests(SqlTestData data) : IClassFixture<SqlTestData>
         "SELECT COUNT(*) n FROM Message a JOIN Message b JOIN User c WHERE a.text = b.text AND b.sender = c.identity AND (c.online OR a.offset = 3)",
         "SELECT m.offset, u.name FROM Message m JOIN User u WHERE m.sender = u.identity ORDER BY m.offset DESC LIMIT 2e0",
         "SELECT * FROM User a CROSS JOIN User b WHERE false",
+        "SELECT a.identity, b.identity AS other FROM User a JOIN User b WHERE a.name = b.name",
+        "SELECT a.name, b.offset FROM User a JOIN Message b WHERE b.sender = a.identity AND NOT (b.text = 'hi') OR a.name IS NULL AND b.offset < 3",
         "select text t from Message where offset > 1e1",
         "select count(*) n from Message",
         "SELECT m.text body, m.offset n FROM Message m WHERE m.offset <= +3",
