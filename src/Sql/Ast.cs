@@ -107,9 +107,10 @@ public sealed record SqlTableRef(string Name, string? Alias, SqlPosition Positio
     public override string ToString() => Alias is null ? Name : $"{Name} AS {Alias}";
 }
 
-public sealed record SqlJoin(SqlTableRef Table, SqlExpr On, SqlPosition Position)
+/// <param name="On">Null for a join without ON (<paramref name="Cross"/> or not): every pair of rows, which WHERE may then narrow.</param>
+public sealed record SqlJoin(SqlTableRef Table, SqlExpr? On, SqlPosition Position, bool Cross = false)
 {
-    public override string ToString() => $"JOIN {Table} ON {On}";
+    public override string ToString() => On is null ? $"{(Cross ? "CROSS " : "")}JOIN {Table}" : $"JOIN {Table} ON {On}";
 }
 
 public sealed record SqlOrderItem(SqlExpr Expr, bool Descending)

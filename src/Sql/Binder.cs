@@ -37,7 +37,7 @@ internal sealed record BoundOutput(string Name, SqlType Type, BoundColumn? Colum
 
 internal sealed record BoundOrder(BoundExpr Expr, bool Descending);
 
-/// <param name="JoinConditions">One per source; null for the first, which is not joined to anything.</param>
+/// <param name="JoinConditions">One per source; null for the first, which is not joined to anything, and for a join without ON.</param>
 /// <param name="OrderBy">The user's keys followed by every source's primary key, so the order is always total.</param>
 internal sealed record BoundQuery(
     IReadOnlyList<BoundSource> Sources,
@@ -60,7 +60,7 @@ internal static partial class Binder
         foreach (var join in select.Joins)
         {
             AddSource(sources, join.Table);
-            joins.Add(BindJoinCondition(join, sources));
+            joins.Add(join.On is null ? null : BindJoinCondition(join.On, sources));
         }
 
         var where = select.Where is null ? null : Condition(select.Where, sources, "WHERE");
@@ -100,15 +100,15 @@ internal static partial class Binder
     }
 
     /// <summary>SpacetimeDB joins on column equalities only; we keep that rule so any join it runs, we run.</summary>
-    private static BoundExpr BindJoinCondition(SqlJoin join, List<BoundSource> sources)
+    private static BoundExpr BindJoinCondition(SqlExpr on, List<BoundSource> sources)
     {
-        var parts = join.On is SqlAnd and ? and.Operands : [join.On];
+        var parts = on is SqlAnd and ? and.Operands : [on];
         foreach (var part in parts)
             if (part is not SqlComparison { Operator: SqlComparisonOperator.Equal, Left: SqlColumnRef, Right: SqlColumnRef })
                 throw new SqlQueryException(
                     $"JOIN ... ON must compare two columns with =, several such comparisons joined by AND; found {part} at {part.Position}",
                     part.Position);
-        return Condition(join.On, sources, "ON");
+        return Condition(on, sources, "ON");
     }
 
     private static void AddOutputs(List<BoundOutput> outputs, SqlSelectItem item, List<BoundSource> sources)
@@ -199,6 +199,11 @@ internal static partial class Binder
             right = TimestampLiteral(rightText);
         if (right.Type == SqlType.Timestamp && comparison.Left is SqlLiteral { Kind: SqlLiteralKind.String } leftText)
             left = TimestampLiteral(leftText);
+        // Likewise an identity written as a string, the way SpacetimeDB's own tools print and paste them.
+        if (left.Type == SqlType.Identity && comparison.Right is SqlLiteral { Kind: SqlLiteralKind.String } rightHex)
+            right = IdentityLiteral(rightHex);
+        if (right.Type == SqlType.Identity && comparison.Left is SqlLiteral { Kind: SqlLiteralKind.String } leftHex)
+            left = IdentityLiteral(leftHex);
 
         if (left.Type != right.Type)
         {
@@ -254,6 +259,20 @@ internal static partial class Binder
                 return i;
         throw new SqlQueryException(
             $"Unknown table or alias '{qualifier}' at {at}; in scope here: {string.Join(", ", sources.Select(s => s.Name))}", at);
+    }
+
+    /// <summary>64 hex digits, optionally after <c>0x</c>, as SpacetimeDB reads a string compared with an identity.</summary>
+    private static BoundConstant IdentityLiteral(SqlLiteral literal)
+    {
+        var text = (string)literal.Value;
+        var digits = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? text[2..] : text;
+        if (digits.Length == Identity.HexLength && digits.All(char.IsAsciiHexDigit))
+            return new BoundConstant(SqlType.Identity, Identity.Parse(digits));
+        var shown = text.Length <= 40 ? literal.ToString() : "'" + text[..37] + "...'";
+        throw new SqlQueryException(
+            $"{shown} at {literal.Position} is not an identity: expected {Identity.HexLength} hex digits, optionally after 0x " +
+            $"(this has {digits.Length} characters{(digits.All(char.IsAsciiHexDigit) ? "" : ", not all of them hex digits")})",
+            literal.Position);
     }
 
     // ---- timestamps -------------------------------------------------------------------------------

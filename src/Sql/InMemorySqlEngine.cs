@@ -7,7 +7,17 @@ namespace Chat.Sql;
 /// </summary>
 public static class InMemorySqlEngine
 {
-    public static SqlResult Execute(SqlQuery query, IReadOnlyList<UserRow> users, IReadOnlyList<MessageRow> messages, Identity caller, int rowCap)
+    /// <summary>
+    /// Most pairs of rows a query's joins may look at (<see cref="Execute"/>'s <c>maxCombinations</c>): what stands in
+    /// here for PostgreSQL's cost limit, so that a join linking nothing over big inputs is refused rather than left to
+    /// grow quadratically.
+    /// </summary>
+    public const long DefaultMaxCombinations = 1_000_000;
+
+    /// <exception cref="SqlQueryException">The joins would look at more than <paramref name="maxCombinations"/> pairs of rows.</exception>
+    public static SqlResult Execute(
+        SqlQuery query, IReadOnlyList<UserRow> users, IReadOnlyList<MessageRow> messages, Identity caller, int rowCap,
+        long maxCombinations = DefaultMaxCombinations)
     {
         ArgumentNullException.ThrowIfNull(query);
         ArgumentNullException.ThrowIfNull(users);
@@ -15,16 +25,17 @@ public static class InMemorySqlEngine
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowCap);
         var bound = query.Bound;
         var evaluator = new Evaluator(caller);
+        var budget = new Budget(maxCombinations);
 
         object?[][] RowsOf(TableInfo table) =>
             table == Schema.User ? users.Select(ToValues).ToArray() : messages.Select(ToValues).ToArray();
 
-        // A joined row is one value array per source.
-        IEnumerable<object?[][]> joined = RowsOf(bound.Sources[0].Table).Select(r => new[] { r });
+        // A joined row is one value array per source. Each condition is applied as soon as its tables are all there.
+        var steps = ConditionsByStep(bound);
+        IEnumerable<object?[][]> joined = RowsOf(bound.Sources[0].Table).Select(r => new[] { r })
+            .Where(r => evaluator.AllTrue(steps[0], r));
         for (var i = 1; i < bound.Sources.Count; i++)
-            joined = Join(joined.ToList(), i, RowsOf(bound.Sources[i].Table), bound.JoinConditions[i]!, evaluator);
-        if (bound.Where is not null)
-            joined = joined.Where(r => evaluator.Eval(bound.Where, r) is true);
+            joined = Join(joined.ToList(), i, RowsOf(bound.Sources[i].Table), steps[i], evaluator, budget);
 
         List<object?[]> rows;
         if (bound.IsCount)
@@ -70,16 +81,49 @@ public static class InMemorySqlEngine
         [row.Sender, DateTime.SpecifyKind(row.Sent, DateTimeKind.Utc), row.Text, (ulong)row.Offset];
 
     /// <summary>
-    /// ON is a conjunction of column equalities, so a hash join on the ones that link the new table to
-    /// the earlier ones keeps this linear rather than quadratic; whatever is left is checked row by row.
+    /// For each source, the conditions to check once it is joined: its ON, and every ANDed part of WHERE whose last table
+    /// it is (those without a table go with the first). For inner joins ON and WHERE filter alike, so where a condition is
+    /// checked cannot change the answer, only how many rows are carried along; and a link written in WHERE, the way
+    /// SpacetimeDB's JOIN without ON is used, serves the hash join as well as one in ON.
     /// </summary>
-    private static IEnumerable<object?[][]> Join(List<object?[][]> left, int source, object?[][] right, BoundExpr on, Evaluator evaluator)
+    private static List<BoundExpr>[] ConditionsByStep(BoundQuery bound)
     {
-        var equalities = (on is BoundAnd and ? and.Operands : [on]).Cast<BoundComparison>().ToList();
+        var steps = bound.Sources.Select(_ => new List<BoundExpr>()).ToArray();
+        for (var i = 1; i < steps.Length; i++)
+            if (bound.JoinConditions[i] is { } on)
+                steps[i].AddRange(Conjuncts(on));
+        if (bound.Where is not null)
+            foreach (var condition in Conjuncts(bound.Where))
+                steps[Math.Max(0, LastSource(condition))].Add(condition);
+        return steps;
+    }
+
+    private static IEnumerable<BoundExpr> Conjuncts(BoundExpr expr) =>
+        expr is BoundAnd and ? and.Operands.SelectMany(Conjuncts) : [expr];
+
+    private static int LastSource(BoundExpr expr) => expr switch
+    {
+        BoundColumn column => column.Source,
+        BoundComparison c => Math.Max(LastSource(c.Left), LastSource(c.Right)),
+        BoundAnd and => and.Operands.Max(LastSource),
+        BoundOr or => or.Operands.Max(LastSource),
+        BoundNot not => LastSource(not.Operand),
+        BoundIsNull isNull => LastSource(isNull.Operand),
+        _ => -1,
+    };
+
+    /// <summary>
+    /// A hash join on the column equalities that link the new table to the earlier ones keeps this linear rather than
+    /// quadratic; whatever is left is checked row by row. With no such link every pair is a candidate, which the budget
+    /// refuses up front when there are too many.
+    /// </summary>
+    private static IEnumerable<object?[][]> Join(
+        List<object?[][]> left, int source, object?[][] right, List<BoundExpr> conditions, Evaluator evaluator, Budget budget)
+    {
         var links = new List<(BoundColumn Mine, BoundColumn Theirs)>();
-        foreach (var e in equalities)
+        foreach (var condition in conditions)
         {
-            if (e.Left is BoundColumn l && e.Right is BoundColumn r)
+            if (condition is BoundComparison { Operator: SqlComparisonOperator.Equal, Left: BoundColumn l, Right: BoundColumn r })
             {
                 if (l.Source == source && r.Source < source) links.Add((l, r));
                 else if (r.Source == source && l.Source < source) links.Add((r, l));
@@ -87,11 +131,12 @@ public static class InMemorySqlEngine
         }
         if (links.Count == 0)
         {
+            budget.Spend((long)left.Count * right.Length);
             foreach (var row in left)
                 foreach (var candidate in right)
                 {
                     var combined = Append(row, candidate);
-                    if (evaluator.Eval(on, combined) is true) yield return combined;
+                    if (evaluator.AllTrue(conditions, combined)) yield return combined;
                 }
             yield break;
         }
@@ -109,11 +154,26 @@ public static class InMemorySqlEngine
         {
             var key = new Key(links.Select(link => row[link.Theirs.Source][link.Theirs.Column.Ordinal]).ToArray());
             if (key.HasNull || !index.TryGetValue(key, out var bucket)) continue;
+            budget.Spend(bucket.Count);
             foreach (var candidate in bucket)
             {
                 var combined = Append(row, candidate);
-                if (evaluator.Eval(on, combined) is true) yield return combined;
+                if (evaluator.AllTrue(conditions, combined)) yield return combined;
             }
+        }
+    }
+
+    private sealed class Budget(long limit)
+    {
+        private long _spent;
+
+        public void Spend(long pairs)
+        {
+            _spent += pairs;
+            if (_spent > limit)
+                throw new SqlQueryException(
+                    $"This query's joins would look at more than {limit:N0} pairs of rows. " +
+                    "Link the tables with = (in ON or WHERE), narrow them with WHERE, or join fewer rows.");
         }
     }
 
@@ -165,6 +225,13 @@ public static class InMemorySqlEngine
 
     private sealed class Evaluator(Identity caller)
     {
+        public bool AllTrue(List<BoundExpr> conditions, object?[][] row)
+        {
+            foreach (var condition in conditions)
+                if (Eval(condition, row) is not true) return false;
+            return true;
+        }
+
         /// <summary>Conditions give true, false or null (unknown), as in SQL.</summary>
         public object? Eval(BoundExpr expr, object?[][] row)
         {

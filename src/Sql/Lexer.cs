@@ -106,7 +106,7 @@ internal sealed class Lexer
 
         if ((c == 'x' || c == 'X') && Peek(1) == '\'') return LexQuotedHex(start);
         if (IsWordStart(c)) return LexWord(start);
-        if (char.IsAsciiDigit(c)) return LexNumber(start);
+        if (char.IsAsciiDigit(c) || (c == '.' && char.IsAsciiDigit(Peek(1)))) return LexNumber(start);
         if (c == '\'') return LexString(start);
         if (c == '"') return LexQuotedWord(start);
         if (c == ':' && IsWordStart(Peek(1)))
@@ -126,7 +126,7 @@ internal sealed class Lexer
     }
 
     // Longest first, so that "<=" is not read as "<" then "=".
-    private static readonly string[] Symbols = ["<>", "<=", ">=", "!=", "<", ">", "=", "(", ")", ",", ".", "*", ";", "-"];
+    private static readonly string[] Symbols = ["<>", "<=", ">=", "!=", "<", ">", "=", "(", ")", ",", ".", "*", ";", "-", "+"];
 
     private static bool IsWordStart(char c) => char.IsAsciiLetter(c) || c == '_';
 
@@ -194,6 +194,11 @@ internal sealed class Lexer
         return new Token(TokenKind.Word, word, start, word);
     }
 
+    /// <summary>
+    /// Numbers as SpacetimeDB writes them: <c>12</c>, <c>1e3</c>, <c>1E+3</c>, <c>1.5</c>, <c>.5</c>, <c>15e-1</c>. Their value is
+    /// exact (no floating point on the way), and must be a whole number that fits in U64, because that is the only numeric type
+    /// here (<c>offset</c>, LIMIT, OFFSET): SpacetimeDB refuses a fraction for an integer column too.
+    /// </summary>
     private Token LexNumber(SqlPosition start)
     {
         var begin = _index;
@@ -206,19 +211,64 @@ internal sealed class Lexer
             return IdentityToken(start, _text[begin.._index], _text[digitsStart.._index]);
         }
 
-        while (!AtEnd && char.IsAsciiDigit(Peek())) Advance();
-        var digits = _text[begin.._index];
+        var whole = ReadDigits();
+        var fraction = "";
         if (Peek() == '.' && char.IsAsciiDigit(Peek(1)))
-            throw new SqlQueryException($"Expected a whole number at {start}, found a decimal number; only whole numbers are supported", start);
-        if (IsWordChar(Peek()))
         {
-            while (!AtEnd && IsWordChar(Peek())) Advance();
+            Advance();
+            fraction = ReadDigits();
+        }
+        var exponent = "";
+        var exponentNegative = false;
+        if ((Peek() == 'e' || Peek() == 'E')
+            && (char.IsAsciiDigit(Peek(1)) || ((Peek(1) == '+' || Peek(1) == '-') && char.IsAsciiDigit(Peek(2)))))
+        {
+            Advance();
+            if (Peek() is '+' or '-')
+            {
+                exponentNegative = Peek() == '-';
+                Advance();
+            }
+            exponent = ReadDigits();
+        }
+        var text = _text[begin.._index];
+        if (IsWordChar(Peek()) || Peek() == '.')
+        {
+            while (!AtEnd && (IsWordChar(Peek()) || Peek() == '.')) Advance();
             throw new SqlQueryException($"'{Shorten(_text[begin.._index])}' at {start} is not a number (a number cannot run into letters)", start);
         }
-        if (!ulong.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+        return new Token(TokenKind.Integer, text, start, WholeNumber(text, whole, fraction, exponent, exponentNegative, start));
+    }
+
+    private string ReadDigits()
+    {
+        var begin = _index;
+        while (!AtEnd && char.IsAsciiDigit(Peek())) Advance();
+        return _text[begin.._index];
+    }
+
+    /// <summary>
+    /// The value of <c>whole.fraction × 10^±exponent</c>, worked out on the digits as text so that neither a long mantissa
+    /// nor an exponent like 1e999999999 costs more than reading it.
+    /// </summary>
+    private static ulong WholeNumber(string text, string whole, string fraction, string exponent, bool exponentNegative, SqlPosition start)
+    {
+        var digits = (whole + fraction).TrimStart('0');
+        if (digits.Length == 0) return 0;
+        var significant = digits.TrimEnd('0');
+        // The value is significant × 10^scale; significant ends in a non-zero digit, so a negative scale means a fraction.
+        var trimmedExponent = exponent.TrimStart('0');
+        long power = trimmedExponent.Length > 12 ? 1_000_000_000_000L : trimmedExponent.Length == 0 ? 0 : long.Parse(trimmedExponent, CultureInfo.InvariantCulture);
+        var scale = (digits.Length - significant.Length) - fraction.Length + (exponentNegative ? -power : power);
+        if (scale < 0)
             throw new SqlQueryException(
-                $"The number {Shorten(digits)} at {start} is too large; numbers must fit in U64 (at most {ulong.MaxValue})", start);
-        return new Token(TokenKind.Integer, digits, start, value);
+                $"The number {Shorten(text)} at {start} is not a whole number; the only numbers here are U64 (offset, LIMIT, OFFSET), " +
+                "so a fraction can never match", start);
+        if (significant.Length + scale > 20
+            || !ulong.TryParse(significant + new string('0', (int)scale), NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+            throw new SqlQueryException(
+                $"The number {Shorten(text)} at {start} is too large; numbers must fit in U64 (at most {ulong.MaxValue})", start);
+        return value;
     }
 
     private Token LexQuotedHex(SqlPosition start)
@@ -293,7 +343,7 @@ internal sealed class Lexer
             '`' or 0x2018 or 0x2019 or 0x02BC or 0xFF07 or 0x201C or 0x201D or 0xFF02 or 0x00B4 =>
                 "; strings use straight single quotes ('text') and quoted names straight double quotes (\"name\")",
             '!' => "; for 'not equal' write != or <>",
-            '/' or '+' or '%' or '|' or '&' or '^' or '~' => "; arithmetic and other operators are not supported",
+            '/' or '%' or '|' or '&' or '^' or '~' => "; arithmetic and other operators are not supported",
             '[' or ']' or '{' or '}' => "; to quote a name, use double quotes (\"name\")",
             ':' => "; the only parameter is :sender",
             _ => "",

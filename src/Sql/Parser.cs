@@ -5,17 +5,18 @@ namespace Chat.Sql;
 /// <code>
 /// query     := SELECT items FROM table join* [WHERE expr] [ORDER BY order (',' order)*]
 ///              ([LIMIT n] [OFFSET n] | OFFSET n LIMIT n) [';']
-/// items     := '*' | COUNT '(' '*' ')' [AS name] | item (',' item)*
-/// item      := name '.' '*' | column [AS name]
+/// items     := '*' | COUNT '(' '*' ')' [[AS] name] | item (',' item)*
+/// item      := name '.' '*' | column [[AS] name]
 /// table     := name [[AS] name]
-/// join      := [INNER] JOIN table ON expr
+/// join      := [INNER] JOIN table [ON expr] | CROSS JOIN table
 /// order     := expr [ASC | DESC]
 /// expr      := and (OR and)*
 /// and       := not (AND not)*
 /// not       := NOT not | is
 /// is        := compare [IS [NOT] NULL]
 /// compare   := primary [('=' | '!=' | '&lt;>' | '&lt;' | '>' | '&lt;=' | '>=') primary]
-/// primary   := '(' expr ')' | column | integer | string | TRUE | FALSE | 0x… | X'…' | :sender
+/// primary   := '(' expr ')' | column | ['+'] number | string | TRUE | FALSE | 0x… | X'…' | :sender
+/// number    := (digits ['.' digits] | '.' digits) [('e' | 'E') ['+' | '-'] digits], whose value must be a whole U64
 /// column    := name ['.' name]
 /// </code>
 /// <c>offset</c> is a column of Message and a clause keyword: it is a column wherever an expression can start
@@ -90,7 +91,6 @@ internal sealed class Parser
         ["RIGHT"] = "Only inner joins are supported: write [INNER] JOIN table ON a = b",
         ["FULL"] = "Only inner joins are supported: write [INNER] JOIN table ON a = b",
         ["OUTER"] = "Only inner joins are supported: write [INNER] JOIN table ON a = b",
-        ["CROSS"] = "Only inner joins are supported: write [INNER] JOIN table ON a = b",
         ["NATURAL"] = "Only inner joins are supported: write [INNER] JOIN table ON a = b",
         ["GROUP"] = "GROUP BY is not supported; COUNT(*) counts all matching rows",
         ["HAVING"] = "HAVING is not supported",
@@ -160,15 +160,20 @@ internal sealed class Parser
         ExpectWord("FROM", "after the column list");
         var from = ParseTableRef();
 
+        // A join without ON is SpacetimeDB's too (its row-level security examples link the tables in WHERE instead).
         var joins = new List<SqlJoin>();
-        while (Peek().IsWord("JOIN") || Peek().IsWord("INNER"))
+        while (Peek().IsWord("JOIN") || Peek().IsWord("INNER") || Peek().IsWord("CROSS"))
         {
             var at = Peek().Position;
-            if (TakeWord("INNER")) ExpectWord("JOIN", "after INNER");
+            var cross = TakeWord("CROSS");
+            if (cross) ExpectWord("JOIN", "after CROSS");
+            else if (TakeWord("INNER")) ExpectWord("JOIN", "after INNER");
             else Take();
             var table = ParseTableRef();
-            ExpectWord("ON", $"after JOIN {table}");
-            joins.Add(new SqlJoin(table, ParseExpr(), at));
+            if (cross && Peek().IsWord("ON"))
+                throw new SqlQueryException(
+                    $"CROSS JOIN takes no ON (at {Peek().Position}); write JOIN {table} ON ..., or put the condition in WHERE", Peek().Position);
+            joins.Add(new SqlJoin(table, !cross && TakeWord("ON") ? ParseExpr() : null, at, cross));
         }
 
         SqlExpr? where = null;
@@ -206,16 +211,22 @@ internal sealed class Parser
             if (semicolon)
                 throw new SqlQueryException(
                     $"Only one statement is allowed per query; found {end.Describe()} after ';' at {end.Position}", end.Position);
-            throw Expected(WhatCanFollow(joins.Count > 0, where is not null, orderBy.Count > 0, limit is not null, offset is not null), end);
+            throw Expected(WhatCanFollow(joins.Count > 0 ? joins[^1] : null, where is not null, orderBy.Count > 0, limit is not null, offset is not null), end);
         }
         return new SqlSelect(items, from, joins, where, orderBy, limit, offset);
     }
 
-    private static string WhatCanFollow(bool join, bool where, bool orderBy, bool limit, bool offset)
+    private static string WhatCanFollow(SqlJoin? lastJoin, bool where, bool orderBy, bool limit, bool offset)
     {
         var next = new List<string>();
         var noTail = !orderBy && !limit && !offset;
-        if (!where && noTail) next.AddRange(join ? ["JOIN", "AND", "OR", "WHERE"] : ["JOIN", "WHERE"]);
+        if (!where && noTail)
+            next.AddRange(lastJoin switch
+            {
+                { On: not null } => ["JOIN", "AND", "OR", "WHERE"],
+                { Cross: false } => ["ON", "JOIN", "WHERE"],
+                _ => ["JOIN", "WHERE"],
+            });
         if (where && noTail) next.AddRange(["AND", "OR"]);
         if (noTail) next.Add("ORDER BY");
         if (orderBy && !limit && !offset) next.AddRange(["','", "LIMIT", "OFFSET"]);
@@ -286,7 +297,12 @@ internal sealed class Parser
         return new SqlCount(ParseAlias(), at);
     }
 
-    private string? ParseAlias() => TakeWord("AS") ? TakeName("a name after AS", allowOffset: true) : null;
+    /// <summary><c>AS name</c>, or as SpacetimeDB and PostgreSQL also allow, just the name (unless it is a keyword).</summary>
+    private string? ParseAlias()
+    {
+        if (TakeWord("AS")) return TakeName("a name after AS", allowOffset: true);
+        return IsName(Peek()) ? (string)Take().Value! : null;
+    }
 
     private SqlTableRef ParseTableRef()
     {
@@ -316,6 +332,11 @@ internal sealed class Parser
         var token = Peek();
         if (token.IsSymbol("-"))
             throw new SqlQueryException($"{clause} cannot be negative (at {token.Position})", token.Position);
+        if (token.IsSymbol("+") && Peek(1).Kind == TokenKind.Integer)
+        {
+            Take();
+            token = Peek();
+        }
         if (token.Kind != TokenKind.Integer)
             throw Expected($"a whole number after {clause}", token);
         Take();
@@ -377,15 +398,26 @@ internal sealed class Parser
     private SqlExpr ParseComparison()
     {
         var left = ParsePrimary();
+        RejectArithmetic(Peek());
         var op = ComparisonOperator(Peek());
         if (op is null) return left;
         var at = Take().Position;
         var right = ParsePrimary();
         var next = Peek();
+        RejectArithmetic(next);
         if (ComparisonOperator(next) is not null)
             throw new SqlQueryException(
                 $"Comparisons cannot be chained (at {next.Position}); combine them with AND, as in a < b AND b < c", next.Position);
         return new SqlComparison(op.Value, left, right, at);
+    }
+
+    /// <summary>'+' and '-' are signs before a number; between two values they would be arithmetic, which neither we nor SpacetimeDB's WHERE do.</summary>
+    private static void RejectArithmetic(Token token)
+    {
+        if (token.IsSymbol("+") || token.IsSymbol("-") || token.IsSymbol("*"))
+            throw new SqlQueryException(
+                $"Arithmetic is not supported (found '{token.Text}' at {token.Position}); compare a column with a value, as in offset > 1000",
+                token.Position);
     }
 
     private static SqlComparisonOperator? ComparisonOperator(Token token) => token.Kind != TokenKind.Symbol ? null : token.Text switch
@@ -419,6 +451,12 @@ internal sealed class Parser
             case TokenKind.Symbol when token.Text == "-" && Peek(1).Kind == TokenKind.Integer:
                 throw new SqlQueryException(
                     $"Negative numbers are not supported (at {token.Position}); the only numbers are U64 offsets", token.Position);
+            case TokenKind.Symbol when token.Text == "+":
+                Take();
+                if (Peek().Kind != TokenKind.Integer)
+                    throw new SqlQueryException(
+                        $"'+' at {token.Position} can only stand before a number, as in +1; arithmetic is not supported", token.Position);
+                return new SqlLiteral(SqlLiteralKind.Integer, Take().Value!, token.Position);
             case TokenKind.Integer:
                 Take();
                 return new SqlLiteral(SqlLiteralKind.Integer, token.Value!, token.Position);

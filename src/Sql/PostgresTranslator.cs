@@ -30,8 +30,11 @@ public static class PostgresTranslator
         sql.Append(" FROM ").Append(bound.Sources[0].Table.PostgresName).Append(" AS t0");
         for (var i = 1; i < bound.Sources.Count; i++)
         {
-            sql.Append(" JOIN ").Append(bound.Sources[i].Table.PostgresName).Append(" AS t").Append(i)
-                .Append(" ON ").Append(writer.Expr(bound.JoinConditions[i]!));
+            // A join without ON is every pair; what links the tables, if anything, is in WHERE, and the planner joins on it
+            // all the same. A join that links nothing is what the cost check (and the caps behind it) are for.
+            var on = bound.JoinConditions[i];
+            sql.Append(on is null ? " CROSS JOIN " : " JOIN ").Append(bound.Sources[i].Table.PostgresName).Append(" AS t").Append(i);
+            if (on is not null) sql.Append(" ON ").Append(writer.Expr(on));
         }
 
         // Every table instance, on both sides of every join, is held to the one database; the user's

@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace Chat.Sql;
 
 /// <summary>
@@ -7,8 +9,12 @@ namespace Chat.Sql;
 /// </summary>
 public sealed class SqlQuery
 {
-    /// <summary>Longest accepted query text, in UTF-16 code units.</summary>
-    public const int MaxLength = 10_000;
+    /// <summary>
+    /// Longest accepted query text, in bytes of UTF-8: SpacetimeDB's limit, counted its way, so any query it takes fits.
+    /// It also fits what carries it: a gRPC request (64 KiB by default) and a connection's subscription text
+    /// (65,536 UTF-16 characters; a text never has more characters than UTF-8 bytes).
+    /// </summary>
+    public const int MaxTextBytes = 50_000;
 
     /// <summary>Deepest nesting of parentheses and NOT in one condition.</summary>
     public const int MaxDepth = 64;
@@ -48,8 +54,9 @@ public sealed class SqlQuery
     public static SqlQuery Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        if (text.Length > MaxLength)
-            throw new SqlQueryException($"The query is {text.Length} characters long; the limit is {MaxLength}");
+        var bytes = Encoding.UTF8.GetByteCount(text);
+        if (bytes > MaxTextBytes)
+            throw new SqlQueryException($"The query is {bytes} bytes long in UTF-8; the limit is {MaxTextBytes} bytes");
         var syntax = Parser.Parse(text);
         var query = new SqlQuery(text, syntax, Binder.Bind(syntax));
         if (query.Columns.Count > MaxColumns)

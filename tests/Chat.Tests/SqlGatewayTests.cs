@@ -57,6 +57,45 @@ public class SqlGatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixt
         await connection.CloseAsync();
     }
 
+    [Fact]
+    public async Task SpacetimeDBs_query_forms_work_through_the_gateway_in_Sql_and_in_subscriptions()
+    {
+        var (db, token, identity) = await NewDatabase();
+        using var connection = await Gateway.ConnectAsync(db, token);
+        await connection.CallAsync("set_name", """["Ada"]""");
+        for (var i = 1; i <= 3; i++) await connection.CallAsync("send_message", $"""["m{i}"]""");
+
+        // The row-level-security form: a join without ON, linked in WHERE; one User row per message of the caller's.
+        var mine = await Sql(db, token, "SELECT User.* FROM User JOIN Message WHERE Message.sender = :sender AND User.identity = Message.sender");
+        Assert.Equal(3, mine.Rows.Count);
+        Assert.All(mine.Rows, r => Assert.Equal("Ada", r.Values[1].String));
+        Assert.Equal(3ul, (await Sql(db, token, "SELECT COUNT(*) n FROM User CROSS JOIN Message")).Rows.Single().Values[0].U64);
+
+        var aliased = await Sql(db, token, "select text t from Message where offset >= 1e0 and offset < +3");
+        Assert.Equal(["t"], aliased.Columns.Select(c => c.Name));
+        Assert.Equal(["m1", "m2"], aliased.Rows.Select(r => r.Values[0].String));
+        Assert.Equal("n", (await Sql(db, token, "select count(*) n from Message")).Columns.Single().Name);
+        foreach (var hex in new[] { identity, "0x" + identity, identity.ToUpperInvariant() })
+            Assert.Equal("Ada", (await Sql(db, token, $"select * from User where identity = '{hex}'")).Rows.Single().Values[1].String);
+
+        // As long as SpacetimeDB's 50,000 bytes, through a gRPC request of 64 KiB; one byte more is refused.
+        const string select = "SELECT * FROM Message WHERE offset > 2 -- ";
+        Assert.Single((await Sql(db, token, select + new string('x', 50_000 - select.Length))).Rows);
+        var tooLong = await Refused(db, token, select + new string('x', 50_001 - select.Length), StatusCode.InvalidArgument);
+        Assert.Contains("50001 bytes long in UTF-8; the limit is 50000 bytes", tooLong.Status.Detail);
+        var fraction = await Refused(db, token, "SELECT * FROM Message WHERE offset = 1.5", StatusCode.InvalidArgument);
+        Assert.Contains("The number 1.5 at line 1, column 38 is not a whole number", fraction.Status.Detail);
+
+        // Subscriptions take the same literals, and a query of the full 50,000 bytes fits a connection's text budget.
+        var subscription = await connection.SubscribeAsync(
+            $"SELECT * FROM User WHERE identity = '0x{identity}'",
+            select.Replace("> 2", "> 1e0", StringComparison.Ordinal) + new string('x', 50_000 - select.Length - 2));
+        var snapshot = await connection.ReadSnapshotAsync(subscription);
+        Assert.Equal("Ada", snapshot.Users.Single().Name);
+        Assert.Equal([2ul, 3ul], snapshot.Messages.Select(m => m.Offset).Order());
+        await connection.CloseAsync();
+    }
+
     [Theory]
     [InlineData("DELETE FROM Message", "Only SELECT")]
     [InlineData("DROP TABLE Message", "Only SELECT")]

@@ -30,6 +30,30 @@ public class InMemorySqlEngineTests
         Assert.Equal(firstColumn, Run(query).Rows.Select(r => r[0]).ToArray());
 
     [Fact]
+    public void Joins_linking_nothing_are_refused_past_the_budget_and_links_in_WHERE_keep_big_joins_linear()
+    {
+        var many = Enumerable.Range(1, 2_000).Select(i => new MessageRow(i, i % 2 == 0 ? Me : Other, T0.AddSeconds(i), "same")).ToArray();
+        SqlResult RunMany(string query) => InMemorySqlEngine.Execute(SqlQuery.Parse(query), Users, many, Me, 100);
+
+        // 2,000 × 2,000 pairs is past the default budget of a million: refused before any pair is looked at.
+        var error = Assert.Throws<SqlQueryException>(() => RunMany("SELECT COUNT(*) FROM Message a CROSS JOIN Message b"));
+        Assert.Equal("This query's joins would look at more than 1,000,000 pairs of rows. Link the tables with = (in ON or WHERE), narrow them with WHERE, or join fewer rows.",
+            error.Message);
+        Assert.Throws<SqlQueryException>(() => RunMany("SELECT COUNT(*) FROM Message a JOIN Message b ON a.text = b.text"));
+
+        // The same join linked in WHERE is a hash join: 2,000 pairs, not 4 million.
+        Assert.Equal(2_000ul, RunMany("SELECT COUNT(*) FROM Message a JOIN Message b WHERE a.offset = b.offset").Rows.Single()[0]);
+        Assert.Equal(1_000ul, RunMany("SELECT COUNT(*) FROM Message a JOIN Message b WHERE b.offset = a.offset AND a.sender = :sender").Rows.Single()[0]);
+        Assert.Equal(1_000ul, RunMany("SELECT COUNT(*) FROM Message m CROSS JOIN User u WHERE u.identity = m.sender AND u.identity = :sender").Rows.Single()[0]);
+        // A condition on the first table alone is applied before the join, so the pairs left fit the budget.
+        Assert.Equal(2_000ul, RunMany("SELECT COUNT(*) FROM Message a CROSS JOIN Message b WHERE a.offset = 7").Rows.Single()[0]);
+
+        // The budget is the caller's to set.
+        Assert.Throws<SqlQueryException>(() => InMemorySqlEngine.Execute(SqlQuery.Parse("SELECT * FROM User a JOIN User b"), Users, Messages, Me, 100, maxCombinations: 8));
+        Assert.Equal(9, InMemorySqlEngine.Execute(SqlQuery.Parse("SELECT * FROM User a JOIN User b"), Users, Messages, Me, 100, maxCombinations: 9).Rows.Count);
+    }
+
+    [Fact]
     public void Comparisons_with_NULL_are_unknown_and_WHERE_keeps_only_true()
     {
         Expect("SELECT name FROM User WHERE name <> 'me'", "zed");

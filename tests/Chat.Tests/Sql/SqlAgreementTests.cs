@@ -99,6 +99,30 @@ public class SqlAgreementTests(SqlTestData data) : IClassFixture<SqlTestData>
         "SELECT * FROM User ORDER BY name = 'bob', identity DESC",
         "SELECT u.name, m.text FROM User u JOIN Message m ON u.identity = m.sender ORDER BY u.name DESC, m.sent DESC LIMIT 6",
         "SELECT * FROM Message WHERE text = 'hi' ORDER BY sent DESC LIMIT 1",
+        // SpacetimeDB's forms: joins without ON (linked in WHERE, or not at all), aliases without AS, identities as
+        // strings, numbers in its notations
+        "SELECT User.* FROM User JOIN Message WHERE Message.sender = :sender",
+        "SELECT u.name, m.text FROM User u JOIN Message m WHERE u.identity = m.sender AND m.offset > 3",
+        "SELECT * FROM User CROSS JOIN Message WHERE identity = sender AND online",
+        "SELECT m.text, u.name FROM Message m JOIN User u WHERE m.sender = u.identity OR m.text = 'hi'",
+        "SELECT m.offset, u.name, v.name AS me FROM Message m JOIN User u ON m.sender = u.identity JOIN User v WHERE v.identity = :sender",
+        "SELECT a.name, b.name AS other FROM User a CROSS JOIN User b WHERE a.identity < b.identity AND a.online ORDER BY a.name, b.name",
+        "SELECT COUNT(*) AS n FROM User CROSS JOIN Message",
+        "SELECT COUNT(*) n FROM User a JOIN User b",
+        "SELECT COUNT(*) n FROM Message a JOIN Message b JOIN User c WHERE a.text = b.text AND b.sender = c.identity AND (c.online OR a.offset = 3)",
+        "SELECT m.offset, u.name FROM Message m JOIN User u WHERE m.sender = u.identity ORDER BY m.offset DESC LIMIT 2e0",
+        "SELECT * FROM User a CROSS JOIN User b WHERE false",
+        "SELECT a.identity, b.identity AS other FROM User a JOIN User b WHERE a.name = b.name",
+        "SELECT a.name, b.offset FROM User a JOIN Message b WHERE b.sender = a.identity AND NOT (b.text = 'hi') OR a.name IS NULL AND b.offset < 3",
+        "select text t from Message where offset > 1e1",
+        "select count(*) n from Message",
+        "SELECT m.text body, m.offset n FROM Message m WHERE m.offset <= +3",
+        "SELECT * FROM User WHERE identity = '0100000000000000000000000000000000000000000000000000000000000001'",
+        "SELECT * FROM User WHERE identity >= '0xFF00000000000000000000000000000000000000000000000000000000000002'",
+        "SELECT * FROM Message WHERE '5555555555555555555555555555555555555555555555555555555555555555' = sender",
+        "SELECT * FROM Message WHERE offset = 1E1 OR offset = 1.2e1 OR offset = 30e-1 OR offset = .4e1 OR offset = 1.0",
+        "SELECT * FROM Message LIMIT 1e1",
+        "SELECT * FROM Message WHERE offset < 18446744073709551615e0",
         // comments and layout
         "-- leading comment\nSELECT /* inline */ * FROM Message /* nested /* comment */ still */ WHERE offset > 10 -- trailing",
         "  SELECT\n\t*\r\nFROM   User\n WHERE   online ;  ",
@@ -136,6 +160,10 @@ public class SqlAgreementTests(SqlTestData data) : IClassFixture<SqlTestData>
         Assert.Equal((ulong)joined, (await data.PostgresAsync("SELECT COUNT(*) FROM User u JOIN Message m ON u.identity = m.sender")).Rows.Single()[0]);
         Assert.Equal((ulong)data.UsersA.Count, (await data.PostgresAsync("SELECT COUNT(*) FROM User a JOIN User b ON a.identity = b.identity")).Rows.Single()[0]);
         Assert.Empty((await data.PostgresAsync("SELECT * FROM Message WHERE text = '[B] hi' OR offset > 14")).Rows);
+        // Joins without ON are held to A on every side too, whatever WHERE says.
+        Assert.Equal((ulong)(data.UsersA.Count * data.MessagesA.Count), (await data.PostgresAsync("SELECT COUNT(*) FROM User CROSS JOIN Message")).Rows.Single()[0]);
+        Assert.Equal((ulong)(data.UsersA.Count * data.UsersA.Count), (await data.PostgresAsync("SELECT COUNT(*) FROM User a JOIN User b WHERE true OR a.name = '[B] Alice'")).Rows.Single()[0]);
+        Assert.Equal((ulong)joined, (await data.PostgresAsync("SELECT COUNT(*) FROM User JOIN Message WHERE identity = sender")).Rows.Single()[0]);
     }
 
     [Fact]
@@ -145,6 +173,9 @@ public class SqlAgreementTests(SqlTestData data) : IClassFixture<SqlTestData>
             SqlQuery.Parse("SELECT u.name FROM User u JOIN Message m ON u.identity = m.sender JOIN User v ON v.identity = m.sender WHERE m.text = 'x' OR true"),
             42, SqlTestData.Alice);
         Assert.Contains("t0.database_id = @db AND t1.database_id = @db AND t2.database_id = @db AND ", statement.Sql);
+        var cross = PostgresTranslator.Translate(
+            SqlQuery.Parse("SELECT u.name FROM User u CROSS JOIN Message m JOIN User v WHERE m.text = 'x' OR true"), 42, SqlTestData.Alice);
+        Assert.Contains(" CROSS JOIN chat.\"message\" AS t1 CROSS JOIN chat.\"user\" AS t2 WHERE t0.database_id = @db AND t1.database_id = @db AND t2.database_id = @db AND (", cross.Sql);
         Assert.DoesNotContain("'", statement.Sql);
         Assert.Equal(42L, statement.Parameters.Single(p => p.ParameterName == "db").Value);
         Assert.Contains(statement.Parameters, p => "x".Equals(p.Value));
@@ -194,8 +225,12 @@ public class SqlAgreementTests(SqlTestData data) : IClassFixture<SqlTestData>
         Task<SqlResult> Run(string text) =>
             PostgresSqlExecutor.ExecuteAsync(data.DataSource, data.SlowDatabase, SqlQuery.Parse(text), SqlTestData.Alice, SqlLimits.Default, CancellationToken.None);
 
-        // 3,000 rows with one text: a self-join on it makes 9 million rows, three ways 27 billion.
-        foreach (var join in new[] { "SELECT COUNT(*) FROM Message a JOIN Message b ON a.text = b.text", "SELECT COUNT(*) FROM Message a JOIN Message b ON a.text = b.text JOIN Message c ON b.text = c.text" })
+        // 3,000 rows with one text: a self-join on it makes 9 million rows, three ways 27 billion; so does a join linking nothing.
+        foreach (var join in new[]
+        {
+            "SELECT COUNT(*) FROM Message a JOIN Message b ON a.text = b.text", "SELECT COUNT(*) FROM Message a JOIN Message b ON a.text = b.text JOIN Message c ON b.text = c.text",
+            "SELECT COUNT(*) FROM Message a JOIN Message b WHERE a.text = b.text", "SELECT COUNT(*) FROM Message a CROSS JOIN Message b CROSS JOIN Message c",
+        })
         {
             var error = await Assert.ThrowsAsync<SqlQueryException>(() => Run(join));
             Assert.Matches(@"^This query would cost about [\d,]+ by PostgreSQL's estimate, above the limit of 100,000\. Narrow it", error.Message);
@@ -204,6 +239,7 @@ public class SqlAgreementTests(SqlTestData data) : IClassFixture<SqlTestData>
         Assert.Single((await Run("SELECT * FROM Message WHERE offset = 2999")).Rows);
         Assert.Equal(3, (await Run("SELECT * FROM Message WHERE sender = :sender ORDER BY offset DESC LIMIT 3")).Rows.Count);
         Assert.Empty((await Run("SELECT * FROM Message m JOIN User u ON m.sender = u.identity")).Rows);
+        Assert.Single((await Run("SELECT a.offset FROM Message a JOIN Message b WHERE a.offset = b.offset AND b.offset = 7")).Rows);
     }
 
     [Fact]
