@@ -103,7 +103,7 @@ try
         silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = ("chat-bench", "chat-bench"));
         // Free ports so that a silo of the developer's (11111/30000) can keep running; no gateway, the client is co-hosted.
         silo.ConfigureEndpoints(IPAddress.Loopback, FreePort(), gatewayPort: 0);
-        silo.UseChatClustering(cs); // the production membership (ADO.NET, same PostgreSQL)
+        silo.UseChatClustering(cs, Chat.ClusterCredentials.CreateEphemeral()); // the production membership (ADO.NET, same PostgreSQL); one silo, so a certificate no one else knows
         silo.AddChat(cs);
     });
     host = builder.Build();

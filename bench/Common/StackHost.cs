@@ -60,7 +60,7 @@ public sealed class StackHost : IAsyncDisposable
             silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId));
             // Free ports, so that a developer's silo (11111/30000) can keep running; no Orleans gateway, the gateway is co-hosted.
             silo.ConfigureEndpoints(IPAddress.Loopback, FreePort(), gatewayPort: 0);
-            silo.UseChatClustering(connectionString);
+            silo.UseChatClustering(connectionString, global::Chat.ClusterCredentials.CreateEphemeral()); // one silo and no Orleans client: nobody else to trust
             silo.AddChat(connectionString);
         });
         builder.Services.AddChatGateway(builder.Configuration);

@@ -19,6 +19,18 @@ if (string.IsNullOrWhiteSpace(connectionString))
     }
 }
 
+ClusterCredentials clusterCredentials;
+try
+{
+    clusterCredentials = ClusterCredentials.Resolve(builder.Configuration, connectionString,
+        LocalDataDirectory.Resolve(builder.Configuration["Chat:DataDirectory"]));
+}
+catch (Exception e) when (e is InvalidOperationException or System.Security.Cryptography.CryptographicException)
+{
+    Console.Error.WriteLine($"Cannot start: {e.Message}");
+    return 1;
+}
+
 builder.UseOrleansClient(client =>
 {
     client.Configure<ClusterOptions>(o =>
@@ -31,8 +43,8 @@ builder.UseOrleansClient(client =>
         o.Invariant = "Npgsql";
         o.ConnectionString = connectionString;
     });
-    // Response timeout and gateway list refresh from Chat:Cluster, as the silos use (see ChatClusterOptions).
-    client.UseChatClusterSettings();
+    // Mutual TLS with the cluster certificate; response timeout and gateway list refresh from Chat:Cluster, as the silos use.
+    client.UseChatClusterSettings(clusterCredentials);
 });
 builder.Services.AddChatGateway(builder.Configuration);
 builder.Services.AddChatTelemetry(builder.Configuration, "chat-gateway");

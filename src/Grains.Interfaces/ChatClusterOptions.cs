@@ -46,9 +46,13 @@ public sealed class ChatClusterOptions
 
 public static class ChatClusterConfiguration
 {
-    /// <summary>The Orleans client's side: response timeout and gateway list refresh from <c>Chat:Cluster</c>.</summary>
-    public static IClientBuilder UseChatClusterSettings(this IClientBuilder client)
+    /// <summary>
+    /// The Orleans client's side: mutual TLS with the cluster's credentials (<see cref="ClusterTls"/>), and response
+    /// timeout and gateway list refresh from <c>Chat:Cluster</c>.
+    /// </summary>
+    public static IClientBuilder UseChatClusterSettings(this IClientBuilder client, ClusterCredentials credentials)
     {
+        client.UseClusterTls(credentials);
         client.Services.AddOptions<ChatClusterOptions>().BindConfiguration(ChatClusterOptions.Section);
         client.Services.AddOptions<ClientMessagingOptions>().Configure<IOptions<ChatClusterOptions>>((o, chat) => o.ResponseTimeout = chat.Value.ResponseTimeout);
         client.Services.AddOptions<GatewayOptions>().Configure<IOptions<ChatClusterOptions>>((o, chat) => o.GatewayListRefreshPeriod = chat.Value.GatewayListRefreshPeriod);

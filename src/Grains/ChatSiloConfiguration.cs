@@ -58,10 +58,13 @@ public static class ChatSiloConfiguration
 
     /// <summary>
     /// Cluster membership in the same PostgreSQL server, through the Orleans ADO.NET clustering provider, with failure
-    /// detection and response timeouts from <c>Chat:Cluster</c> (<see cref="ChatClusterOptions"/>).
+    /// detection and response timeouts from <c>Chat:Cluster</c> (<see cref="ChatClusterOptions"/>), and mutual TLS with
+    /// the cluster's credentials on every connection (<see cref="ClusterTls"/>): the membership table tells anyone with
+    /// the connection string where the silos are, so the silos let in only holders of the cluster certificate.
     /// </summary>
-    public static ISiloBuilder UseChatClustering(this ISiloBuilder silo, string connectionString)
+    public static ISiloBuilder UseChatClustering(this ISiloBuilder silo, string connectionString, ClusterCredentials credentials)
     {
+        silo.UseClusterTls(credentials);
         silo.UseAdoNetClustering(options =>
         {
             options.Invariant = AdoNetInvariant;

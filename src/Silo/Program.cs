@@ -1,3 +1,4 @@
+using Chat;
 using Chat.Gateway;
 using Chat.Grains;
 using Chat.Silo;
@@ -35,6 +36,7 @@ if (PortCheck.FirstBusy(ports) is { } busy)
 LocalPostgresCluster? localPostgres = null;
 FileStream? stackLock = null;
 var connectionString = builder.Configuration.GetConnectionString("Chat");
+ClusterCredentials clusterCredentials;
 try
 {
     if (string.IsNullOrWhiteSpace(connectionString))
@@ -44,9 +46,12 @@ try
         localPostgres = await LocalPostgresCluster.StartAsync(folder, durable: true, startupLog);
         connectionString = localPostgres.ConnectionString;
     }
+    // Before the schema: a deployment without its cluster certificate stops here, having changed nothing.
+    clusterCredentials = ClusterCredentials.Resolve(builder.Configuration, connectionString, settings.ResolveDataDirectory());
+    startupLog.LogInformation("Cluster certificate: {Certificate}", clusterCredentials.Origin);
     await ChatSchema.MigrateAsync(connectionString, startupLog);
 }
-catch (Exception e) when (e is InvalidOperationException or Npgsql.NpgsqlException)
+catch (Exception e) when (e is InvalidOperationException or Npgsql.NpgsqlException or System.Security.Cryptography.CryptographicException)
 {
     startupLog.LogCritical("Cannot start: {Reason}", e.Message);
     if (localPostgres is not null) await localPostgres.DisposeAsync();
@@ -60,7 +65,7 @@ builder.UseOrleans(silo =>
     if (!string.IsNullOrEmpty(podName))
         silo.Configure<SiloOptions>(o => o.SiloName = podName);
     silo.ConfigureEndpoints(siloAddress, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: listenOnAny);
-    silo.UseChatClustering(connectionString);
+    silo.UseChatClustering(connectionString, clusterCredentials);
     silo.AddChat(connectionString);
     if (dashboard)
         silo.AddDashboard();

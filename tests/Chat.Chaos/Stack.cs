@@ -13,7 +13,12 @@ public sealed class Stack : IAsyncDisposable
     {
         (_run, Postgres, _log) = (run, postgres, log);
         RunId = Guid.NewGuid().ToString("N")[..8];
+        // One cluster certificate for every silo and gateway of the run, as a deployment has.
+        _clusterCertificate = Path.Combine(run.Path, "cluster.pem");
+        ClusterCredentials.LoadOrCreate(_clusterCertificate);
     }
+
+    private readonly string _clusterCertificate;
 
     public LocalPostgresCluster Postgres { get; }
     public string ConnectionString => Postgres.ConnectionString;
@@ -88,6 +93,7 @@ public sealed class Stack : IAsyncDisposable
     private Dictionary<string, string> Common(IReadOnlyDictionary<string, string> settings) => new()
     {
         ["ConnectionStrings__Chat"] = ConnectionString,
+        ["Chat__Cluster__Certificate"] = _clusterCertificate,
         ["Chat__ClusterId"] = $"chaos-{RunId}",
         ["Chat__ServiceId"] = $"chaos-{RunId}",
         ["Logging__LogLevel__Default"] = "Warning",

@@ -495,6 +495,127 @@ public sealed class ManifestTests
     }
 
     // ---------------------------------------------------------------------------------------------
+    // Trust: the cluster certificate and who reaches whom
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Silos_and_gateways_present_the_cluster_certificate_from_one_secret(string overlay)
+    {
+        var rendered = Rendered.Of(overlay);
+        var problems = new List<string>();
+        var secrets = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var name in new[] { SiloDeployment, GatewayDeployment })
+        {
+            var workload = rendered.Workload("Deployment", name);
+            var container = workload.Containers.Single();
+            foreach (var setting in new[] { "Chat__Cluster__Certificate", "Chat__Cluster__CertificateKey" })
+            {
+                var path = container.EnvValue(setting);
+                if (path is null)
+                {
+                    problems.Add($"{container} does not set {setting}: it would refuse to start (no cluster certificate)");
+                    continue;
+                }
+                var mount = container.Node.At("volumeMounts").Items()
+                    .FirstOrDefault(m => path.StartsWith((m.At("mountPath").Str() ?? "\0").TrimEnd('/') + "/", StringComparison.Ordinal));
+                if (mount is null)
+                {
+                    problems.Add($"{container} {setting}={path} is under no volume mount");
+                    continue;
+                }
+                if (mount.At("readOnly").Str() != "true")
+                    problems.Add($"{container} mounts {mount.At("mountPath").Str()} writable");
+                var volume = workload.PodSpec.At("volumes").Items().FirstOrDefault(v => v.At("name").Str() == mount.At("name").Str());
+                var secret = volume.At("secret", "secretName").Str();
+                if (secret is null)
+                {
+                    problems.Add($"{container} {setting}: the volume {mount.At("name").Str()} is not a Secret");
+                    continue;
+                }
+                secrets.Add(secret);
+                var file = path[((mount.At("mountPath").Str() ?? "").TrimEnd('/').Length + 1)..];
+                if (rendered.OfKind("Secret").Any() ? rendered.Data("Secret", secret, file) is null : secret != "chat-cluster-tls")
+                    problems.Add($"{container} {setting}: the Secret {secret} has no key {file} in this overlay (production: the operator's chat-cluster-tls)");
+                var mode = volume.At("secret", "defaultMode").Str();
+                if (mode is null || (Convert.ToInt32(mode, mode.StartsWith('0') ? 8 : 10) & 0b111) != 0)
+                    problems.Add($"{container}: the certificate's files are readable by others (defaultMode {mode ?? "0644"})");
+            }
+        }
+        if (secrets.Count != 1)
+            problems.Add($"silos and gateways must present one cluster certificate, found Secrets {string.Join(", ", secrets)}");
+        Report(problems);
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Only_silos_and_gateways_reach_the_silo_ports_and_postgres_and_anyone_reaches_the_gateway_api(string overlay)
+    {
+        var rendered = Rendered.Of(overlay);
+        var problems = new List<string>();
+        if (!rendered.OfKind("NetworkPolicy").Any(p => p.Node.At("spec", "podSelector").StringMap().Count == 0
+                && p.Node.At("spec", "policyTypes").Items().Any(t => t.Str() == "Ingress") && !p.Node.At("spec", "ingress").Items().Any()))
+            problems.Add("no default-deny ingress NetworkPolicy for the namespace: a pod no policy selects takes connections from anyone");
+
+        var silo = rendered.Workload("Deployment", SiloDeployment);
+        var gateway = rendered.Workload("Deployment", GatewayDeployment);
+        var postgres = rendered.Workload("StatefulSet", "chat-postgres");
+        var members = new[] { SiloDeployment, GatewayDeployment };
+        foreach (var (workload, port) in new[] { (silo, "silo"), (silo, "gateway"), (postgres, "postgres") })
+        {
+            var number = workload.Containers.Single().Port(port)!.Number;
+            var sources = Sources(rendered, workload, number);
+            if (sources is null)
+                problems.Add($"{workload} port {number} ({port}) is open to anyone");
+            else
+            {
+                foreach (var source in sources.Except(members))
+                    problems.Add($"{workload} port {number} ({port}) is open to {source}");
+                foreach (var member in members.Except(sources))
+                    problems.Add($"{workload} port {number} ({port}) is closed to {member}, which needs it");
+            }
+        }
+        var grpc = gateway.Containers.Single().Port("grpc")!.Number;
+        if (Sources(rendered, gateway, grpc) is not null)
+            problems.Add($"{gateway} port {grpc} (the public gRPC API) is not open to everyone");
+        Report(problems);
+    }
+
+    /// <summary>
+    /// Who may connect to <paramref name="port"/> of a workload's pods under the overlay's NetworkPolicies: null for anyone
+    /// (no policy selects the pods, or a rule has no <c>from</c>), else the workloads of the namespace a rule's pod
+    /// selectors pick, plus <c>outside</c> for a namespace selector or an address block.
+    /// </summary>
+    private static HashSet<string>? Sources(Rendered rendered, Workload target, int port)
+    {
+        var policies = rendered.OfKind("NetworkPolicy")
+            .Where(p => p.Node.At("spec", "podSelector", "matchLabels").StringMap().All(l => target.PodLabels.GetValueOrDefault(l.Key) == l.Value))
+            .Where(p => p.Node.At("spec", "policyTypes").Items().Any(t => t.Str() == "Ingress") || p.Node.At("spec", "ingress") is not null)
+            .ToList();
+        if (policies.Count == 0)
+            return null;
+        var sources = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var rule in policies.SelectMany(p => p.Node.At("spec", "ingress").Items()))
+        {
+            var ports = rule.At("ports").Items();
+            if (ports.Count > 0 && !ports.Any(p => p.At("port").Str() is { } value &&
+                    (value == port.ToString(CultureInfo.InvariantCulture) || target.Containers.Any(c => c.Port(value)?.Number == port))))
+                continue;
+            var peers = rule.At("from").Items();
+            if (peers.Count == 0)
+                return null;
+            foreach (var peer in peers)
+            {
+                if (peer.At("namespaceSelector") is not null || peer.At("ipBlock") is not null)
+                    sources.Add("outside");
+                else if (peer.At("podSelector") is { } selector)
+                    foreach (var workload in rendered.Selected(selector.At("matchLabels").StringMap()))
+                        sources.Add(workload.Object.Name);
+            }
+        }
+        return sources;
+    }
+
+    // ---------------------------------------------------------------------------------------------
     // The overlays themselves
 
     [Fact]

@@ -21,7 +21,7 @@ public static class ChatCluster
         UseRealMembership(builder.Options);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.UseChatClustering(connectionString);
+            silo.UseChatClustering(connectionString, TestClusterCredentials.Credentials);
             silo.AddChat(connectionString);
             configure?.Invoke(silo);
         });
@@ -29,7 +29,7 @@ public static class ChatCluster
         {
             o.Invariant = ChatSiloConfiguration.AdoNetInvariant;
             o.ConnectionString = connectionString;
-        }).UseChatClusterSettings()); // the standalone gateway's client settings
+        }).UseChatClusterSettings(TestClusterCredentials.Credentials)); // the standalone gateway's client settings
         builder.ConfigureHost(host => host.Logging.SetMinimumLevel(LogLevel.Warning));
         var cluster = builder.Build();
         await cluster.DeployAsync();

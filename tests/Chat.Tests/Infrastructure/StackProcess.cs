@@ -35,6 +35,7 @@ public sealed class StackProcess : IDisposable
         var environment = new Dictionary<string, string>
         {
             ["ConnectionStrings__Chat"] = connectionString,
+            ["Chat__Cluster__Certificate"] = TestClusterCredentials.File,
             ["Chat__ClusterId"] = clusterId,
             ["Chat__ServiceId"] = serviceId,
             ["Chat__SiloPort"] = FreePort().ToString(),
