@@ -24,6 +24,17 @@ public static class CliProgram
         .. ServerCommands.All,
     ];
 
+    /// <summary>What to do next, for the errors a newcomer meets first; the gateway's text stays as SpacetimeDB words it.</summary>
+    private static string Hint(RpcException e, string detail, bool haveContext) => e.StatusCode switch
+    {
+        StatusCode.Unauthenticated when haveContext => " (the gateway refused the saved token; make a new identity with: chat identity new --default)",
+        StatusCode.NotFound when detail.StartsWith("Database '", StringComparison.Ordinal) =>
+            " (chat list shows the databases; chat publish <name> creates one)",
+        StatusCode.FailedPrecondition when detail == "Cannot set name for unknown user" =>
+            " (this identity has never connected to the database: users exist from their first connection, so run chat client <database> once, and set the name there with /name)",
+        _ => "",
+    };
+
     private static readonly string[] Groups = ["identity", "server"];
 
     public static Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, string configDirectory) =>
@@ -82,9 +93,7 @@ public static class CliProgram
         catch (RpcException e)
         {
             var detail = string.IsNullOrEmpty(e.Status.Detail) ? e.StatusCode.ToString() : e.Status.Detail;
-            var hint = e.StatusCode == StatusCode.Unauthenticated && context is not null
-                ? " (the gateway refused the saved token; make a new identity with: chat identity new --default)"
-                : "";
+            var hint = Hint(e, detail, context is not null);
             stderr.WriteLine($"error: {e.StatusCode}: {detail}{hint}");
             return ExitCodes.Failed;
         }

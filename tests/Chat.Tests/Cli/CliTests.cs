@@ -186,6 +186,13 @@ public class CliTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
         var badSql = await me.RunAsync("sql", db, "DELETE FROM Message");
         Assert.Equal(1, badSql.ExitCode);
         Assert.StartsWith("error: InvalidArgument: ", badSql.Err);
+
+        // The first errors a newcomer meets say what to do next.
+        var missing = await me.RunAsync("call", db + "-typo", "send_message", "hi");
+        Assert.Equal($"error: NotFound: Database '{db}-typo' does not exist. (chat list shows the databases; chat publish <name> creates one)\n", missing.Err);
+        var nameless = await me.RunAsync("call", db, "set_name", "Alice");
+        Assert.StartsWith("error: FailedPrecondition: Cannot set name for unknown user (this identity has never connected to the database", nameless.Err);
+        Assert.Contains("chat client <database>", nameless.Err);
     }
 
     [Fact]
