@@ -48,8 +48,8 @@ public sealed class SqlAdmission(IOptions<GatewayOptions> options, ILogger<SqlAd
                 (limit, refusal) = (GatewayLimit, $"This gateway is running {limits.MaxSqlQueries} SQL queries, its limit. Try again in a moment.");
             else
             {
-                _byIdentity[identity] = _byIdentity.GetValueOrDefault(identity) + 1;
-                _byAddress[address] = _byAddress.GetValueOrDefault(address) + 1;
+                _byIdentity.Increment(identity);
+                _byAddress.Increment(address);
                 _running++;
                 return new Slot(this, identity, address);
             }
@@ -63,17 +63,10 @@ public sealed class SqlAdmission(IOptions<GatewayOptions> options, ILogger<SqlAd
     {
         lock (_byIdentity)
         {
-            Decrement(_byIdentity, identity);
-            Decrement(_byAddress, address);
+            _byIdentity.Decrement(identity);
+            _byAddress.Decrement(address);
             _running--;
         }
-    }
-
-    // Entries go at zero, so memory follows the queries running, not the clients ever seen.
-    private static void Decrement<T>(Dictionary<T, int> counts, T key) where T : notnull
-    {
-        if (counts.TryGetValue(key, out var count) && count > 1) counts[key] = count - 1;
-        else counts.Remove(key);
     }
 
     private void Log(string limit, string refusal)

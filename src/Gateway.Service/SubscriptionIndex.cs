@@ -46,25 +46,25 @@ internal sealed class SubscriptionIndex
         {
             if (key is not { } k)
             {
-                Increment(_unkeyed, set);
+                _unkeyed.Increment(set);
                 return;
             }
             if (!_keyed.TryGetValue(k, out var sets)) _keyed[k] = sets = [];
-            Increment(sets, set);
-            Increment(_columns, k.Column);
+            sets.Increment(set);
+            _columns.Increment(k.Column);
         }
 
         public void Remove(SubscriptionSet set, SqlEqualityKey? key)
         {
             if (key is not { } k)
             {
-                Decrement(_unkeyed, set);
+                _unkeyed.Decrement(set);
                 return;
             }
             if (!_keyed.TryGetValue(k, out var sets) || !sets.ContainsKey(set)) return;
-            Decrement(sets, set);
+            sets.Decrement(set);
             if (sets.Count == 0) _keyed.Remove(k);
-            Decrement(_columns, k.Column);
+            _columns.Decrement(k.Column);
         }
 
         public IEnumerable<SubscriptionSet> Candidates(Func<int, object?>? first, Func<int, object?>? second)
@@ -85,16 +85,6 @@ internal sealed class SubscriptionIndex
             // NULL equals nothing.
             if (value is not null && _keyed.TryGetValue(new SqlEqualityKey(column, value), out var sets))
                 found.UnionWith(sets.Keys);
-        }
-
-        private static void Increment<T>(Dictionary<T, int> counts, T key) where T : notnull =>
-            counts[key] = counts.GetValueOrDefault(key) + 1;
-
-        private static void Decrement<T>(Dictionary<T, int> counts, T key) where T : notnull
-        {
-            if (!counts.TryGetValue(key, out var count)) return;
-            if (count <= 1) counts.Remove(key);
-            else counts[key] = count - 1;
         }
     }
 }
