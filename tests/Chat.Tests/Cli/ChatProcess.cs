@@ -12,10 +12,24 @@ public sealed class ChatProcess : IDisposable
 
     private ChatProcess(Process process) => _process = process;
 
+    /// <summary>
+    /// The CLI's own build output, in the configuration the tests were built in: the copy beside the tests runs with
+    /// the tests' dependency versions, not the ones chat was built against.
+    /// </summary>
+    private static string Program
+    {
+        get
+        {
+            var targetDirectory = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+            var configuration = targetDirectory.Parent!.Name;
+            return Path.Combine(Deploy.Repo.Root, "src", "Cli", "bin", configuration, targetDirectory.Name, "chat.dll");
+        }
+    }
+
     /// <summary>Runs <c>chat</c> with <paramref name="configHome"/> as its XDG_CONFIG_HOME (its saved identities).</summary>
     public static ChatProcess Start(string configHome, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "chat.dll"), .. args])
+        var start = new ProcessStartInfo("dotnet", [Program, .. args])
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -56,8 +70,12 @@ public sealed class ChatProcess : IDisposable
         return _process.ExitCode;
     }
 
+    private bool _disposed;
+
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);
         _process.Dispose();
     }
