@@ -67,10 +67,11 @@ internal static class Arguments
 {
     public static readonly OptionSpec Server = new("server", null, "address", "the gateway (http://host:port, or a saved nickname); default: $CHAT_SERVER, else the saved default");
     public static readonly OptionSpec Identity = new("identity", null, "name", "act as this saved identity (nickname or hex prefix), not the default one");
+    public static readonly OptionSpec Profile = new("profile", null, "name", "act as this profile's identity, made on first use (a second person on one machine); default: $CHAT_PROFILE");
     public static readonly OptionSpec Help = new("help", 'h', null, "show this help");
 
     /// <summary>Global options, accepted by every command.</summary>
-    public static readonly OptionSpec[] Global = [Server, Identity, Help];
+    public static readonly OptionSpec[] Global = [Server, Identity, Profile, Help];
 
     /// <summary>The index of the first word that is neither an option nor a global option's value, or -1.</summary>
     public static int FindWord(IReadOnlyList<string> tokens)
@@ -79,7 +80,7 @@ internal static class Arguments
         {
             var token = tokens[i];
             if (token == "--") return i + 1 < tokens.Count ? i + 1 : -1;
-            if (token is "--server" or "--identity") { i++; continue; }
+            if (token is "--server" or "--identity" or "--profile") { i++; continue; }
             if (IsOption(token)) continue;
             return i;
         }

@@ -9,6 +9,7 @@ internal sealed class CliContext : IDisposable
 {
     private readonly string? _serverOption;
     private readonly string? _identityOption;
+    private readonly string? _profile;
     private readonly Func<string, string?> _environment;
     private GrpcChannel? _channel;
     private string? _server;
@@ -22,7 +23,14 @@ internal sealed class CliContext : IDisposable
         Cancellation = options.Cancellation;
         _serverOption = arguments.Value("server");
         _identityOption = arguments.Value("identity");
+        _profile = arguments.Value("profile") ?? NonEmpty(_environment("CHAT_PROFILE"));
+        if (_profile is not null && _identityOption is not null) throw new UsageException("give --identity or --profile, not both");
+        if (_profile is not null) IdentityCommands.ValidateNickname(_profile);
+        Terminal = options.Terminal;
     }
+
+    /// <summary>stdin and stdout are both a terminal: the chat client edits its input line itself.</summary>
+    public bool Terminal { get; }
 
     public TextReader In { get; }
     public TextWriter Out { get; }
@@ -103,17 +111,24 @@ internal sealed class CliContext : IDisposable
         var server = Server;
         var config = Config.Load();
         if (_identityOption is not null) return config.FindIdentity(server, _identityOption);
-        if (config.IdentitiesOf(server).FirstOrDefault(i => i.Default) is { } saved) return saved;
+        // A profile is the saved identity with its name as nickname: another person at the same machine and folder.
+        if (_profile is not null && config.IdentitiesOf(server).FirstOrDefault(i => i.Nickname == _profile) is { } mine) return mine;
+        if (_profile is null && config.IdentitiesOf(server).FirstOrDefault(i => i.Default) is { } saved) return saved;
 
         var created = await Chat.CreateIdentityAsync(new CreateIdentityRequest(), cancellationToken: Cancellation);
         var entry = Config.Update(c =>
         {
-            var entry = new IdentityEntry { Server = server, Identity = created.Identity, Token = created.Token, Created = DateTimeOffset.UtcNow };
-            entry.Default = !c.IdentitiesOf(server).Any(i => i.Default);
+            // Two runs making the same profile at once keep the first one saved.
+            if (_profile is not null && c.IdentitiesOf(server).FirstOrDefault(i => i.Nickname == _profile) is { } raced) return raced;
+            var entry = new IdentityEntry { Server = server, Identity = created.Identity, Token = created.Token, Created = DateTimeOffset.UtcNow, Nickname = _profile };
+            entry.Default = _profile is null && !c.IdentitiesOf(server).Any(i => i.Default);
             c.Identities.Add(entry);
             return entry;
         });
-        Err.WriteLine($"Created identity {entry.Identity} on {server}; saved in {Config.FilePath}.");
+        if (entry.Identity == created.Identity)
+            Err.WriteLine(_profile is null
+                ? $"Created identity {entry.Identity} on {server}; saved in {Config.FilePath}."
+                : $"Created identity {entry.Identity} for profile {_profile} on {server}; saved in {Config.FilePath}.");
         return entry;
     }
 
@@ -132,4 +147,6 @@ public sealed class CliRunOptions
     public CancellationToken Cancellation { get; init; }
     /// <summary>Environment lookup (CHAT_SERVER, NO_COLOR); the process environment when null.</summary>
     public Func<string, string?>? Environment { get; init; }
+    /// <summary>stdin and stdout are a terminal (the chat client then draws its own input line).</summary>
+    public bool Terminal { get; init; }
 }

@@ -20,4 +20,5 @@ return await CliProgram.RunAsync(args, Console.In, Console.Out, Console.Error, C
     Color = !Console.IsOutputRedirected,
     ErrorColor = !Console.IsErrorRedirected,
     Cancellation = interrupted.Token,
+    Terminal = !Console.IsInputRedirected && !Console.IsOutputRedirected,
 });

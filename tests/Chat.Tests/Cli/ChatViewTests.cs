@@ -58,6 +58,6 @@ public class ChatViewTests
         view.Handle(Live(Row(2, "before delete")));                  // and the new one again
         view.Handle(Live(Row(3, "after")));
 
-        Assert.Equal(["hello", "before delete", "after"], output.Lines.Select(l => l[(l.IndexOf(": ", StringComparison.Ordinal) + 2)..]));
+        Assert.Equal(["hello", "before delete", "after"], output.Lines.Where(l => l.StartsWith('[')).Select(l => l[(l.IndexOf(": ", StringComparison.Ordinal) + 2)..]));
     }
 }

@@ -300,7 +300,7 @@ public class CliTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
         try
         {
             await bobRun.Err.WaitForAsync($"Connected to {db} as ");
-            Assert.Equal([$"{ownerShort}: Welcome!"], bobRun.Out.Lines); // the history
+            Assert.Equal([$"{ownerShort}: Welcome!", $"Online: {bobShort} (you); nobody else."], Untimed(bobRun.Out.Lines)); // the history, and who is here
             bobRun.Input.Send("/name Bob");
             await bobRun.Out.WaitForAsync("renamed to Bob.");
             bobRun.Input.Send("/name");
@@ -330,9 +330,9 @@ public class CliTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
         }
 
         Assert.Equal(
-            [$"{ownerShort}: Welcome!", $"User {bobShort} renamed to Bob.", $"User {aliceShort} connected.", $"User {aliceShort} renamed to Alice.",
+            [$"{ownerShort}: Welcome!", $"Online: {bobShort} (you); nobody else.", $"User {bobShort} renamed to Bob.", $"User {aliceShort} connected.", $"User {aliceShort} renamed to Alice.",
              "Alice: Hello from Alice", "Bob: Hi Alice, Bob here", "User Alice disconnected."],
-            bobRun.Out.Lines);
+            Untimed(bobRun.Out.Lines));
 
         // Both went offline when their streams closed; a latecomer sees the history in order.
         var users = await owner.OkAsync("sql", db, "SELECT name, online FROM User WHERE online = true", "--format", "json");
@@ -344,8 +344,14 @@ public class CliTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
         late.Input.Send("Carol was here"); // input that ends at once, as from a pipe: the line still goes out, and comes back
         late.Input.End();
         Assert.Equal(0, await late.ExitedAsync());
-        Assert.Equal([$"{ownerShort}: Welcome!", "Alice: Hello from Alice", "Bob: Hi Alice, Bob here", $"{carolShort}: Carol was here"], late.Out.Lines);
+        Assert.Equal([$"{ownerShort}: Welcome!", "Alice: Hello from Alice", "Bob: Hi Alice, Bob here", $"Online: {carolShort} (you); nobody else.", $"{carolShort}: Carol was here"], Untimed(late.Out.Lines));
+        Assert.All(late.Out.Lines.Where(l => l.Contains(": ", StringComparison.Ordinal) && !l.StartsWith("Online", StringComparison.Ordinal)),
+            l => Assert.Matches(@"^\[(\d{4}-\d\d-\d\d )?\d\d:\d\d\] ", l)); // each message with its local time
     }
+
+    /// <summary>Client output without the time each message starts with ("[15:04] Bob: hi" is "Bob: hi").</summary>
+    internal static string[] Untimed(IEnumerable<string> lines) =>
+        lines.Select(l => l.StartsWith('[') && l.IndexOf("] ", StringComparison.Ordinal) is > 0 and var end ? l[(end + 2)..] : l).ToArray();
 
     [Fact]
     public async Task Servers_are_saved_by_nickname_and_the_default_is_used()
