@@ -45,8 +45,6 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         _pruner = new LogPruner(store, logOptions.Value, logger);
     }
 
-    public async Task<ReducerResult> SendMessage(ReducerCaller caller, string text) => (await SendMessages([new MessageToSend(caller, text)]))[0];
-
     /// <summary>Released when the batch before has joined the commit queue: batches join it in the order they arrived.</summary>
     private Task _admitted = Task.CompletedTask;
 
@@ -166,13 +164,6 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     {
         Adopt(database);
         return Task.CompletedTask;
-    }
-
-    public async Task<IReadOnlyList<MessageRow>> Read(long afterOffset, int limit)
-    {
-        var database = await Describe();
-        if (database is null) return [];
-        return await _store.ReadMessagesAsync(database.Id, afterOffset, Math.Clamp(limit, 1, 10_000));
     }
 
     // Shutdown waits for the groups in flight and any queued behind them: nothing accepted is dropped.
