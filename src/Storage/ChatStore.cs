@@ -275,53 +275,50 @@ public sealed partial class ChatStore(NpgsqlDataSource dataSource)
         return await command.ExecuteNonQueryAsync();
     }
 
-    /// <summary>identity_connected: inserts the user or marks it online, and records the connection, in one transaction. Returns the row's new version.</summary>
+    /// <summary>
+    /// identity_connected: inserts the user or marks it online, and records the connection; one statement (hence one
+    /// transaction and one round trip). Returns the row's new version.
+    /// </summary>
     public Task<long> SaveConnectedAsync(long databaseId, Identity identity, ConnectionId connection, Guid gatewayId) =>
-        InTransaction(async (connectionToDb, transaction) =>
-        {
-            long version;
-            await using (var user = new NpgsqlCommand("""
+        UserWriteAsync("""
+            WITH saved AS (
                 INSERT INTO chat."user" (database_id, identity, name, online, version, last_seen) VALUES (@database_id, @identity, NULL, true, nextval('chat.user_version'), now())
                 ON CONFLICT (database_id, identity) DO UPDATE SET online = true, version = EXCLUDED.version, last_seen = now()
-                RETURNING version
-                """, connectionToDb, transaction))
-            {
-                AddUserKey(user, databaseId, identity);
-                version = (long)(await user.ExecuteScalarAsync())!;
-            }
-            await using var live = new NpgsqlCommand("""
+                RETURNING version),
+            live AS (
                 INSERT INTO chat.connection (database_id, identity, id, gateway_id, connected_at)
-                VALUES (@database_id, @identity, @id, @gateway_id, now())
-                ON CONFLICT DO NOTHING
-                """, connectionToDb, transaction);
-            AddUserKey(live, databaseId, identity);
-            live.Parameters.AddWithValue("id", connection.Value);
-            live.Parameters.AddWithValue("gateway_id", gatewayId);
-            await live.ExecuteNonQueryAsync();
-            return version;
-        });
+                SELECT @database_id, @identity, @id, @gateway_id, now() FROM saved
+                ON CONFLICT DO NOTHING)
+            SELECT version FROM saved
+            """, databaseId, identity, ("id", connection.Value), ("gateway_id", gatewayId));
 
-    /// <summary>identity_disconnected: forgets the connection and sets the online flag, in one transaction. Returns the row's new version.</summary>
+    /// <summary>
+    /// identity_disconnected: forgets the connection and sets the online flag; one statement. Returns the row's new version.
+    /// </summary>
     public Task<long> SaveDisconnectedAsync(long databaseId, Identity identity, ConnectionId connection, bool online) =>
-        InTransaction(async (connectionToDb, transaction) =>
+        UserWriteAsync("""
+            WITH gone AS (
+                DELETE FROM chat.connection WHERE database_id = @database_id AND identity = @identity AND id = @id)
+            UPDATE chat."user" SET online = @online, version = nextval('chat.user_version'), last_seen = now()
+            WHERE database_id = @database_id AND identity = @identity
+            RETURNING version
+            """, databaseId, identity, ("id", connection.Value), ("online", online));
+
+    /// <summary>A user write returning the row's new version; no row (or a foreign key gone) means the database was deleted.</summary>
+    private async Task<long> UserWriteAsync(string sql, long databaseId, Identity identity, params (string Name, object Value)[] parameters)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        AddUserKey(command, databaseId, identity);
+        foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value);
+        try
         {
-            await using (var live = new NpgsqlCommand(
-                "DELETE FROM chat.connection WHERE database_id = @database_id AND identity = @identity AND id = @id",
-                connectionToDb, transaction))
-            {
-                AddUserKey(live, databaseId, identity);
-                live.Parameters.AddWithValue("id", connection.Value);
-                await live.ExecuteNonQueryAsync();
-            }
-            await using var user = new NpgsqlCommand("""
-                UPDATE chat."user" SET online = @online, version = nextval('chat.user_version'), last_seen = now()
-                WHERE database_id = @database_id AND identity = @identity
-                RETURNING version
-                """, connectionToDb, transaction);
-            AddUserKey(user, databaseId, identity);
-            user.Parameters.AddWithValue("online", online);
-            return await user.ExecuteScalarAsync() is long version ? version : throw new DatabaseGoneException();
-        });
+            return await command.ExecuteScalarAsync() is long version ? version : throw new DatabaseGoneException();
+        }
+        catch (PostgresException e) when (e.SqlState == ForeignKeyViolation)
+        {
+            throw new DatabaseGoneException();
+        }
+    }
 
     /// <summary>
     /// Deletes up to <paramref name="batch"/> users that never set a name, are offline (no live connection), have sent no
@@ -357,23 +354,6 @@ public sealed partial class ChatStore(NpgsqlDataSource dataSource)
     {
         command.Parameters.AddWithValue("database_id", databaseId);
         command.Parameters.AddWithValue("identity", identity.ToBytes());
-    }
-
-    private async Task<T> InTransaction<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        T result;
-        try
-        {
-            result = await work(connection, transaction);
-        }
-        catch (PostgresException e) when (e.SqlState == ForeignKeyViolation)
-        {
-            throw new DatabaseGoneException();
-        }
-        await transaction.CommitAsync();
-        return result;
     }
 
     // ---- module logs -----------------------------------------------------------------------
