@@ -257,7 +257,7 @@ Func<int, CancellationToken, Task<string?>> SendThroughGrain(string database, Id
     var log = host!.Services.GetRequiredService<IGrainFactory>().GetMessageLogGrain(database);
     return async (i, _) =>
     {
-        var result = await log.SendMessage(new ReducerCaller(identities[i]), Text(i));
+        var result = (await log.SendMessages([new MessageToSend(new ReducerCaller(identities[i]), Text(i))]))[0];
         return result.IsCommitted ? null : result.ToString();
     };
 }

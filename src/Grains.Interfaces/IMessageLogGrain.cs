@@ -6,20 +6,14 @@ namespace Chat;
 /// </summary>
 public interface IMessageLogGrain : IGrainWithStringKey
 {
-    /// <summary>The send_message reducer. Completes only after the row is durably committed.</summary>
-    Task<ReducerResult> SendMessage(ReducerCaller caller, string text);
-
     /// <summary>
-    /// send_message for several callers at once, as a gateway coalesces them: each is checked and committed as if sent alone,
-    /// in the given order, and answered at the same index. One grain call instead of many is what makes it worth it.
+    /// The send_message reducer, for several callers at once, as a gateway coalesces them: each is checked and committed as if sent alone,
+    /// in the given order, and answered at the same index, each only after its row is durably committed. One grain call instead of many is what makes it worth it.
     /// </summary>
     Task<ReducerResult[]> SendMessages(IReadOnlyList<MessageToSend> messages);
 
     /// <summary>Told by the database grain when the database was published, changed or deleted, so the next call sees it.</summary>
     Task DatabaseChanged(DatabaseDescriptor? database);
-
-    /// <summary>Up to <paramref name="limit"/> messages with offsets after <paramref name="afterOffset"/>, in offset order.</summary>
-    Task<IReadOnlyList<MessageRow>> Read(long afterOffset, int limit);
 }
 
 /// <summary>One send_message call inside a <see cref="IMessageLogGrain.SendMessages"/> batch.</summary>

@@ -45,8 +45,6 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         _pruner = new LogPruner(store, logOptions.Value, logger);
     }
 
-    public async Task<ReducerResult> SendMessage(ReducerCaller caller, string text) => (await SendMessages([new MessageToSend(caller, text)]))[0];
-
     /// <summary>Released when the batch before has joined the commit queue: batches join it in the order they arrived.</summary>
     private Task _admitted = Task.CompletedTask;
 
@@ -168,34 +166,41 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         return Task.CompletedTask;
     }
 
-    public async Task<IReadOnlyList<MessageRow>> Read(long afterOffset, int limit)
-    {
-        var database = await Describe();
-        if (database is null) return [];
-        return await _store.ReadMessagesAsync(database.Id, afterOffset, Math.Clamp(limit, 1, 10_000));
-    }
-
     // Shutdown waits for the groups in flight and any queued behind them: nothing accepted is dropped.
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         await _commits.Drained;
-        await _previousCommit;
+        await _previousCommit; // each group's commit waits for the one before
         await _publishing;
     }
 
-    /// <summary>The commit of the latest group: null once committed, else why not. The next group commits only after it, and only if it committed.</summary>
+    /// <summary>The commit of the latest group: null once committed, else why not.</summary>
     private Task<ReducerResult?> _previousCommit = Committed;
 
+    /// <summary>The last offset of the latest group: the row a chained group's commit waits for.</summary>
+    private long _previousLastOffset;
+
     private static readonly Task<ReducerResult?> Committed = Task.FromResult<ReducerResult?>(null);
+
+    /// <summary>Chained groups whose commit may still be on its way, oldest first.</summary>
+    private readonly Queue<Task> _inFlight = new();
+
+    /// <summary>
+    /// How many groups may be in PostgreSQL at once. More lets PostgreSQL flush several commits with one write to disk when
+    /// senders wait on each other's commits; each holds a pooled connection while it waits.
+    /// </summary>
+    private const int MaxGroupsInFlight = 4;
 
     /// <summary>The latest group's hand-off to the change feed; each waits for the one before, so the feed sees offset order.</summary>
     private Task _publishing = Task.CompletedTask;
 
     /// <summary>
-    /// Takes one group from the loop: assigns its offsets and timestamps and gets its rows into PostgreSQL. While the group
-    /// before is still committing, this one is inserted in its own open transaction, so its insert overlaps that commit's
-    /// wait for the disk; it commits only after the one before has (see <see cref="Finish"/>). Returns once the group before
-    /// has finished, so at most two groups are in PostgreSQL at a time.
+    /// Takes one group from the loop: assigns its offsets and timestamps and gets its rows into PostgreSQL. With nothing
+    /// before it uncommitted, the group is one autocommitted statement, a single round trip. Otherwise it is chained: its
+    /// rows are inserted in an open transaction and its commit is sent at once, to wait inside PostgreSQL for the group
+    /// before (see <see cref="ChatStore.PrepareMessagesAsync"/>), so up to <see cref="MaxGroupsInFlight"/> commits go to
+    /// disk together. Returns once the next group may start: after this one's first round trip, and once fewer than
+    /// <see cref="MaxGroupsInFlight"/> groups are uncommitted.
     /// </summary>
     private async Task Commit(List<Pending> group)
     {
@@ -205,7 +210,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         try
         {
             // Settings changes and deletes are announced by the database grain; re-reading now and then covers a lost
-            // announcement, and the foreign key stops any write for a database that is gone.
+            // announcement, and the insert's existence check stops any write for a database that is gone.
             database = _database is not null && DateTime.UtcNow - _described < DescriptorMaxAge ? _database : await Describe();
             if (database is not null && database.Id != _tailFor)
             {
@@ -236,12 +241,28 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             rows[i] = new MessageRow(++offset, group[i].Caller.Identity, sent, group[i].Text);
         }
         (_lastOffset, _lastSent) = (offset, sent); // taken; a failure anywhere below makes the next group reload the tail
+        var keys = group.Any(p => p.Key is not null) ? group.Select(p => p.Key).ToList() : null;
+
+        if (previous.IsCompletedSuccessfully && previous.Result is null)
+        {
+            try
+            {
+                await _store.AppendMessagesAsync(database.Id, rows, database.Settings.LogMessages, keys);
+            }
+            catch (Exception e)
+            {
+                NotCommitted(group, e);
+                return;
+            }
+            (_previousCommit, _previousLastOffset) = (Committed, offset);
+            Answer(database, group, rows, started);
+            return;
+        }
 
         ChatStore.PreparedMessages prepared;
         try
         {
-            prepared = await _store.PrepareMessagesAsync(database.Id, rows, database.Settings.LogMessages,
-                group.Any(p => p.Key is not null) ? group.Select(p => p.Key).ToList() : null);
+            prepared = await _store.PrepareMessagesAsync(database.Id, rows, database.Settings.LogMessages, keys);
         }
         catch (Exception e)
         {
@@ -249,37 +270,51 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             NotCommitted(group, e);
             return;
         }
-        _previousCommit = Finish(previous, prepared, database, group, rows, started);
-        await previous;
+        var finish = Finish(previous, _previousLastOffset, prepared, database, group, rows, started);
+        (_previousCommit, _previousLastOffset) = (finish, offset);
+        _inFlight.Enqueue(finish);
+        while (_inFlight.Count >= MaxGroupsInFlight || _inFlight.TryPeek(out var oldest) && oldest.IsCompleted)
+            await _inFlight.Dequeue();
     }
 
-    /// <summary>Commits a prepared group once the group before has committed, then answers its callers.</summary>
-    private async Task<ReducerResult?> Finish(Task<ReducerResult?> previous, ChatStore.PreparedMessages prepared, DatabaseDescriptor database, List<Pending> group, MessageRow[] rows, long started)
+    /// <summary>Commits a prepared group behind the group before, then answers its callers.</summary>
+    private async Task<ReducerResult?> Finish(Task<ReducerResult?> previous, long previousOffset, ChatStore.PreparedMessages prepared,
+        DatabaseDescriptor database, List<Pending> group, MessageRow[] rows, long started)
     {
         await using (prepared)
         {
-            if (await previous is { } earlier)
+            try
             {
-                // Rolled back by the dispose: committing it would leave a gap where the failed group's offsets were.
-                // For these callers nothing was stored, whatever became of the group before.
+                await prepared.CommitAsync(previous.IsCompletedSuccessfully && previous.Result is null ? null : previousOffset);
+            }
+            catch (PreviousGroupNotCommittedException)
+            {
+                // Rolled back: committing it would leave a gap where the failed group's offsets were. For these callers
+                // nothing was stored, whatever became of the group before.
+                var earlier = await previous;
                 (_tailFor, _described) = (-1, default);
-                var failure = earlier.Status == ReducerStatus.Unavailable
+                var failure = earlier is null || earlier.Status == ReducerStatus.Unavailable
                     ? ReducerResult.Fail(ReducerStatus.Unavailable, "Storage is unavailable, nothing was changed; try again shortly (the group before this one failed)")
                     : earlier;
                 Fail(group, failure);
-                return earlier;
-            }
-            try
-            {
-                await prepared.CommitAsync();
-                ChatMetrics.GroupCommit(rows.Length, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                return failure;
             }
             catch (Exception e)
             {
+                await previous;
                 return NotCommitted(group, e);
             }
         }
+        // Committed, so the group before did too (or at least its rows are there): answer and publish after it, in order.
+        await previous;
+        Answer(database, group, rows, started);
+        return null;
+    }
 
+    /// <summary>A group committed: its callers get their offsets, subscribers the rows.</summary>
+    private void Answer(DatabaseDescriptor database, List<Pending> group, MessageRow[] rows, long started)
+    {
+        ChatMetrics.GroupCommit(rows.Length, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         foreach (var (pending, row) in group.Zip(rows))
             pending.Done.SetResult(ReducerResult.Committed(row.Sent, row));
         _publishing = Publish(_publishing, database.Id, group, rows);
@@ -290,7 +325,6 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         }
         if (_commits.Waiting == 0)
             SweepIdleBuckets();
-        return null;
     }
 
     /// <summary>

@@ -48,6 +48,4 @@ internal sealed class LogPruner(Chat.Storage.ChatStore store, ModuleLogOptions o
             }
         });
     }
-
-    public Task Idle => _pruning;
 }

@@ -16,7 +16,6 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
     /// <summary>Set after a failed write: we cannot be sure what PostgreSQL holds, so the next call reloads the row.</summary>
     private bool _stale;
     private UserState? _user;
-    private long _version;
     private UnknownDatabaseGrace? _grace;
     /// <summary>This identity's set_name budget in this database; in memory, like the message log's buckets.</summary>
     private TokenBucket _renames;
@@ -166,7 +165,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
     private async Task<ReducerResult> Adopt(DatabaseDescriptor database, UserState next, long version, string reducer, ReducerCaller caller, DateTime? at = null)
     {
         var old = _user?.Row;
-        (_user, _version) = (next, version);
+        _user = next;
         var now = at ?? Now();
         if (old != next.Row)
         {
@@ -202,7 +201,6 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
             {
                 var loaded = await store.LoadUserAsync(database.Id, _identity);
                 _user = loaded is { } found ? new UserState(found.Row, [.. found.Connections]) : null;
-                _version = loaded?.Version ?? 0;
                 (_loadedFor, _stale) = (database.Id, false);
             }
             catch (Exception e)

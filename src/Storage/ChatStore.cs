@@ -5,9 +5,9 @@ namespace Chat.Storage;
 
 /// <summary>
 /// Reads and writes of the chat tables, always parameterised. Grains own the decisions; this class
-/// only knows the SQL. Every call is its own transaction.
+/// only knows the SQL. Message groups are written by <c>ChatStore.MessageGroups.cs</c>.
 /// </summary>
-public sealed class ChatStore(NpgsqlDataSource dataSource)
+public sealed partial class ChatStore(NpgsqlDataSource dataSource)
 {
     /// <summary>The PostgreSQL error code for a unique violation.</summary>
     private const string UniqueViolation = "23505";
@@ -275,53 +275,50 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
         return await command.ExecuteNonQueryAsync();
     }
 
-    /// <summary>identity_connected: inserts the user or marks it online, and records the connection, in one transaction. Returns the row's new version.</summary>
+    /// <summary>
+    /// identity_connected: inserts the user or marks it online, and records the connection; one statement (hence one
+    /// transaction and one round trip). Returns the row's new version.
+    /// </summary>
     public Task<long> SaveConnectedAsync(long databaseId, Identity identity, ConnectionId connection, Guid gatewayId) =>
-        InTransaction(async (connectionToDb, transaction) =>
-        {
-            long version;
-            await using (var user = new NpgsqlCommand("""
+        UserWriteAsync("""
+            WITH saved AS (
                 INSERT INTO chat."user" (database_id, identity, name, online, version, last_seen) VALUES (@database_id, @identity, NULL, true, nextval('chat.user_version'), now())
                 ON CONFLICT (database_id, identity) DO UPDATE SET online = true, version = EXCLUDED.version, last_seen = now()
-                RETURNING version
-                """, connectionToDb, transaction))
-            {
-                AddUserKey(user, databaseId, identity);
-                version = (long)(await user.ExecuteScalarAsync())!;
-            }
-            await using var live = new NpgsqlCommand("""
+                RETURNING version),
+            live AS (
                 INSERT INTO chat.connection (database_id, identity, id, gateway_id, connected_at)
-                VALUES (@database_id, @identity, @id, @gateway_id, now())
-                ON CONFLICT DO NOTHING
-                """, connectionToDb, transaction);
-            AddUserKey(live, databaseId, identity);
-            live.Parameters.AddWithValue("id", connection.Value);
-            live.Parameters.AddWithValue("gateway_id", gatewayId);
-            await live.ExecuteNonQueryAsync();
-            return version;
-        });
+                SELECT @database_id, @identity, @id, @gateway_id, now() FROM saved
+                ON CONFLICT DO NOTHING)
+            SELECT version FROM saved
+            """, databaseId, identity, ("id", connection.Value), ("gateway_id", gatewayId));
 
-    /// <summary>identity_disconnected: forgets the connection and sets the online flag, in one transaction. Returns the row's new version.</summary>
+    /// <summary>
+    /// identity_disconnected: forgets the connection and sets the online flag; one statement. Returns the row's new version.
+    /// </summary>
     public Task<long> SaveDisconnectedAsync(long databaseId, Identity identity, ConnectionId connection, bool online) =>
-        InTransaction(async (connectionToDb, transaction) =>
+        UserWriteAsync("""
+            WITH gone AS (
+                DELETE FROM chat.connection WHERE database_id = @database_id AND identity = @identity AND id = @id)
+            UPDATE chat."user" SET online = @online, version = nextval('chat.user_version'), last_seen = now()
+            WHERE database_id = @database_id AND identity = @identity
+            RETURNING version
+            """, databaseId, identity, ("id", connection.Value), ("online", online));
+
+    /// <summary>A user write returning the row's new version; no row (or a foreign key gone) means the database was deleted.</summary>
+    private async Task<long> UserWriteAsync(string sql, long databaseId, Identity identity, params (string Name, object Value)[] parameters)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        AddUserKey(command, databaseId, identity);
+        foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value);
+        try
         {
-            await using (var live = new NpgsqlCommand(
-                "DELETE FROM chat.connection WHERE database_id = @database_id AND identity = @identity AND id = @id",
-                connectionToDb, transaction))
-            {
-                AddUserKey(live, databaseId, identity);
-                live.Parameters.AddWithValue("id", connection.Value);
-                await live.ExecuteNonQueryAsync();
-            }
-            await using var user = new NpgsqlCommand("""
-                UPDATE chat."user" SET online = @online, version = nextval('chat.user_version'), last_seen = now()
-                WHERE database_id = @database_id AND identity = @identity
-                RETURNING version
-                """, connectionToDb, transaction);
-            AddUserKey(user, databaseId, identity);
-            user.Parameters.AddWithValue("online", online);
-            return await user.ExecuteScalarAsync() is long version ? version : throw new DatabaseGoneException();
-        });
+            return await command.ExecuteScalarAsync() is long version ? version : throw new DatabaseGoneException();
+        }
+        catch (PostgresException e) when (e.SqlState == ForeignKeyViolation)
+        {
+            throw new DatabaseGoneException();
+        }
+    }
 
     /// <summary>
     /// Deletes up to <paramref name="batch"/> users that never set a name, are offline (no live connection), have sent no
@@ -357,23 +354,6 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
     {
         command.Parameters.AddWithValue("database_id", databaseId);
         command.Parameters.AddWithValue("identity", identity.ToBytes());
-    }
-
-    private async Task<T> InTransaction<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        T result;
-        try
-        {
-            result = await work(connection, transaction);
-        }
-        catch (PostgresException e) when (e.SqlState == ForeignKeyViolation)
-        {
-            throw new DatabaseGoneException();
-        }
-        await transaction.CommitAsync();
-        return result;
     }
 
     // ---- module logs -----------------------------------------------------------------------
@@ -509,136 +489,6 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
             : (0, DateTime.MinValue);
     }
 
-    /// <summary>
-    /// Inserts a group of messages, and when <paramref name="logMessages"/> their texts into the module log at
-    /// info level (the seed's <c>log::info!</c>), as one statement, hence one transaction: all or none.
-    /// </summary>
-    /// <summary>
-    /// Gets an append of messages (and their log records) ready to commit: the rows are inserted now, in a transaction left
-    /// open until <see cref="PreparedMessages.CommitAsync"/>, so that the insert of one group can run while an earlier
-    /// group's commit waits for the disk; disposing an uncommitted one rolls it back. Inserting before the next group's
-    /// insert starts also keeps the log records' ids in commit order, which is what lets a follower read "after id N"
-    /// without skipping any (an insert deferred to the commit once let a later group take lower ids and commit after).
-    /// </summary>
-    /// <remarks><paramref name="keys"/>, when given, holds each row's idempotency key (or null), recorded with the rows.</remarks>
-    public async Task<PreparedMessages> PrepareMessagesAsync(long databaseId, IReadOnlyList<MessageRow> rows, bool logMessages,
-        IReadOnlyList<KeyedCall?>? keys = null)
-    {
-        var offsets = new long[rows.Count];
-        var senders = new byte[rows.Count][];
-        var sent = new DateTime[rows.Count];
-        var texts = new string[rows.Count];
-        for (var i = 0; i < rows.Count; i++)
-            (offsets[i], senders[i], sent[i], texts[i]) = (rows[i].Offset, rows[i].Sender.ToBytes(), rows[i].Sent, rows[i].Text);
-        var keyed = keys is null ? [] : Enumerable.Range(0, rows.Count).Where(i => keys[i] is not null).ToArray();
-
-        var connection = await dataSource.OpenConnectionAsync();
-        try
-        {
-            // One existence check for the whole group (see migration 0007); no row is written for a database that is gone.
-            var command = new NpgsqlCommand("""
-                WITH db AS (SELECT id FROM chat.database WHERE id = @database_id FOR KEY SHARE),
-                inserted AS (
-                    INSERT INTO chat.message (database_id, "offset", sender, sent, text)
-                    SELECT db.id, m.* FROM db, unnest(@offsets, @senders, @sent, @texts) AS m
-                    RETURNING sent, text),
-                logged AS (
-                    INSERT INTO chat.log (database_id, at, level, reducer, message)
-                    SELECT @database_id, sent, @info, 'send_message', replace(replace(text, E'\n', '\n'), E'\t', '\t')
-                    FROM inserted WHERE @log ORDER BY sent),
-                recorded AS (
-                    INSERT INTO chat.reducer_call (database_id, identity, key, reducer, fingerprint, at, message_offset)
-                    SELECT db.id, k.identity, k.key, 'send_message', k.fingerprint, k.at, k."offset"
-                    FROM db, unnest(@key_identities, @keys, @key_fingerprints, @key_at, @key_offsets) AS k(identity, key, fingerprint, at, "offset"))
-                SELECT count(*) FROM inserted
-                """, connection);
-            command.Parameters.AddWithValue("key_identities", keyed.Select(i => senders[i]).ToArray());
-            command.Parameters.AddWithValue("keys", keyed.Select(i => keys![i]!.Key).ToArray());
-            command.Parameters.AddWithValue("key_fingerprints", keyed.Select(i => keys![i]!.Fingerprint).ToArray());
-            command.Parameters.AddWithValue("key_at", keyed.Select(i => sent[i]).ToArray());
-            command.Parameters.AddWithValue("key_offsets", keyed.Select(i => offsets[i]).ToArray());
-            command.Parameters.AddWithValue("database_id", databaseId);
-            command.Parameters.AddWithValue("offsets", offsets);
-            command.Parameters.AddWithValue("senders", senders);
-            command.Parameters.AddWithValue("sent", sent);
-            command.Parameters.AddWithValue("texts", texts);
-            command.Parameters.AddWithValue("info", (short)ModuleLogLevel.Info);
-            command.Parameters.AddWithValue("log", logMessages);
-            // Npgsql sends BEGIN with the insert: one round trip now, one for the commit.
-            var prepared = new PreparedMessages(connection, command, await connection.BeginTransactionAsync());
-            await prepared.InsertAsync();
-            return prepared;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
-    }
-
-    /// <summary>Messages inserted (or about to be) but not committed yet; see <see cref="PrepareMessagesAsync"/>.</summary>
-    public sealed class PreparedMessages : IAsyncDisposable
-    {
-        private readonly NpgsqlConnection _connection;
-        private readonly NpgsqlCommand _insert;
-        private readonly NpgsqlTransaction _transaction;
-        private bool _done;
-
-        internal PreparedMessages(NpgsqlConnection connection, NpgsqlCommand insert, NpgsqlTransaction transaction)
-        {
-            (_connection, _insert, _transaction) = (connection, insert, transaction);
-            _insert.Transaction = transaction;
-        }
-
-        internal async Task InsertAsync()
-        {
-            try
-            {
-                if ((long)(await _insert.ExecuteScalarAsync())! == 0)
-                    throw new DatabaseGoneException();
-            }
-            catch (PostgresException e) when (e.SqlState == UniqueViolation && e.ConstraintName == ReducerCallKey)
-            {
-                throw new IdempotencyKeyTakenException();
-            }
-        }
-
-        /// <summary>Makes the messages durable; throws if they are not (the outcome of a lost connection is unknown).</summary>
-        public async Task CommitAsync()
-        {
-            try
-            {
-                await _transaction.CommitAsync();
-            }
-            catch (Exception e) when (e is not DatabaseGoneException and not IdempotencyKeyTakenException && e is NpgsqlException or IOException or TimeoutException or ObjectDisposedException)
-            {
-                // The commit was sent: PostgreSQL may have made it durable before the connection broke.
-                throw new CommitOutcomeUnknownException(e);
-            }
-            finally
-            {
-                _done = true;
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            try
-            {
-                if (!_done) await _transaction.RollbackAsync();
-            }
-            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
-            {
-                // The connection broke: the server rolls the transaction back itself.
-            }
-            finally
-            {
-                await _insert.DisposeAsync();
-                await _connection.DisposeAsync();
-            }
-        }
-    }
-
     public async Task<IReadOnlyList<MessageRow>> ReadMessagesAsync(long databaseId, long afterOffset, int limit)
     {
         await using var command = dataSource.CreateCommand("""
@@ -657,17 +507,3 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
     }
 }
 
-/// <summary>The connection failed after a commit was sent: it may or may not have taken effect.</summary>
-public sealed class CommitOutcomeUnknownException(Exception inner) : Exception(inner.Message, inner);
-
-/// <summary>An idempotency key to record with a call's effect: what the call was (its fingerprint) and when it ran.</summary>
-public sealed record KeyedCall(string Key, byte[] Fingerprint, DateTime At);
-
-/// <summary>
-/// Another call recorded the same idempotency key first (two calls with one key racing, or two activations during a
-/// failover). Nothing was written; a retry finds the first call's record.
-/// </summary>
-public sealed class IdempotencyKeyTakenException() : Exception("Another call with the same idempotency key committed first.");
-
-/// <summary>The database was deleted while a write for it was under way.</summary>
-public sealed class DatabaseGoneException() : Exception("The database was deleted.");

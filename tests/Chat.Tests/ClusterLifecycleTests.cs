@@ -34,7 +34,8 @@ public class ClusterLifecycleTests
 
         var next = await again.Send(alice, "after restart");
         Assert.Equal(11, next.Message!.Offset);
-        var history = await second.Client.GetMessageLogGrain("quickstart").Read(0, 100);
+        var reader = second.Client.GetGrain<ITableReaderGrain>(0);
+        var history = await reader.ReadMessages((await reader.LoadSnapshot("quickstart"))!.DatabaseId, "SELECT * FROM Message", alice, 0, long.MaxValue, 100);
         Assert.Equal(Enumerable.Range(1, 11).Select(i => (long)i), history.Select(m => m.Offset));
         Assert.True(history[^1].Sent > history[^2].Sent);
         Assert.Equal("Names must be at most 10 characters long (this one has 11)", (await again.SetName(alice, "Alexandrina")).Error);

@@ -20,8 +20,8 @@ public sealed class ChatDriver(IClusterClient client, string database)
     public Task<ReducerResult> SetName(Identity identity, string name, string? idempotencyKey = null) =>
         client.GetUserGrain(database, identity).SetName(new ReducerCaller(identity, IdempotencyKey: idempotencyKey), name);
 
-    public Task<ReducerResult> Send(Identity identity, string text, string? idempotencyKey = null) =>
-        client.GetMessageLogGrain(database).SendMessage(new ReducerCaller(identity, IdempotencyKey: idempotencyKey), text);
+    public async Task<ReducerResult> Send(Identity identity, string text, string? idempotencyKey = null) =>
+        (await client.GetMessageLogGrain(database).SendMessages([new MessageToSend(new ReducerCaller(identity, IdempotencyKey: idempotencyKey), text)]))[0];
 
     public Task<UserRow?> User(Identity identity) => client.GetUserGrain(database, identity).Get();
 }
