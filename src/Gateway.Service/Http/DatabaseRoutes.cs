@@ -26,10 +26,10 @@ public sealed class DatabaseRoutes(IGrainFactory grains, HttpApiContext api, Add
         var published = await grains.GetDatabaseGrain(name).Publish(owner, clear, settings);
         if (published.Result.Status == ReducerStatus.PermissionDenied)
             // SpacetimeDB's answer to publishing over someone else's database.
-            return Results.Json(new { PermissionDenied = new { name } }, statusCode: StatusCodes.Status401Unauthorized);
+            return Results.Json(new { PermissionDenied = new { name } }, HttpApiContext.Json, statusCode: StatusCodes.Status401Unauthorized);
         published.Result.OrThrow();
         logger.LogInformation("Database {Database} published over HTTP by {Identity} (created: {Created}, clear: {Clear})", name, owner, published.Created, clear);
-        return Results.Json(new { Success = new { domain = name, database_identity = name, op = published.Created ? "created" : "updated" } });
+        return Results.Json(new { Success = new { domain = name, database_identity = name, op = published.Created ? "created" : "updated" } }, HttpApiContext.Json);
     }
 
     /// <summary><c>GET /v1/database/:name</c>: SpacetimeDB's description, with this module's settings in place of a program hash.</summary>
@@ -51,7 +51,7 @@ public sealed class DatabaseRoutes(IGrainFactory grains, HttpApiContext api, Add
                 require_name_to_send = s.RequireNameToSend, messages_per_second = s.MessagesPerSecond, message_burst = s.MessageBurst,
                 database_messages_per_second = s.DatabaseMessagesPerSecond, database_message_burst = s.DatabaseMessageBurst,
             },
-        });
+        }, HttpApiContext.Json);
     }
 
     /// <summary><c>DELETE /v1/database/:name</c>: the owner only, as in SpacetimeDB.</summary>
@@ -71,7 +71,7 @@ public sealed class DatabaseRoutes(IGrainFactory grains, HttpApiContext api, Add
         if (!Identity.TryParse(identity, out var owner, out var error))
             throw new HttpApiException(StatusCodes.Status400BadRequest, error);
         var owned = (await grains.GetGrain<IDatabaseCatalogGrain>(0).List()).Where(d => d.Owner == owner).Select(d => d.Name).ToArray();
-        return Results.Json(new { identities = owned });
+        return Results.Json(new { identities = owned }, HttpApiContext.Json);
     }
 
     private static bool ParseBool(string? text, string name) => text switch

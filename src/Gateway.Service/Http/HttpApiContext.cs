@@ -109,5 +109,8 @@ public sealed class HttpApiContext(TokenService tokens, AddressLimits addresses,
         _ => StatusCodes.Status500InternalServerError,
     };
 
+    /// <summary>SpacetimeDB's field names as they are (<c>Success</c>, <c>database_identity</c>), not camel-cased.</summary>
+    public static readonly System.Text.Json.JsonSerializerOptions Json = new();
+
     public static IResult Text(int status, string message) => Results.Text(message + "\n", "text/plain; charset=utf-8", Encoding.UTF8, status);
 }

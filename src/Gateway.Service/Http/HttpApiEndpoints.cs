@@ -33,7 +33,6 @@ public static class HttpApiEndpoints
 
     public static IEndpointRouteBuilder MapChatHttpApi(this IEndpointRouteBuilder app)
     {
-        const string text = "text/plain";
         var v1 = app.MapGroup("/v1").AddEndpointFilter<HttpApiErrors>();
 
         v1.MapGet("/ping", () => Results.Ok())
@@ -53,10 +52,10 @@ public static class HttpApiEndpoints
         var database = v1.MapGroup("/database/{name_or_identity}").WithTags("database");
         database.MapPut("", (string name_or_identity, HttpContext http, DatabaseRoutes routes) => routes.PublishAsync(name_or_identity, http))
             .WithName("Publish").WithSummary("Creates the database, or updates its settings; ?clear=true empties it. Body: empty, or a JSON object of settings.")
-            .Accepts<PublishSettings>("application/json").Produces<PublishSuccess>().Produces(400, contentType: text).Produces(401);
+            .WithRequestBody("application/json", "Empty, or a JSON object of settings, like {\"unique_names\": true}.").Produces<PublishSuccess>().Produces(400, contentType: text).Produces(401);
         database.MapPost("", (string name_or_identity, HttpContext http, DatabaseRoutes routes) => routes.PublishAsync(name_or_identity, http))
             .WithName("PublishPost").WithSummary("The same as PUT (SpacetimeDB's older publish route).")
-            .Accepts<PublishSettings>("application/json").Produces<PublishSuccess>().Produces(400, contentType: text).Produces(401);
+            .WithRequestBody("application/json", "Empty, or a JSON object of settings, like {\"unique_names\": true}.").Produces<PublishSuccess>().Produces(400, contentType: text).Produces(401);
         database.MapGet("", (string name_or_identity, DatabaseRoutes routes) => routes.DescribeAsync(name_or_identity))
             .WithName("DescribeDatabase").WithSummary("The database's owner, creation time and settings.")
             .Produces(200, contentType: "application/json").Produces(404, contentType: text);
@@ -65,11 +64,11 @@ public static class HttpApiEndpoints
             .Produces(200).Produces(401, contentType: text).Produces(403, contentType: text).Produces(404, contentType: text);
         database.MapPost("/call/{reducer}", (string name_or_identity, string reducer, HttpContext http, ReducerRoute route) => route.CallAsync(name_or_identity, reducer, http))
             .WithName("CallReducer").WithSummary("Calls a reducer with a JSON array of arguments. 530: the reducer failed (body: its error).")
-            .Accepts<string[]>("application/json").Produces(200).Produces(400, contentType: text).Produces(404, contentType: text)
+            .WithRequestBody("application/json", "The reducer's arguments as a JSON array, like [\"Hello, World!\"].").Produces(200).Produces(400, contentType: text).Produces(404, contentType: text)
             .Produces(415, contentType: text).Produces(429, contentType: text).Produces(HttpApiContext.ReducerFailed, contentType: text);
         database.MapPost("/sql", (string name_or_identity, HttpContext http, SqlAndLogsRoutes routes) => routes.SqlAsync(name_or_identity, http))
             .WithName("Sql").WithSummary("Runs a SQL query (the body, as text); answers [{schema, rows, total_duration_micros, stats}].")
-            .Accepts<string>(text).Produces(200, contentType: "application/json").Produces(400, contentType: text).Produces(404, contentType: text)
+            .WithRequestBody(text, "One SQL query.").Produces(200, contentType: "application/json").Produces(400, contentType: text).Produces(404, contentType: text)
             .Produces(429, contentType: text);
         database.MapGet("/logs", (string name_or_identity, HttpContext http, SqlAndLogsRoutes routes) => routes.LogsAsync(name_or_identity, http))
             .WithName("Logs").WithSummary("The module log, one JSON record a line; ?num_lines=N for the newest N, ?follow=true to keep streaming. The owner only.")
@@ -79,6 +78,24 @@ public static class HttpApiEndpoints
         app.MapOpenApi();
         return app;
     }
+
+    /// <summary>
+    /// The body in the OpenAPI description only: <c>Accepts</c> would also make routing refuse other content types with
+    /// an empty 415, where SpacetimeDB takes SQL as any text and a refused call deserves a reason.
+    /// </summary>
+    private static RouteHandlerBuilder WithRequestBody(this RouteHandlerBuilder route, string contentType, string description) =>
+        route.AddOpenApiOperationTransformer((operation, _, _) =>
+        {
+            operation.RequestBody = new Microsoft.OpenApi.OpenApiRequestBody
+            {
+                Description = description,
+                Required = contentType == text,
+                Content = new Dictionary<string, Microsoft.OpenApi.OpenApiMediaType> { [contentType] = new() },
+            };
+            return Task.CompletedTask;
+        });
+
+    private const string text = "text/plain";
 
     // Shapes for the OpenAPI description only; the routes write the same JSON.
     public sealed record IdentityAndToken(string identity, string token);

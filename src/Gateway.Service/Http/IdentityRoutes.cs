@@ -9,7 +9,7 @@ public sealed class IdentityRoutes(TokenService tokens, HttpApiContext api, Addr
     {
         addresses.TakeIdentity(HttpApiContext.PeerOf(http), "POST /v1/identity");
         var identity = Identity.Random();
-        return Results.Json(new { identity = identity.ToString(), token = tokens.Issue(identity) });
+        return Results.Json(new { identity = identity.ToString(), token = tokens.Issue(identity) }, HttpApiContext.Json);
     }
 
     /// <summary>SpacetimeDB's answers: 204 when the token is this identity's, 400 when it is another's, 401 without a valid token.</summary>

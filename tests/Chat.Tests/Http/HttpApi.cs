@@ -31,9 +31,10 @@ public sealed class HttpApi : IDisposable
         return (json.RootElement.GetProperty("identity").GetString()!, json.RootElement.GetProperty("token").GetString()!);
     }
 
-    public static HttpRequestMessage Request(HttpMethod method, string path, string? token = null, HttpContent? content = null)
+    public HttpRequestMessage Request(HttpMethod method, string path, string? token = null, HttpContent? content = null)
     {
-        var request = new HttpRequestMessage(method, path) { Content = content };
+        // A request message has its own version: the client's defaults apply only to the requests it makes itself.
+        var request = new HttpRequestMessage(method, path) { Content = content, Version = Client.DefaultRequestVersion, VersionPolicy = Client.DefaultVersionPolicy };
         if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return request;
     }

@@ -41,7 +41,7 @@ public class HttpLogsAndDatabasesTests(GatewayFixture fixture) : IClassFixture<G
         using var http = HttpApi.For(Gateway);
         var (db, owner, _) = await fixture.NewDatabaseAsync("http-follow");
         var before = Gateway.LogFollowing.Followers;
-        using var request = HttpApi.Request(HttpMethod.Get, $"/v1/database/{db}/logs?num_lines=1&follow=true", owner);
+        using var request = http.Request(HttpMethod.Get, $"/v1/database/{db}/logs?num_lines=1&follow=true", owner);
         using var response = await http.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/x-ndjson", response.Content.Headers.ContentType?.MediaType);
