@@ -22,12 +22,17 @@ public static class HttpApiEndpoints
         services.AddSingleton<DatabaseRoutes>();
         services.AddSingleton<ReducerRoute>();
         services.AddSingleton<SqlAndLogsRoutes>();
-        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        services.AddOpenApi(o =>
         {
-            document.Info.Title = "Chat on Orleans: SpacetimeDB-shaped HTTP API";
-            document.Info.Description = "The routes of SpacetimeDB's /v1 HTTP API that map onto the chat module. Errors are text/plain.";
-            return Task.CompletedTask;
-        }));
+            // The /v1 API only: not the health probes, nor the Orleans dashboard a silo-hosted gateway shares its port with.
+            o.ShouldInclude = description => description.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true;
+            o.AddDocumentTransformer((document, _, _) =>
+            {
+                document.Info.Title = "Chat on Orleans: SpacetimeDB-shaped HTTP API";
+                document.Info.Description = "The routes of SpacetimeDB's /v1 HTTP API that map onto the chat module. Errors are text/plain.";
+                return Task.CompletedTask;
+            });
+        });
         return services;
     }
 
