@@ -37,10 +37,10 @@ public static class SatsJson
             json.WriteNumber("rows_updated", 0);
             json.WriteEndObject();
             // Not in SpacetimeDB's answer (it has no row cap): said only when rows were left out.
-            if (result.Truncated)
+            if (SqlMapping.Notice(result) is { } notice)
             {
                 json.WriteBoolean("truncated", true);
-                json.WriteString("notice", SqlMapping.ToResponse(result).Notice);
+                json.WriteString("notice", notice);
             }
             json.WriteEndObject();
             json.WriteEndArray();
