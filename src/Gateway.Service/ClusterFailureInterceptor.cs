@@ -35,7 +35,7 @@ public sealed class ClusterFailureInterceptor(ILogger<ClusterFailureInterceptor>
     }
 
     /// <summary>The cluster or its storage could not be reached: worth a retry, unlike a bug.</summary>
-    private static bool IsTransient(Exception e)
+    internal static bool IsTransient(Exception e)
     {
         for (Exception? inner = e; inner is not null; inner = inner.InnerException)
         {

@@ -43,6 +43,7 @@ public static class GatewayServiceCollectionExtensions
         });
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks().AddCheck<ConnectionRegistry>("orleans-cluster");
+        services.AddChatHttpApi();
         return services;
     }
 
@@ -54,6 +55,7 @@ public static class GatewayServiceCollectionExtensions
         app.MapGrpcHealthChecksService();
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapHealthChecks("/readyz");
+        app.MapChatHttpApi();
         return app;
     }
 }

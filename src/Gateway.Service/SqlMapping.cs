@@ -9,10 +9,7 @@ public static class SqlMapping
     public static SqlResponse ToResponse(SqlResult result)
     {
         var response = new SqlResponse { Truncated = result.Truncated };
-        if (result.Truncated)
-            response.Notice = result.CutBySize
-                ? $"Only the first {result.Rows.Count} rows are shown: the result is larger than the size limit for one answer. Select fewer columns, or add LIMIT/OFFSET or a narrower WHERE."
-                : $"Only the first {result.Rows.Count} rows are shown: the query matched more than the row cap. Add LIMIT/OFFSET or a narrower WHERE.";
+        if (Notice(result) is { } notice) response.Notice = notice;
         foreach (var column in result.Columns)
             response.Columns.Add(new Api.V1.SqlColumn { Name = column.Name, Type = (Api.V1.SqlType)((int)column.Type + 1) });
         foreach (var row in result.Rows)
@@ -23,6 +20,12 @@ public static class SqlMapping
         }
         return response;
     }
+
+    /// <summary>What a cut result says about the rows left out; null when none were.</summary>
+    public static string? Notice(SqlResult result) => !result.Truncated ? null
+        : result.CutBySize
+            ? $"Only the first {result.Rows.Count} rows are shown: the result is larger than the size limit for one answer. Select fewer columns, or add LIMIT/OFFSET or a narrower WHERE."
+            : $"Only the first {result.Rows.Count} rows are shown: the query matched more than the row cap. Add LIMIT/OFFSET or a narrower WHERE.";
 
     private static SqlValue ToValue(object? value) => value switch
     {
