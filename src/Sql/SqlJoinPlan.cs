@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 
 namespace Chat.Sql;
 
@@ -126,6 +125,7 @@ public sealed class SqlJoinPlan
     /// </summary>
     public string MessageQuery(IReadOnlyCollection<Identity>? senders)
     {
+        if (Shape == SqlJoinShape.UsersByUser) throw new InvalidOperationException("A join of User with itself reads no messages.");
         var messageSide = Shape == SqlJoinShape.MessagesByUser ? _projectedOnly : _otherOnly;
         var parts = messageSide.Select(c => MessageText(c, _ => "Message")).ToList();
         if (senders is not null)
@@ -168,7 +168,7 @@ public sealed class SqlJoinPlan
     /// <summary>Prints a bound condition as query text our parser reads back to the same condition, columns named by <paramref name="qualifier"/>.</summary>
     private static string MessageText(BoundExpr expr, Func<int, string> qualifier) => expr switch
     {
-        BoundColumn column => $"{Quote(qualifier(column.Source))}.{column.Column.Name}",
+        BoundColumn column => $"{qualifier(column.Source)}.{column.Column.Name}",
         BoundConstant { Value: Identity identity } => "0x" + identity,
         BoundConstant { Value: string text } => "'" + text.Replace("'", "''") + "'",
         BoundConstant { Value: bool flag } => flag ? "true" : "false",
@@ -182,11 +182,4 @@ public sealed class SqlJoinPlan
         BoundIsNull isNull => $"({MessageText(isNull.Operand, qualifier)} IS {(isNull.Negated ? "NOT " : "")}NULL)",
         _ => throw new InvalidOperationException($"Unexpected bound node {expr.GetType().Name}."),
     };
-
-    private static string Quote(string name)
-    {
-        var text = new StringBuilder("\"");
-        text.Append(name.Replace("\"", "\"\"")).Append('"');
-        return text.ToString();
-    }
 }
