@@ -136,7 +136,8 @@ internal sealed class JoinState(SubscriptionSet set)
         var deletedMessages = new List<MessageRow>();
         var insertedMessages = new List<MessageRow>();
         var byUser = Of(SqlJoinShape.MessagesByUser)
-            .Where(q => (old is not null && q.Plan.UserMayMatch(old, Caller)) || (@new is not null && q.Plan.UserMayMatch(@new, Caller)))
+            .Where(q => (old is null || @new is null || q.Plan.UserChangeMatters(old, @new))
+                        && ((old is not null && q.Plan.UserMayMatch(old, Caller)) || (@new is not null && q.Plan.UserMayMatch(@new, Caller))))
             .ToList();
         var seen = new HashSet<long>();
         foreach (var query in byUser)

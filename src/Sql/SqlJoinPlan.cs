@@ -32,6 +32,8 @@ public sealed class SqlJoinPlan
     private readonly List<BoundExpr> _otherOnly = [];
     private readonly List<BoundExpr> _all = [];
     private readonly bool _linked;
+    // Positions of the user columns the conditions read, on the user side: a change to other columns changes nothing here.
+    private readonly HashSet<int> _userColumns = [];
 
     private SqlJoinPlan(SqlQuery query, int projected, SqlJoinShape shape)
     {
@@ -49,6 +51,7 @@ public sealed class SqlJoinPlan
             _all.Add(condition);
             var sources = new HashSet<int>();
             CollectSources(condition, sources);
+            CollectColumns(condition, shape == SqlJoinShape.MessagesByUser ? _other : _projected, _userColumns);
             if (!sources.Contains(_other)) _projectedOnly.Add(condition);
             else if (!sources.Contains(_projected)) _otherOnly.Add(condition);
             else if (IsSenderLink(condition)) _linked = true;
@@ -156,6 +159,30 @@ public sealed class SqlJoinPlan
             case BoundNot not: CollectSources(not.Operand, sources); break;
             case BoundIsNull isNull: CollectSources(isNull.Operand, sources); break;
         }
+    }
+
+    private static void CollectColumns(BoundExpr expr, int source, HashSet<int> columns)
+    {
+        switch (expr)
+        {
+            case BoundColumn column when column.Source == source: columns.Add(column.Column.Ordinal); break;
+            case BoundComparison c: CollectColumns(c.Left, source, columns); CollectColumns(c.Right, source, columns); break;
+            case BoundAnd and: foreach (var o in and.Operands) CollectColumns(o, source, columns); break;
+            case BoundOr or: foreach (var o in or.Operands) CollectColumns(o, source, columns); break;
+            case BoundNot not: CollectColumns(not.Operand, source, columns); break;
+            case BoundIsNull isNull: CollectColumns(isNull.Operand, source, columns); break;
+        }
+    }
+
+    /// <summary>
+    /// For <see cref="SqlJoinShape.MessagesByUser"/>: whether a user's change from <paramref name="old"/> to <paramref name="new"/>
+    /// can change which of their messages match, that is, whether a column the conditions read changed. Going online or
+    /// offline, the commonest change, mostly does not, and then no message needs reading.
+    /// </summary>
+    public bool UserChangeMatters(UserRow old, UserRow @new)
+    {
+        var (before, after) = (InMemorySqlEngine.ToValues(old), InMemorySqlEngine.ToValues(@new));
+        return _userColumns.Any(c => !Equals(before[c], after[c]));
     }
 
     private static bool IsSenderLink(BoundExpr expr) =>
