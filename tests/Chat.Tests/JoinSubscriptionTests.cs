@@ -65,9 +65,9 @@ public class JoinSubscriptionTests(GatewayFixture fixture) : IClassFixture<Gatew
 
     private sealed record Watcher(LiveConnection Connection, string Query, View View);
 
-    private async Task<Watcher> Watch(string database, string query, string? name = null)
+    private async Task<Watcher> Watch(string database, string query, string? name = null, TestGateway? via = null)
     {
-        var connection = await fixture.A.ConnectAsync(database);
+        var connection = await (via ?? fixture.A).ConnectAsync(database);
         if (name is not null) Assert.Equal(0, (await connection.CallAsync("set_name", $"""["{name}"]""")).Outcome.Code);
         var view = new View();
         view.Load(await connection.ReadSnapshotAsync(await connection.SubscribeAsync(query)));
@@ -236,5 +236,72 @@ public class JoinSubscriptionTests(GatewayFixture fixture) : IClassFixture<Gatew
         Assert.Equal(7, watchers[0].View.Messages.Count);
         Assert.Equal(3, watchers[1].View.Users.Count);
         foreach (var watcher in watchers) watcher.Connection.Dispose();
+    }
+
+    [Fact]
+    public async Task Join_subscriptions_started_while_both_tables_change_and_across_lost_deliveries_end_equal_to_a_fresh_query()
+    {
+        var (db, _, _) = await fixture.NewDatabaseAsync("joins", new V1.DatabaseSettings { MessagesPerSecond = 0 });
+        using var stop = new CancellationTokenSource();
+        var sent = 0;
+        var writers = Enumerable.Range(0, 3).Select(w => Task.Run(async () =>
+        {
+            using var writer = await fixture.A.ConnectAsync(db);
+            await Call(writer, "set_name", "w");
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                await Call(writer, "send_message", $"w{w}-{i}");
+                Interlocked.Increment(ref sent);
+            }
+            await writer.CloseAsync();
+        })).ToList();
+        // One user keeps moving in and out of the condition; newcomers say "go" and leave.
+        writers.Add(Task.Run(async () =>
+        {
+            using var toggler = await fixture.A.ConnectAsync(db);
+            await Call(toggler, "send_message", "toggler's");
+            for (var i = 0; !stop.IsCancellationRequested; i++) await Call(toggler, "set_name", i % 2 == 0 ? "x" : "w");
+            await toggler.CloseAsync();
+        }));
+        writers.Add(Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var newcomer = await fixture.A.ConnectAsync(db);
+                await Call(newcomer, "send_message", "go");
+                await newcomer.CloseAsync();
+            }
+        }));
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (Volatile.Read(ref sent) < 20)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the writers did not get going");
+            await Task.Delay(20);
+        }
+
+        // Subscribed through the other gateway, mid-stream.
+        var watchers = new[]
+        {
+            await Watch(db, "SELECT m.* FROM Message m JOIN User u ON m.sender = u.identity WHERE u.name = 'w'", via: fixture.B),
+            await Watch(db, "SELECT u.* FROM User u JOIN Message m ON u.identity = m.sender WHERE m.text = 'go'", via: fixture.B),
+            await Watch(db, "SELECT a.* FROM User a JOIN User b ON a.name = b.name WHERE b.identity = :sender", "w", fixture.B),
+        };
+        // The feed grain loses its subscribers mid-stream: the replicas repair from PostgreSQL.
+        var before = Volatile.Read(ref sent);
+        await fixture.Cluster.DeactivateAsync(fixture.Cluster.Client.GetChangeFeedGrain(db));
+        while (Volatile.Read(ref sent) < before + 20)
+        {
+            Assert.True(DateTime.UtcNow < deadline.AddSeconds(60), "the writers stopped");
+            await Task.Delay(20);
+        }
+        stop.Cancel();
+        await Task.WhenAll(writers);
+
+        foreach (var watcher in watchers)
+        {
+            await CatchUp(db, watcher, seconds: 90);
+            Assert.NotEmpty(watcher.View.Users.Keys.Concat(watcher.View.Messages.Keys.Select(k => k.ToString())));
+            watcher.Connection.Dispose();
+        }
     }
 }
