@@ -439,11 +439,27 @@ public sealed class DatabaseReplica
     {
         if (_joinSets.Count == 0) return;
         var reader = _grains.GetGrain<ITableReaderGrain>(0);
+        // Sets with the same query read its messages once per change (those naming :sender, once per subscriber).
+        var reads = new Dictionary<(string Text, Identity Caller), IReadOnlyList<MessageRow>>();
+        async Task<IReadOnlyList<MessageRow>> ReadMessages(string text, Identity caller)
+        {
+            var key = (text, text.Contains(":sender", StringComparison.Ordinal) ? caller : default);
+            if (reads.TryGetValue(key, out var known)) return known;
+            var all = new List<MessageRow>();
+            for (var after = 0L; after < _lastOffset;)
+            {
+                var rows = await reader.ReadMessages(_databaseId, text, caller, after, _lastOffset, CatchUpChunk);
+                if (rows.Count == 0) break;
+                all.AddRange(rows);
+                after = rows[^1].Offset;
+            }
+            return reads[key] = all;
+        }
         foreach (var set in _joinSets.ToList())
         {
             try
             {
-                if (await set.Join!.UserChanged(old, @new, _users, reader, _databaseId, _lastOffset) is { } tables) SendTables(set, change, tables);
+                if (await set.Join!.UserChanged(old, @new, _users, ReadMessages) is { } tables) SendTables(set, change, tables);
             }
             catch (Exception e)
             {

@@ -21,8 +21,6 @@ internal sealed class JoinState(SubscriptionSet set)
     /// <summary>Most distinct senders a users-by-message query may track: past it the subscription is refused.</summary>
     public const int MaxSenders = 100_000;
 
-    private const int ReadChunk = 1000;
-
     private sealed class QueryState(SqlJoinPlan plan)
     {
         public SqlJoinPlan Plan => plan;
@@ -100,10 +98,11 @@ internal sealed class JoinState(SubscriptionSet set)
 
     /// <summary>
     /// The user <paramref name="old"/> became <paramref name="new"/> (either may be null); <paramref name="users"/> already
-    /// holds the change, and messages up to <paramref name="lastOffset"/> are what the set has seen. Null when nothing changed for the set.
+    /// holds the change. <paramref name="readMessages"/> gives the messages the set has seen that pass a one-table query
+    /// (text, subscriber). Null when nothing changed for the set.
     /// </summary>
     public async Task<TableUpdate[]?> UserChanged(UserRow? old, UserRow? @new, IReadOnlyDictionary<Identity, VersionedUser> users,
-        ITableReaderGrain reader, long databaseId, long lastOffset)
+        Func<string, Identity, Task<IReadOnlyList<MessageRow>>> readMessages)
     {
         var identity = (old ?? @new)!.Identity;
         UserRow? Before(Identity id) => id == identity ? old : users.GetValueOrDefault(id)?.Row;
@@ -142,19 +141,12 @@ internal sealed class JoinState(SubscriptionSet set)
         var seen = new HashSet<long>();
         foreach (var query in byUser)
         {
-            var text = query.Plan.MessageQuery([identity]);
-            for (var after = 0L; after < lastOffset;)
+            foreach (var message in (await readMessages(query.Plan.MessageQuery([identity]), Caller)).Where(m => seen.Add(m.Offset)))
             {
-                var rows = await reader.ReadMessages(databaseId, text, Caller, after, lastOffset, ReadChunk);
-                if (rows.Count == 0) break;
-                foreach (var message in rows.Where(m => seen.Add(m.Offset)))
-                {
-                    var had = Contains(message, old);
-                    var has = Contains(message, @new);
-                    if (had && !has) deletedMessages.Add(message);
-                    if (has && !had) insertedMessages.Add(message);
-                }
-                after = rows[^1].Offset;
+                var had = Contains(message, old);
+                var has = Contains(message, @new);
+                if (had && !has) deletedMessages.Add(message);
+                if (has && !had) insertedMessages.Add(message);
             }
         }
         return Updates(deletedUsers, insertedUsers, deletedMessages, insertedMessages);
