@@ -14,7 +14,8 @@ internal static class LiveCommands
     [
         new("subscribe", "<database> <query>...", "print live changes to the rows some queries match, as JSON lines",
             """
-            Subscribes to one or more queries of the form `SELECT * FROM User|Message [WHERE ...]` (`:sender`
+            Subscribes to one or more queries of the form `SELECT * FROM User|Message [WHERE ...]`, or
+            joins like `SELECT m.* FROM Message m JOIN User u ON m.sender = u.identity WHERE u.name = 'Ada'` (`:sender`
             is your identity) and prints every committed change to their rows as one JSON line, as
             `spacetime subscribe` does:
 
@@ -108,11 +109,12 @@ internal static class LiveCommands
         return ExitCodes.Ok;
     }
 
-    private static void WriteTable(Utf8JsonWriter w, IEnumerable<UserRow> deletedUsers, IEnumerable<UserRow> users, IEnumerable<MessageRow> messages)
+    private static void WriteTable(Utf8JsonWriter w, IEnumerable<UserRow> deletedUsers, IEnumerable<MessageRow> deletedMessages, IEnumerable<UserRow> users, IEnumerable<MessageRow> messages)
     {
         w.WriteStartObject();
         w.WriteStartArray("deletes");
         foreach (var user in deletedUsers) JsonOutput.User(w, user);
+        foreach (var message in deletedMessages) JsonOutput.Message(w, message);
         w.WriteEndArray();
         w.WriteStartArray("inserts");
         foreach (var user in users) JsonOutput.User(w, user);
@@ -127,7 +129,7 @@ internal static class LiveCommands
         foreach (var table in tables.GroupBy(t => t.Table))
         {
             w.WritePropertyName(table.Key);
-            WriteTable(w, [], table.SelectMany(t => t.Users), table.SelectMany(t => t.Messages));
+            WriteTable(w, [], [], table.SelectMany(t => t.Users), table.SelectMany(t => t.Messages));
         }
         w.WriteEndObject();
     });
@@ -138,7 +140,7 @@ internal static class LiveCommands
         foreach (var table in update.Tables.GroupBy(t => t.Table))
         {
             w.WritePropertyName(table.Key);
-            WriteTable(w, table.SelectMany(t => t.DeletedUsers), table.SelectMany(t => t.InsertedUsers), table.SelectMany(t => t.InsertedMessages));
+            WriteTable(w, table.SelectMany(t => t.DeletedUsers), table.SelectMany(t => t.DeletedMessages), table.SelectMany(t => t.InsertedUsers), table.SelectMany(t => t.InsertedMessages));
         }
         w.WriteEndObject();
     });

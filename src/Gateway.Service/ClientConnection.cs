@@ -56,18 +56,24 @@ public sealed class ClientConnection
 
     private readonly HashSet<SubscriptionSet> _subscriptions = [];
     private int _subscriptionText;
+    private int _joinQueries;
 
     /// <summary>
     /// Counts the set against this connection's limits, or says why it cannot be (then nothing is held). Held from the
     /// Subscribe until the set is removed, dropped or refused, snapshot included.
     /// </summary>
-    public string? TryHoldSubscription(SubscriptionSet set, int maxSets, int maxText)
+    public string? TryHoldSubscription(SubscriptionSet set, int maxSets, int maxText, int maxJoins)
     {
         lock (_subscriptions)
         {
             if (SubscriptionRefusal(set.TextLength, maxSets, maxText) is { } refusal) return refusal;
+            if (set.Joins.Count > 0 && _joinQueries + set.Joins.Count > maxJoins)
+                return $"This subscription has {set.Joins.Count} join queries and the connection's live subscriptions already have {_joinQueries}; " +
+                       $"one connection may hold at most {maxJoins} (a join costs the gateway more to follow than a one-table query). " +
+                       "Unsubscribe from some first, or subscribe to the tables on their own.";
             _subscriptions.Add(set);
             _subscriptionText += set.TextLength;
+            _joinQueries += set.Joins.Count;
             return null;
         }
     }
@@ -92,7 +98,10 @@ public sealed class ClientConnection
     {
         lock (_subscriptions)
             if (_subscriptions.Remove(set))
+            {
                 _subscriptionText -= set.TextLength;
+                _joinQueries -= set.Joins.Count;
+            }
     }
 
     /// <summary>Set once the first refusal of this connection has been logged: one line per connection is enough.</summary>

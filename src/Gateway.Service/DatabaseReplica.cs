@@ -6,47 +6,6 @@ using Microsoft.Extensions.Logging;
 
 namespace Chat.Gateway;
 
-/// <summary>The queries of one Subscribe request of one connection: rows go out once per set, even if two queries match.</summary>
-public sealed class SubscriptionSet(ClientConnection connection, uint requestId, IReadOnlyList<SqlQuery> queries)
-{
-    public ClientConnection Connection => connection;
-    public uint RequestId => requestId;
-    public IReadOnlyList<SqlQuery> Queries => queries;
-    // Split once: every committed change is matched against every set, so this runs on the hot path.
-    public IReadOnlyList<SqlQuery> UserQueries { get; } = queries.Where(q => q.Tables[0] == "User").ToArray();
-    public IReadOnlyList<SqlQuery> MessageQueries { get; } = queries.Where(q => q.Tables[0] == "Message").ToArray();
-
-    /// <summary>Each query's <see cref="SqlQuery.EqualityKey"/>, in the order of <see cref="UserQueries"/> and <see cref="MessageQueries"/>.</summary>
-    public IReadOnlyList<SqlEqualityKey?> UserKeys => _userKeys ??= UserQueries.Select(q => q.EqualityKey(connection.Identity)).ToArray();
-    public IReadOnlyList<SqlEqualityKey?> MessageKeys => _messageKeys ??= MessageQueries.Select(q => q.EqualityKey(connection.Identity)).ToArray();
-    private SqlEqualityKey?[]? _userKeys, _messageKeys;
-
-    /// <summary>Characters of query text: what the set costs its connection's <see cref="GatewayOptions.MaxSubscriptionTextPerConnection"/>.</summary>
-    public int TextLength { get; } = queries.Sum(q => q.Text.Length);
-
-    /// <summary>Updates that committed while the snapshot was being sent; null once the set is live.</summary>
-    public List<ServerMessage>? Pending { get; set; } = [];
-
-    private volatile bool _dropped;
-
-    /// <summary>The replica dropped the set (its database was deleted or republished) and sent it a SubscriptionError.</summary>
-    public bool Dropped { get => _dropped; set => _dropped = value; }
-
-    public bool Matches(UserRow row)
-    {
-        foreach (var query in UserQueries)
-            if (InMemorySqlEngine.Matches(query, row, connection.Identity)) return true;
-        return false;
-    }
-
-    public bool Matches(MessageRow row)
-    {
-        foreach (var query in MessageQueries)
-            if (InMemorySqlEngine.Matches(query, row, connection.Identity)) return true;
-        return false;
-    }
-}
-
 /// <summary>
 /// This gateway's copy of one database, for its subscribers: the user rows with their versions and the last
 /// message offset, kept current from the change feed. Everything that touches it (feed batches, subscribes,
@@ -85,6 +44,8 @@ public sealed class DatabaseReplica
     private readonly IReplicaOwner _owner;
     private readonly Channel<Func<Task>> _work = Channel.CreateUnbounded<Func<Task>>(new UnboundedChannelOptions { SingleReader = true });
     private readonly List<SubscriptionSet> _sets = [];
+    // Sets with join queries: every change is offered to each of them (they are not in the index).
+    private readonly List<SubscriptionSet> _joinSets = [];
     private readonly SubscriptionIndex _index = new();
     private readonly CancellationTokenSource _stopped = new();
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -162,16 +123,51 @@ public sealed class DatabaseReplica
     /// messages belong to the snapshot. Updates after that point wait in the set until <see cref="GoLive"/>.
     /// Only for a subscriber that claimed this replica through the hub; the claim ends here.
     /// </summary>
-    internal Task<(IReadOnlyList<UserRow> Users, long DatabaseId, long LastOffset)> Subscribe(SubscriptionSet set) =>
+    /// <remarks>
+    /// A set with joins also gets every user row now (<c>AllUsers</c>): its messages' snapshot is evaluated against them.
+    /// Its join state is started here, on the work queue, so that the updates after this point apply to exactly it.
+    /// </remarks>
+    internal Task<(IReadOnlyList<UserRow> Users, long DatabaseId, long LastOffset, IReadOnlyDictionary<Identity, UserRow>? AllUsers)> Subscribe(SubscriptionSet set) =>
+        Run(async () =>
+        {
+            Interlocked.Decrement(ref _claims);
+            IReadOnlyList<UserRow> users;
+            IReadOnlyDictionary<Identity, UserRow>? all = null;
+            if (set.Join is { } join)
+            {
+                all = _users.ToDictionary(u => u.Key, u => u.Value.Row);
+                try
+                {
+                    users = await join.Start(_grains.GetGrain<ITableReaderGrain>(0), _databaseId, _lastOffset, all.Values.ToList());
+                }
+                catch
+                {
+                    if (_sets.Count == 0 && _owner.TryRetire(this)) Stop();
+                    throw;
+                }
+                _joinSets.Add(set);
+            }
+            else
+            {
+                _index.Add(set);
+                users = _users.Values.Select(u => u.Row).Where(set.Matches).ToList();
+            }
+            _sets.Add(set);
+            ChatMetrics.SubscriptionsChanged(1);
+            return (users, _databaseId, _lastOffset, all);
+        });
+
+    /// <summary>A subscriber that claimed this replica gives up before registering its set.</summary>
+    internal Task Unclaim() =>
         Run(() =>
         {
             Interlocked.Decrement(ref _claims);
-            _sets.Add(set);
-            _index.Add(set);
-            ChatMetrics.SubscriptionsChanged(1);
-            IReadOnlyList<UserRow> users = _users.Values.Select(u => u.Row).Where(set.Matches).ToList();
-            return Task.FromResult((users, _databaseId, _lastOffset));
+            if (_sets.Count == 0 && _owner.TryRetire(this)) Stop();
+            return Task.FromResult(0);
         });
+
+    /// <summary>The database and last message offset now: where a join set's preparation reads up to.</summary>
+    internal Task<(long DatabaseId, long LastOffset)> Position() => Run(() => Task.FromResult((_databaseId, _lastOffset)));
 
     /// <summary>The snapshot has been sent: flush what committed meanwhile, then deliver directly.</summary>
     public Task GoLive(SubscriptionSet set) =>
@@ -189,7 +185,8 @@ public sealed class DatabaseReplica
             var removed = _sets.RemoveAll(s =>
             {
                 if (!which(s)) return false;
-                _index.Remove(s);
+                if (s.Join is null) _index.Remove(s);
+                else _joinSets.Remove(s);
                 s.Connection.ReleaseSubscription(s);
                 return true;
             });
@@ -298,6 +295,7 @@ public sealed class DatabaseReplica
                 await CatchUpMessages(message.Offset - 1); // a publish was lost: fill in from PostgreSQL
             _lastOffset = message.Offset;
             Deliver(change, "Message", null, null, message, _index.For(message), set => (false, set.Matches(message)));
+            JoinMessage(change, message);
         }
         else if (change.NewUser is { } user)
         {
@@ -306,6 +304,7 @@ public sealed class DatabaseReplica
             _users[user.Identity] = new VersionedUser(user, change.UserVersion);
             var old = current?.Row;
             Deliver(change, "User", old, user, null, _index.For(old, user), set => (old is not null && set.Matches(old), set.Matches(user)));
+            await JoinUser(change, old, user);
         }
         else if (change.OldUser is { } gone)
         {
@@ -314,6 +313,7 @@ public sealed class DatabaseReplica
             if (current is null || current.Version >= change.UserVersion) return;
             _users.Remove(gone.Identity);
             Deliver(change, "User", current.Row, null, null, _index.For(current.Row, null), set => (set.Matches(current.Row), false));
+            await JoinUser(change, current.Row, null);
         }
     }
 
@@ -343,22 +343,101 @@ public sealed class DatabaseReplica
             var own = change.Caller.ConnectionId == set.Connection.Id;
             if (!built.TryGetValue((was, @is, own), out var shared))
             {
-                var update = new TransactionUpdate
-                {
-                    Reducer = change.Reducer,
-                    CallerIdentity = change.Caller.Identity.ToString(),
-                    CallerConnectionId = change.Caller.ConnectionId?.ToString() ?? "",
-                    Timestamp = Timestamp.FromDateTime(change.Timestamp),
-                    OwnCall = own,
-                    RequestId = own ? change.Caller.RequestId ?? 0 : 0,
-                    Status = "committed",
-                };
+                var update = Transaction(change, own);
                 update.Tables.Add(Update(table, was ? old : null, @is ? @new : null, @is ? message : null));
                 built[(was, @is, own)] = shared = new ServerMessage { TransactionUpdate = update };
             }
             Send(set, shared);
             ChatMetrics.Delivered(change.Timestamp);
         }
+    }
+
+    private static TransactionUpdate Transaction(ChangeEvent change, bool own) => new()
+    {
+        Reducer = change.Reducer,
+        CallerIdentity = change.Caller.Identity.ToString(),
+        CallerConnectionId = change.Caller.ConnectionId?.ToString() ?? "",
+        Timestamp = Timestamp.FromDateTime(change.Timestamp),
+        OwnCall = own,
+        RequestId = own ? change.Caller.RequestId ?? 0 : 0,
+        Status = "committed",
+    };
+
+    /// <summary>A message the feed never delivered, read back from PostgreSQL: its caller is its sender, without a connection.</summary>
+    private static ChangeEvent CaughtUp(MessageRow row) =>
+        new("send_message", new ReducerCaller(row.Sender), DateTime.SpecifyKind(row.Sent, DateTimeKind.Utc), null, null, 0, row);
+
+    /// <summary>Offers a message to every set with joins (<see cref="JoinState.MessageArrived"/>).</summary>
+    private void JoinMessage(ChangeEvent change, MessageRow message)
+    {
+        foreach (var set in _joinSets.ToList())
+        {
+            try
+            {
+                if (set.Join!.MessageArrived(message, _users) is { } tables) SendTables(set, change, tables);
+            }
+            catch (SqlQueryException e)
+            {
+                DropJoinSet(set, e.Message);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Offers a user change to every set with joins (<see cref="JoinState.UserChanged"/>); <see cref="_users"/> already holds it.
+    /// A set whose change cannot be worked out (its messages could not be read) is ended with an error rather than left wrong.
+    /// </summary>
+    private async Task JoinUser(ChangeEvent change, UserRow? old, UserRow? @new)
+    {
+        if (_joinSets.Count == 0) return;
+        var reader = _grains.GetGrain<ITableReaderGrain>(0);
+        // Sets with the same query read its messages once per change (those naming :sender, once per subscriber).
+        var reads = new Dictionary<(string Text, Identity Caller), IReadOnlyList<MessageRow>>();
+        async Task<IReadOnlyList<MessageRow>> ReadMessages(string text, Identity caller)
+        {
+            var key = (text, text.Contains(":sender", StringComparison.Ordinal) ? caller : default);
+            if (reads.TryGetValue(key, out var known)) return known;
+            var all = new List<MessageRow>();
+            for (var after = 0L; after < _lastOffset;)
+            {
+                var rows = await reader.ReadMessages(_databaseId, text, caller, after, _lastOffset, CatchUpChunk);
+                if (rows.Count == 0) break;
+                all.AddRange(rows);
+                after = rows[^1].Offset;
+            }
+            return reads[key] = all;
+        }
+        foreach (var set in _joinSets.ToList())
+        {
+            try
+            {
+                if (await set.Join!.UserChanged(old, @new, _users, ReadMessages) is { } tables) SendTables(set, change, tables);
+            }
+            catch (Exception e)
+            {
+                _logger.LogWarning("Replica of {Database}: a join subscription of connection {ConnectionId} could not follow a change: {Reason}",
+                    _database, set.Connection.Id, e.GetBaseException().Message);
+                DropJoinSet(set, e is SqlQueryException ? e.Message : $"This join subscription could not follow a change ({e.GetBaseException().Message}); subscribe again.");
+            }
+        }
+    }
+
+    private static void SendTables(SubscriptionSet set, ChangeEvent change, TableUpdate[] tables)
+    {
+        var update = Transaction(change, change.Caller.ConnectionId == set.Connection.Id);
+        update.Tables.AddRange(tables);
+        Send(set, new ServerMessage { TransactionUpdate = update });
+        ChatMetrics.Delivered(change.Timestamp);
+    }
+
+    private void DropJoinSet(SubscriptionSet set, string error)
+    {
+        _sets.Remove(set);
+        _joinSets.Remove(set);
+        set.Dropped = true;
+        set.Connection.ReleaseSubscription(set);
+        ChatMetrics.SubscriptionsChanged(-1);
+        set.Connection.TrySend(new ServerMessage { SubscriptionError = new SubscriptionError { RequestId = set.RequestId, Error = error } });
     }
 
     /// <summary>
@@ -387,7 +466,19 @@ public sealed class DatabaseReplica
     private async Task CatchUpMessages(long upto)
     {
         var reader = _grains.GetGrain<ITableReaderGrain>(0);
-        foreach (var set in _sets.Where(s => s.MessageQueries.Count > 0))
+        // Sets with joins see every message in order, as if the feed had delivered it.
+        if (_joinSets.Count > 0)
+        {
+            for (var after = _lastOffset; after < upto;)
+            {
+                var rows = await reader.ReadMessages(_databaseId, "SELECT * FROM Message", default, after, upto, CatchUpChunk);
+                if (rows.Count == 0) break;
+                foreach (var row in rows)
+                    JoinMessage(CaughtUp(row), row);
+                after = rows[^1].Offset;
+            }
+        }
+        foreach (var set in _sets.Where(s => s.Join is null && s.MessageQueries.Count > 0))
         {
             var seen = new HashSet<long>();
             foreach (var query in set.MessageQueries)
@@ -398,7 +489,7 @@ public sealed class DatabaseReplica
                     if (rows.Count == 0) break;
                     foreach (var row in rows.Where(r => seen.Add(r.Offset)))
                     {
-                        var update = new TransactionUpdate { Reducer = "send_message", CallerIdentity = row.Sender.ToString(), Timestamp = Timestamp.FromDateTime(row.Sent), Status = "committed" };
+                        var update = Transaction(CaughtUp(row), own: false);
                         update.Tables.Add(Update("Message", null, null, row));
                         Send(set, new ServerMessage { TransactionUpdate = update });
                     }
@@ -430,6 +521,7 @@ public sealed class DatabaseReplica
             }
             ChatMetrics.SubscriptionsChanged(-_sets.Count);
             _sets.Clear();
+            _joinSets.Clear();
             _owner.Forget(this);
             Stop();
             return;
@@ -439,15 +531,22 @@ public sealed class DatabaseReplica
         if (_databaseId != 0)
         {
             var resync = new ChangeEvent("(resync)", new ReducerCaller(default), DateTime.UtcNow, null, null, 0, null);
-            // Rows deleted meanwhile (expired anonymous users) are deleted for the sets that saw them.
-            foreach (var (identity, before) in _users)
-                if (!fresh.ContainsKey(identity))
-                    Deliver(resync, "User", before.Row, null, null, _index.For(before.Row, null), set => (set.Matches(before.Row), false));
+            // Rows deleted meanwhile (expired anonymous users) are deleted for the sets that saw them. The users change one at
+            // a time, so that sets with joins can follow each change against the users as they are at that point.
+            foreach (var (identity, before) in _users.ToList())
+            {
+                if (fresh.ContainsKey(identity)) continue;
+                _users.Remove(identity);
+                Deliver(resync, "User", before.Row, null, null, _index.For(before.Row, null), set => (set.Matches(before.Row), false));
+                await JoinUser(resync, before.Row, null);
+            }
             foreach (var (identity, now) in fresh)
             {
                 var before = _users.GetValueOrDefault(identity);
                 if (before is not null && before.Version >= now.Version) continue;
+                _users[identity] = now;
                 Deliver(resync, "User", before?.Row, now.Row, null, _index.For(before?.Row, now.Row), set => (before is not null && set.Matches(before.Row), set.Matches(now.Row)));
+                await JoinUser(resync, before?.Row, now.Row);
             }
             if (snapshot.LastOffset > _lastOffset)
                 await CatchUpMessages(snapshot.LastOffset);

@@ -57,6 +57,12 @@ public sealed class GatewayOptions
     /// <summary>Characters of query text one Connect stream's live subscriptions may hold in all.</summary>
     public int MaxSubscriptionTextPerConnection { get; set; } = 64 * 1024;
 
+    /// <summary>
+    /// Join queries one Connect stream's live subscriptions may hold in all (each also counts in the limits above): every
+    /// change is offered to every join subscription of its database, and a changed user may mean a read from PostgreSQL.
+    /// </summary>
+    public int MaxJoinQueriesPerConnection { get; set; } = 4;
+
     /// <summary>SQL queries one identity may have running at once through this gateway.</summary>
     public int MaxSqlQueriesPerIdentity { get; set; } = 2;
 

@@ -38,7 +38,7 @@ public sealed class SubscriptionHub : IChangeObserver, IReplicaOwner, IDisposabl
     /// meanwhile) is replaced by a fresh one, which then tells what became of the database.
     /// </summary>
     /// <exception cref="KeyNotFoundException">The database does not exist.</exception>
-    public async Task<(DatabaseReplica Replica, IReadOnlyList<UserRow> Users, long DatabaseId, long LastOffset)> Subscribe(SubscriptionSet set)
+    public async Task<(DatabaseReplica Replica, IReadOnlyList<UserRow> Users, long DatabaseId, long LastOffset, IReadOnlyDictionary<Identity, UserRow>? AllUsers)> Subscribe(SubscriptionSet set)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -46,8 +46,23 @@ public sealed class SubscriptionHub : IChangeObserver, IReplicaOwner, IDisposabl
             try
             {
                 await replica.Loaded;
-                var (users, databaseId, lastOffset) = await replica.Subscribe(set);
-                return (replica, users, databaseId, lastOffset);
+                if (set.Join is { NeedsPreparation: true } join)
+                {
+                    // The long read (every joining message's sender) runs off the replica's queue, up to a point the replica
+                    // names; registering then catches up from there on the queue, where nothing can slip between.
+                    try
+                    {
+                        var (preparedDatabase, preparedOffset) = await replica.Position();
+                        await join.Prepare(_grains.GetGrain<ITableReaderGrain>(0), preparedDatabase, preparedOffset);
+                    }
+                    catch (Exception e) when (e is not ObjectDisposedException)
+                    {
+                        try { await replica.Unclaim(); } catch (ObjectDisposedException) { }
+                        throw;
+                    }
+                }
+                var (users, databaseId, lastOffset, all) = await replica.Subscribe(set);
+                return (replica, users, databaseId, lastOffset, all);
             }
             catch (ObjectDisposedException e) when (attempt < SubscribeAttempts)
             {

@@ -34,7 +34,7 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
         }
 
         var set = new SubscriptionSet(connection, request.RequestId, queries);
-        if (connection.TryHoldSubscription(set, limits.MaxSubscriptionsPerConnection, limits.MaxSubscriptionTextPerConnection) is { } refusal)
+        if (connection.TryHoldSubscription(set, limits.MaxSubscriptionsPerConnection, limits.MaxSubscriptionTextPerConnection, limits.MaxJoinQueriesPerConnection) is { } refusal)
         {
             await Refuse(connection, request.RequestId, refusal, cancellationToken, counted: true);
             return;
@@ -42,16 +42,17 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
         DatabaseReplica replica;
         IReadOnlyList<UserRow> users;
         long databaseId, lastOffset;
+        IReadOnlyDictionary<Identity, UserRow>? allUsers;
         try
         {
-            (replica, users, databaseId, lastOffset) = await hub.Subscribe(set);
+            (replica, users, databaseId, lastOffset, allUsers) = await hub.Subscribe(set);
         }
         catch (Exception e)
         {
             connection.ReleaseSubscription(set);
             // This request fails, not the connection: its other subscriptions and calls carry on.
             logger.LogWarning("Subscribe for {ConnectionId} to {Database} failed: {Reason}", connection.Id, connection.Database, e.GetBaseException().Message);
-            await Refuse(connection, request.RequestId, e is KeyNotFoundException ? e.Message : $"The subscription could not be started; try again ({e.GetBaseException().Message}).", cancellationToken);
+            await Refuse(connection, request.RequestId, e is KeyNotFoundException or SqlQueryException or InvalidOperationException ? e.Message : $"The subscription could not be started; try again ({e.GetBaseException().Message}).", cancellationToken);
             return;
         }
 
@@ -61,7 +62,8 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
 
         // Messages up to the snapshot's offset come from PostgreSQL, where the query's WHERE is evaluated, a chunk at a time.
         var reader = grains.GetGrain<ITableReaderGrain>(0);
-        var seen = set.MessageQueries.Count > 1 ? new HashSet<long>() : null;
+        var byUser = set.Joins.Where(j => j.Shape == SqlJoinShape.MessagesByUser).ToList();
+        var seen = set.MessageQueries.Count + byUser.Count > 1 ? new HashSet<long>() : null;
         foreach (var query in set.MessageQueries)
         {
             for (var after = 0L; after < lastOffset;)
@@ -69,6 +71,22 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
                 var rows = await reader.ReadMessages(databaseId, query.Text, connection.Identity, after, lastOffset, chunk);
                 if (rows.Count == 0) break;
                 await SendChunk(connection, request.RequestId, "Message", [], seen is null ? rows : rows.Where(r => seen.Add(r.Offset)).ToList(), last: false, cancellationToken);
+                after = rows[^1].Offset;
+            }
+        }
+        // A join's messages are read by the conditions on messages alone (and by sender, when few users can match), then
+        // joined here with the users as they were when the set registered, which is where its updates start from.
+        foreach (var join in byUser)
+        {
+            var senders = allUsers!.Values.Where(u => join.UserMayMatch(u, connection.Identity)).Select(u => u.Identity).ToList();
+            var text = join.MessageQuery(senders.Count <= SqlJoinPlan.MaxNamedSenders ? senders : null);
+            for (var after = 0L; senders.Count > 0 && after < lastOffset;)
+            {
+                var rows = await reader.ReadMessages(databaseId, text, connection.Identity, after, lastOffset, chunk);
+                if (rows.Count == 0) break;
+                var matching = rows.Where(m => allUsers.GetValueOrDefault(m.Sender) is { } sender && join.Matches(m, sender, connection.Identity)
+                                               && (seen is null || seen.Add(m.Offset))).ToList();
+                await SendChunk(connection, request.RequestId, "Message", [], matching, last: false, cancellationToken);
                 after = rows[^1].Offset;
             }
         }

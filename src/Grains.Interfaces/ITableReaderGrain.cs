@@ -23,4 +23,11 @@ public interface ITableReaderGrain : IGrainWithIntegerKey
     /// subscription query's WHERE (evaluated by PostgreSQL), in offset order, at most <paramref name="limit"/>.
     /// </summary>
     Task<IReadOnlyList<MessageRow>> ReadMessages(long databaseId, string subscriptionQuery, Identity subscriber, long afterOffset, long uptoOffset, int limit);
+
+    /// <summary>
+    /// The distinct senders of the messages with offsets in (<paramref name="afterOffset"/>, <paramref name="uptoOffset"/>]
+    /// that pass the subscription query's WHERE, at most <paramref name="limit"/> (in identity order): what a join
+    /// subscription on users needs to know of the messages it joins with.
+    /// </summary>
+    Task<IReadOnlyList<Identity>> ReadSenders(long databaseId, string subscriptionQuery, Identity subscriber, long afterOffset, long uptoOffset, int limit);
 }

@@ -33,4 +33,21 @@ public sealed class TableReaderGrain(ChatStore store, NpgsqlDataSource dataSourc
             rows.Add(new MessageRow(reader.GetInt64(3), Identity.FromBytes((byte[])reader[0]), reader.GetDateTime(1), reader.GetString(2)));
         return rows;
     }
+
+    public async Task<IReadOnlyList<Identity>> ReadSenders(long databaseId, string subscriptionQuery, Identity subscriber, long afterOffset, long uptoOffset, int limit)
+    {
+        var query = SqlQuery.ParseSubscription(subscriptionQuery);
+        var statement = PostgresTranslator.Translate(query, databaseId, subscriber);
+        await using var command = dataSource.CreateCommand(
+            $"""SELECT DISTINCT q.sender FROM ({statement.Sql}) AS q WHERE q."offset" > @range_after AND q."offset" <= @range_upto ORDER BY q.sender LIMIT @range_limit""");
+        foreach (var parameter in statement.Parameters) command.Parameters.Add(parameter.Clone());
+        command.Parameters.AddWithValue("range_after", afterOffset);
+        command.Parameters.AddWithValue("range_upto", uptoOffset);
+        command.Parameters.AddWithValue("range_limit", (long)Math.Clamp(limit, 1, 1_000_000));
+        await using var reader = await command.ExecuteReaderAsync();
+        var senders = new List<Identity>();
+        while (await reader.ReadAsync())
+            senders.Add(Identity.FromBytes((byte[])reader[0]));
+        return senders;
+    }
 }

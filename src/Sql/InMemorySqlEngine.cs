@@ -75,6 +75,10 @@ public static class InMemorySqlEngine
         return bound.Where is null || new Evaluator(caller).Eval(bound.Where, [values]) is true;
     }
 
+    /// <summary>Whether every condition is true of the joined row (one value array per source; a source no condition reads may be null).</summary>
+    internal static bool AllTrue(List<BoundExpr> conditions, object?[][] row, Identity caller) =>
+        new Evaluator(caller).AllTrue(conditions, row);
+
     internal static object?[] ToValues(UserRow row) => [row.Identity, row.Name, row.Online];
 
     internal static object?[] ToValues(MessageRow row) =>

@@ -74,7 +74,8 @@ public sealed class SqlQuery
 
     /// <summary>
     /// Whether this is a query a subscription can follow row by row: <c>SELECT * FROM t [WHERE …]</c>
-    /// (or <c>SELECT t.*</c>) over one table, without COUNT, ORDER BY, LIMIT or OFFSET.
+    /// (or <c>SELECT t.*</c>) over one table, or <c>SELECT t.*</c> over a two-table join of a shape
+    /// <see cref="SqlJoinPlan"/> follows; without COUNT, ORDER BY, LIMIT or OFFSET.
     /// </summary>
     public bool IsSubscriptionShape => SubscriptionShapeProblem() is null;
 
@@ -82,16 +83,28 @@ public sealed class SqlQuery
     public void EnsureSubscriptionShape()
     {
         if (SubscriptionShapeProblem() is { } problem)
-            throw new SqlQueryException($"A subscription must be SELECT * FROM one table [WHERE ...]; {problem}");
+            throw new SqlQueryException($"A subscription must be SELECT * FROM one table [WHERE ...] or SELECT t.* FROM a JOIN b ON ... [WHERE ...]; {problem}");
     }
+
+    /// <summary>How a subscription follows this join; null for a query on one table.</summary>
+    /// <exception cref="SqlQueryException">A join no subscription follows.</exception>
+    public SqlJoinPlan? JoinPlan => Bound.Sources.Count == 1 ? null : _joinPlan ??= SqlJoinPlan.For(this);
+    private SqlJoinPlan? _joinPlan;
 
     private string? SubscriptionShapeProblem()
     {
-        if (Bound.Sources.Count > 1) return "this query has a JOIN";
         if (Syntax.Items is not [SqlStar or SqlTableStar]) return "this query selects " + string.Join(", ", Syntax.Items) + " instead of *";
         if (Syntax.OrderBy.Count > 0) return "this query has ORDER BY";
         if (Syntax.Limit is not null) return "this query has LIMIT";
         if (Syntax.Offset is not null) return "this query has OFFSET";
+        try
+        {
+            _ = JoinPlan;
+        }
+        catch (SqlQueryException e)
+        {
+            return e.Message;
+        }
         return null;
     }
 

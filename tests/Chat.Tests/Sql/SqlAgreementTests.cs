@@ -123,6 +123,13 @@ public class SqlAgreementTests(SqlTestData data) : IClassFixture<SqlTestData>
         "SELECT * FROM Message WHERE offset = 1E1 OR offset = 1.2e1 OR offset = 30e-1 OR offset = .4e1 OR offset = 1.0",
         "SELECT * FROM Message LIMIT 1e1",
         "SELECT * FROM Message WHERE offset < 18446744073709551615e0",
+        // join subscriptions' forms, run ad hoc (one row per joined pair, as SQL has it)
+        "SELECT \"Message\".* FROM \"Message\" JOIN \"User\" ON \"Message\".\"sender\" = \"User\".\"identity\"",
+        "SELECT m.* FROM Message m JOIN User u ON m.sender = u.identity WHERE u.name = 'alice'",
+        "SELECT u.* FROM User u JOIN Message m ON u.identity = m.sender WHERE m.text = 'hi'",
+        "SELECT a.* FROM User a JOIN User b ON a.name = b.name WHERE b.identity = :sender",
+        "SELECT m.* FROM Message m CROSS JOIN User u WHERE m.sender = u.identity AND u.online",
+        "SELECT u.* FROM User u CROSS JOIN Message m WHERE u.identity = m.sender AND NOT (m.text = 'hi') AND m.offset >= 3",
         // comments and layout
         "-- leading comment\nSELECT /* inline */ * FROM Message /* nested /* comment */ still */ WHERE offset > 10 -- trailing",
         "  SELECT\n\t*\r\nFROM   User\n WHERE   online ;  ",
