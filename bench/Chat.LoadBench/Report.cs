@@ -209,8 +209,11 @@ public sealed class Report(DateTime started, string command, string postgres)
         : $"{p.PerSecond:0} ({p.P99Ms:0.00}){(r.PgBenchClients < r.Connections ? $" [{r.PgBenchClients} clients]" : "")}";
 
     /// <summary>client / stack / postgres µs per message; the stack's is "in client" when it runs in the benchmark's process.</summary>
-    public static string CpuCell(Measured m) =>
-        $"{m.ClientUsPerMessage:0} / {(double.IsNaN(m.StackUsPerMessage) ? "in client" : m.StackUsPerMessage.ToString("0", CultureInfo.InvariantCulture))} / {m.PostgresUsPerMessage:0}";
+    public static string CpuCell(Measured m) => $"{m.ClientUsPerMessage:0} / {StackCpu(m)} / {m.PostgresUsPerMessage:0}";
+
+    /// <summary>With pgbench as the client an in-process stack only idles, and its CPU is in no column.</summary>
+    public static string StackCpu(Measured m) => !double.IsNaN(m.StackUsPerMessage) ? m.StackUsPerMessage.ToString("0", CultureInfo.InvariantCulture)
+        : m.ClientIsChild ? "-" : "in client";
 
     // ---- room ---------------------------------------------------------------------------------------------------
 

@@ -306,7 +306,7 @@ public sealed class SendScenario(Bench bench)
 
     private static void Report(Measured m, string label, List<string> issues, string verified)
     {
-        var cpu = m.Cpu is null ? "" : $"\n   {"",-28} cpu µs/msg: client {m.ClientUsPerMessage:0}, stack {(double.IsNaN(m.StackUsPerMessage) ? "in client" : m.StackUsPerMessage.ToString("0"))}, " +
+        var cpu = m.Cpu is null ? "" : $"\n   {"",-28} cpu µs/msg: client {m.ClientUsPerMessage:0}, stack {LoadBench.Report.StackCpu(m)}, " +
                                        $"postgres {m.PostgresUsPerMessage:0}; {m.Cpu}";
         Console.WriteLine($"   {label,-28} {m.PerSecond,9:0}/s  p50 {m.P50Ms,6:0.00}  p90 {m.P90Ms,6:0.00}  p99 {m.P99Ms,6:0.00}  max {m.MaxMs,7:0.00} ms  " +
                           $"({m.Calls} in {m.Seconds:0.00} s) {verified}{cpu}{(issues.Count == 0 ? "" : $"\n   !! {issues.Count} problem(s): {issues[0]}")}");
