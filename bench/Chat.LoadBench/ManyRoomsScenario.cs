@@ -316,7 +316,7 @@ public sealed class ManyRoomsScenario(Bench bench)
             problems.Add($"{run.Reported} transactions reported, {m.Calls} logged, but {rows} rows ({distinct} distinct texts) stored");
         bench.Problems.AddRange(problems.Select(p => $"rooms {label} msg/s, pgbench: {p}"));
         Console.WriteLine($"   pgbench        {m.PerSecond,7:0} msg/s committed;    send->ack p50 {m.P50Ms:0.00} p99 {m.P99Ms:0.00} max {m.MaxMs:0.00} ms " +
-                          $"(-c {clients} -j {run.Threads} -R {rate:0}; {rows} rows verified); cpu µs/msg {Report.CpuCell(m)}; {run.Cpu}" +
+                          $"(-c {clients} -j {run.Threads} -R {rate:0}, connecting took {run.ConnectMs:0} ms; {rows} rows); cpu µs/msg {Report.CpuCell(m)}; {run.Cpu}" +
                           (problems.Count == 0 ? "" : $"\n   !! {problems.Count} problem(s): {problems[0]}"));
         return (m, clients);
     }

@@ -6,7 +6,8 @@ using Npgsql;
 namespace Chat.LoadBench;
 
 /// <summary>One pgbench run: what it committed, how long, every transaction's latency, and the CPU of each process meanwhile.</summary>
-public sealed record PgBenchRun(Measured Measured, int Clients, int Threads, long Reported, CpuUse Cpu);
+/// <param name="ConnectMs">pgbench's "initial connection time": with -R its schedule already runs while the clients connect.</param>
+public sealed record PgBenchRun(Measured Measured, int Clients, int Threads, long Reported, double ConnectMs, CpuUse Cpu);
 
 /// <summary>
 /// The raw-PostgreSQL baseline as a good client writes it: PostgreSQL's own <c>pgbench</c>, run as a process of its own on the
@@ -102,7 +103,9 @@ public static class PgBench
                 throw new InvalidOperationException($"pgbench exited with {process.ExitCode}:\n{string.Join("\n", (stdout + stderr).Split('\n').TakeLast(15))}");
             var reported = Number(stdout, "number of transactions actually processed:");
             var failedReported = Number(stdout, "number of failed transactions:");
-            return new PgBenchRun(FromLog(dir, failedReported), clients, threads, reported, used);
+            var connectLine = stdout.Split('\n').FirstOrDefault(l => l.StartsWith("initial connection time =", StringComparison.Ordinal));
+            var connectMs = connectLine is not null && double.TryParse(connectLine.Split('=')[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture, out var ms) ? ms : double.NaN;
+            return new PgBenchRun(FromLog(dir, failedReported), clients, threads, reported, connectMs, used);
         }
         finally
         {

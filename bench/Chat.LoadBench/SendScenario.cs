@@ -218,7 +218,8 @@ public sealed class SendScenario(Bench bench)
             issues.Add($"pgbench: {run.Reported} transactions reported, {m.Calls} logged, but {rows} rows ({distinct} distinct texts) stored");
         bench.Problems.AddRange(issues.Select(i => $"send, {n} connections: {i}"));
         var measured = m with { Cpu = run.Cpu, ClientIsChild = true };
-        Report(measured, $"pgbench -c {clients} -j {run.Threads}", issues, issues.Count == 0 ? $"{rows} rows verified" : "rows WRONG");
+        Report(measured, $"pgbench -c {clients} -j {run.Threads}", issues,
+            (issues.Count == 0 ? $"{rows} rows verified" : "rows WRONG") + $"; connecting took {run.ConnectMs:0} ms");
         return (measured, clients);
     }
 
