@@ -71,7 +71,7 @@ public static class PgBench
             // and the schedule and the window start after. Lengthened by the last run's connection time per client, the window
             // that is measured comes near the stack's.
             var connecting = double.IsNaN(_connectMsPerClient) ? 0 : _connectMsPerClient * clients / threads / 1000;
-            var duration = Math.Max(1, (int)Math.Ceiling(seconds + connecting));
+            var duration = Math.Max((int)Math.Ceiling(seconds), (int)Math.Round(seconds + connecting));
             var arguments = new List<string>
             {
                 "-h", c.Host!, "-p", c.Port.ToString(CultureInfo.InvariantCulture), "-U", c.Username ?? Environment.UserName,
