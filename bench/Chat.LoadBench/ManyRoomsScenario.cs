@@ -306,6 +306,9 @@ public sealed class ManyRoomsScenario(Bench bench)
     {
         if (bench.PgBench is not { } pgbench) return (null, 0);
         await BaselineTable.Truncate(bench.Db);
+        // The in-process baseline's idle connections (its own pool and the shared one) would take the server's room.
+        _baselineDb?.Clear();
+        bench.Db.Clear();
         var clients = await PgBench.Room(bench.Db, Math.Min(_rooms, BaselinePool));
         var run = await PgBench.RunAsync(pgbench, bench.ConnectionString, _databaseIds[0], clients, seconds, rate, bench.RunFolder, bench.Postmaster, bench.StackPid, bench.Cancel);
         var m = run.Measured with { Cpu = run.Cpu, ClientIsChild = true };

@@ -340,7 +340,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         {
             var (s, n, p) = (r.Stack, r.Postgres, r.Reference);
             Line($"| {r.Rate:N0} | {s.PerSecond:0}{(s.Failures > 0 ? $" ({s.Failures} failed)" : "")} | {s.P50Ms:0.0} / {s.P99Ms:0.0} | {r.DeliveryP50Ms:0.0} / {r.DeliveryP99Ms:0.0} | " +
-                 $"{(r.PgBench is { } g ? $"{g.PerSecond:0}{(g.Failures > 0 ? $" ({g.Failures} failed)" : "")}" : "-")} | {(r.PgBench is { } h ? $"{h.P50Ms:0.0} / {h.P99Ms:0.0}" : "-")} | " +
+                 $"{(r.PgBench is { } g ? $"{g.PerSecond:0}{(g.Failures > 0 ? $" ({g.Failures} failed)" : "")}{(r.PgBenchClients < Math.Min(rooms.Rooms, rooms.PostgresPool) ? $" [{r.PgBenchClients} clients]" : "")}" : "-")} | {(r.PgBench is { } h ? $"{h.P50Ms:0.0} / {h.P99Ms:0.0}" : "-")} | " +
                  $"{n.PerSecond:0}{(n.Failures > 0 ? $" ({n.Failures} failed)" : "")} ({n.P50Ms:0.0} / {n.P99Ms:0.0}) | {s.PerSecond / p.PerSecond:0.00}x | {s.P99Ms / p.P99Ms:0.0}x | " +
                  $"{CpuCell(s)} | {(r.PgBench is { } c ? CpuCell(c) : "-")} | {CpuCell(n)} |");
         }
