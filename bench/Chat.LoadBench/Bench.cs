@@ -40,8 +40,16 @@ public sealed class Bench(BenchOptions options, string runFolder, string connect
     private BaselineHost? _baseline;
     private Metadata? _owner;
 
-    /// <summary>True when the stack under test runs elsewhere (<c>--gateway</c>): its grains' meter cannot be read from here.</summary>
-    public bool External => Options.Gateway is not null;
+    /// <summary>True when the stack under test runs elsewhere (<c>--gateway</c>, <c>--stack-process</c>): its grains' meter cannot be read from here.</summary>
+    public bool External => Options.Gateway is not null || Options.StackProcess;
+
+    /// <summary>The stack's own process (<c>--stack-process</c>), whose CPU is then reported apart from the clients'; null when it runs in this one.</summary>
+    public int? StackPid => _stackProcess?.Child.Pid;
+
+    /// <summary>PostgreSQL's own pgbench, the raw-PostgreSQL baseline's client; null when not installed.</summary>
+    public string? PgBench { get; } = LoadBench.PgBench.Find();
+
+    private ServerProcess? _stackProcess;
 
     /// <summary>Database names get this run's tag, so runs against the same running stack do not collide.</summary>
     public string Name(string name) => $"{name}-{_tag}";
@@ -50,7 +58,19 @@ public sealed class Bench(BenchOptions options, string runFolder, string connect
 
     public async Task StartInProcessAsync(string clusterId)
     {
-        _stack = Options.Gateway is { } gateway ? StackHost.Running(gateway) : await StackHost.StartAsync(ConnectionString, clusterId, Cancel);
+        if (Options.StackProcess)
+        {
+            // The stack binary with the limits StackHost sets in-process: the benchmark measures speed, not eviction.
+            var settings = new Dictionary<string, string>(global::Chat.Gateway.GatewayOptions.AsEnvironment(global::Chat.Gateway.GatewayOptions.AddressLimitsLifted))
+            {
+                ["Chat__Gateway__SendQueueCapacity"] = "100000",
+                ["Chat__Gateway__MaxConnectionsPerIdentity"] = "100000",
+                ["Chat__Gateway__MaxConnections"] = "100000",
+            };
+            _stackProcess = await ServerProcess.StartStackAsync(this, await ServerProcess.StackBinaryAsync(this), clusterId, settings);
+            _stack = StackHost.Running(_stackProcess.Address);
+        }
+        else _stack = Options.Gateway is { } gateway ? StackHost.Running(gateway) : await StackHost.StartAsync(ConnectionString, clusterId, Cancel);
         _baseline = await BaselineHost.StartAsync(0, Cancel);
         var identity = await _stack.Chat.CreateIdentityAsync(new V1.CreateIdentityRequest(), cancellationToken: Cancel);
         _owner = new Metadata { { "authorization", "Bearer " + identity.Token } };
@@ -60,7 +80,12 @@ public sealed class Bench(BenchOptions options, string runFolder, string connect
     {
         if (_baseline is not null) await _baseline.DisposeAsync();
         if (_stack is not null) await _stack.DisposeAsync();
-        (_baseline, _stack, _owner) = (null, null, null);
+        if (_stackProcess is not null)
+        {
+            await _stackProcess.StopAsync();
+            await _stackProcess.DisposeAsync();
+        }
+        (_baseline, _stack, _owner, _stackProcess) = (null, null, null, null);
     }
 
     /// <summary>A fresh database on the in-process stack, rate limit off.</summary>

@@ -11,6 +11,20 @@ public sealed record Measured(long Calls, long Failures, double Seconds, double 
     /// <summary>For the stack's sends: the message log's group commits during the measurement.</summary>
     public GroupCommits? Groups { get; init; }
 
+    /// <summary>CPU of each process over the measurement window.</summary>
+    public CpuUse? Cpu { get; init; }
+
+    /// <summary>The client was a child process (pgbench), not this one.</summary>
+    public bool ClientIsChild { get; init; }
+
+    /// <summary>CPU µs per acknowledged message of the client: pgbench's, or this process's (with the stack in it unless it runs apart).</summary>
+    public double ClientUsPerMessage => Cpu is null ? double.NaN : Cpu.PerMessageUs(ClientIsChild ? Cpu.ChildrenCores : Cpu.ProcessCores, Calls);
+
+    /// <summary>The stack process's CPU µs per message; NaN when the stack runs inside this process.</summary>
+    public double StackUsPerMessage => Cpu is null ? double.NaN : Cpu.PerMessageUs(Cpu.StackCores, Calls);
+
+    public double PostgresUsPerMessage => Cpu is null ? double.NaN : Cpu.PerMessageUs(Cpu.PostgresCores, Calls);
+
     public static Measured From(Run run) => new(run.Acked, run.Failures, run.Seconds, run.Acked / run.Seconds,
         Percentile(run.SortedLatencyTicks, 0.50), Percentile(run.SortedLatencyTicks, 0.90), Percentile(run.SortedLatencyTicks, 0.99),
         run.SortedLatencyTicks.Length == 0 ? double.NaN : Ms(run.SortedLatencyTicks[^1]));

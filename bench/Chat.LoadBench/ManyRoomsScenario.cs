@@ -19,7 +19,13 @@ public sealed record ManyRoomsRate(
     double DeliveryMaxMs,
     CpuUse StackCpu,
     Measured Postgres,
-    CpuUse PostgresCpu);
+    CpuUse PostgresCpu,
+    Measured? PgBench,
+    int PgBenchClients)
+{
+    /// <summary>What the target compares with: pgbench, or the in-process client where pgbench is missing.</summary>
+    public Measured Reference => PgBench ?? Postgres;
+}
 
 public sealed record ManyRoomsSection(
     int Rooms,
@@ -36,7 +42,8 @@ public sealed record ManyRoomsSection(
 /// of its room and also the room's sender (CallReducer send_message on the same stream). Open loop at each total rate: message i
 /// is due at i / rate, goes to room i mod R and is sent by member (i / R) mod U, whatever the replies so far, so latencies include
 /// any queueing. The same streams serve every rate; offsets continue from one rate to the next. Beside each rate, raw
-/// PostgreSQL: the same schedule, one writer per room, one INSERT and commit per message into a table of chat.message's shape.
+/// PostgreSQL, one INSERT and commit per message into a table of chat.message's shape: pgbench at the same total rate
+/// (<c>-R</c>, <see cref="BaselinePool"/> clients), and the same schedule from Npgsql in this process, one writer per room.
 /// </summary>
 public sealed class ManyRoomsScenario(Bench bench)
 {
@@ -108,6 +115,7 @@ public sealed class ManyRoomsScenario(Bench bench)
             var before = bench.Problems.Count;
             await RunStack("warm-up", warmRate, _rooms);
             await RunPostgres("warm-up", warmRate, _rooms);
+            await RunPgBench("warm-up", warmRate, 2); // pgbench's -T also runs while its clients connect: 1 s can end before any transaction
             for (var i = before; i < bench.Problems.Count; i++) bench.Problems[i] = $"warm-up: {bench.Problems[i]}";
             Console.WriteLine($"   warm-up done ({clock.Elapsed.TotalSeconds:0.0} s)");
 
@@ -120,18 +128,21 @@ public sealed class ManyRoomsScenario(Bench bench)
                 var label = $"{rate:0}";
                 StackSide stack;
                 (Measured Measured, CpuUse Cpu) postgres;
+                (Measured? Measured, int Clients) pgbench;
                 if (index % 2 == 0)
                 {
                     stack = await RunStack(label, rate, messages);
+                    pgbench = await RunPgBench(label, rate, options.ManyRoomsSeconds);
                     postgres = await RunPostgres(label, rate, messages);
                 }
                 else
                 {
+                    pgbench = await RunPgBench(label, rate, options.ManyRoomsSeconds);
                     postgres = await RunPostgres(label, rate, messages);
                     stack = await RunStack(label, rate, messages);
                 }
                 results.Add(new ManyRoomsRate(rate, messages, stack.Ack, stack.DeliveryP50Ms, stack.DeliveryP99Ms, stack.DeliveryMaxMs, stack.Cpu,
-                    postgres.Measured, postgres.Cpu));
+                    postgres.Measured, postgres.Cpu, pgbench.Measured, pgbench.Clients));
             }
 
             // Goodbye on every stream: a late duplicate would show now, and every end must be clean.
@@ -181,7 +192,7 @@ public sealed class ManyRoomsScenario(Bench bench)
         }
 
         var problems = new List<string>();
-        var cpu = new CpuSampler(bench.Postmaster);
+        var cpu = new CpuSampler(bench.Postmaster, bench.StackPid);
         var startUtc = DateTime.UtcNow.Ticks;
         var start = Stopwatch.GetTimestamp();
         await Task.WhenAll(senders.Select(sender => Task.Run(() => sender.SendAsync(start, rate, bench.Cancel), CancellationToken.None)));
@@ -229,11 +240,12 @@ public sealed class ManyRoomsScenario(Bench bench)
         var failed = senders.Where(s => s.Error is not null).ToList();
         var end = senders.Max(s => s.LastAck);
         var seconds = Math.Max(1, (end == 0 ? Stopwatch.GetTimestamp() : end) - start) / (double)Stopwatch.Frequency;
-        var ack = Measured.From(new Run(acks.Length, failed.Count, failed.FirstOrDefault()?.Error, seconds, acks));
+        var ack = Measured.From(new Run(acks.Length, failed.Count, failed.FirstOrDefault()?.Error, seconds, acks)) with { Cpu = used };
         bench.Problems.AddRange(problems.Select(p => $"rooms {label} msg/s, stack: {p}"));
         var side = new StackSide(ack, Percentiles.Ms(deliveries, 0.50), Percentiles.Ms(deliveries, 0.99), Percentiles.Ms(deliveries, 1), used);
         Console.WriteLine($"   stack          {ack.PerSecond,7:0} msg/s acknowledged; send->ack p50 {ack.P50Ms:0.00} p99 {ack.P99Ms:0.00} max {ack.MaxMs:0.00} ms; " +
-                          $"send->last member p50 {side.DeliveryP50Ms:0.00} p99 {side.DeliveryP99Ms:0.00} max {side.DeliveryMaxMs:0.00} ms; {used}" +
+                          $"send->last member p50 {side.DeliveryP50Ms:0.00} p99 {side.DeliveryP99Ms:0.00} max {side.DeliveryMaxMs:0.00} ms;\n" +
+                          $"                  cpu µs/msg client / stack / postgres {Report.CpuCell(ack)}; {used}" +
                           (problems.Count == 0 ? "" : $"\n   !! {problems.Count} problem(s): {problems[0]}"));
         return side;
     }
@@ -245,7 +257,7 @@ public sealed class ManyRoomsScenario(Bench bench)
         var latencies = new List<long>[_rooms];
         var failures = 0;
         string? firstError = null;
-        var cpu = new CpuSampler(bench.Postmaster);
+        var cpu = new CpuSampler(bench.Postmaster, bench.StackPid);
         var start = Stopwatch.GetTimestamp();
         var last = start;
         await Task.WhenAll(Enumerable.Range(0, _rooms).Select(room => Task.Run(async () =>
@@ -274,15 +286,42 @@ public sealed class ManyRoomsScenario(Bench bench)
         var used = cpu.Stop();
         var all = latencies.SelectMany(l => l).ToArray();
         Array.Sort(all);
-        var measured = Measured.From(new Run(all.Length, failures, firstError, Math.Max(1, last - start) / (double)Stopwatch.Frequency, all));
+        var measured = Measured.From(new Run(all.Length, failures, firstError, Math.Max(1, last - start) / (double)Stopwatch.Frequency, all)) with { Cpu = used };
         var problems = new List<string>();
         if (failures > 0) problems.Add($"{failures} INSERTs failed, first: {firstError}");
         var (rows, distinct) = await Sql.CountBaseline(bench.Db);
         if (rows != all.Length || distinct != all.Length) problems.Add($"{all.Length} INSERTs acknowledged but {rows} rows ({distinct} distinct texts) stored");
         bench.Problems.AddRange(problems.Select(p => $"rooms {label} msg/s, raw PostgreSQL: {p}"));
-        Console.WriteLine($"   raw PostgreSQL {measured.PerSecond,7:0} msg/s committed;    send->ack p50 {measured.P50Ms:0.00} p99 {measured.P99Ms:0.00} max {measured.MaxMs:0.00} ms " +
-                          $"({_rooms} writers, pool {BaselinePool}); {used}" + (problems.Count == 0 ? "" : $"\n   !! {problems.Count} problem(s): {problems[0]}"));
+        Console.WriteLine($"   Npgsql         {measured.PerSecond,7:0} msg/s committed;    send->ack p50 {measured.P50Ms:0.00} p99 {measured.P99Ms:0.00} max {measured.MaxMs:0.00} ms " +
+                          $"({_rooms} writers, pool {BaselinePool}); cpu µs/msg {Report.CpuCell(measured)}; {used}" +
+                          (problems.Count == 0 ? "" : $"\n   !! {problems.Count} problem(s): {problems[0]}"));
         return (measured, used);
+    }
+
+    /// <summary>
+    /// pgbench at the same total rate (-R: pgbench's own schedule, Poisson arrivals, latency from when each transaction was due), as
+    /// many clients as the in-process baseline's pool, for the same seconds (rounded up to whole seconds, as pgbench takes them).
+    /// </summary>
+    private async Task<(Measured?, int)> RunPgBench(string label, double rate, double seconds)
+    {
+        if (bench.PgBench is not { } pgbench) return (null, 0);
+        await BaselineTable.Truncate(bench.Db);
+        // The in-process baseline's idle connections (its own pool and the shared one) would take the server's room.
+        _baselineDb?.Clear();
+        bench.Db.Clear();
+        var clients = await PgBench.Room(bench.Db, Math.Min(_rooms, BaselinePool));
+        var run = await PgBench.RunAsync(pgbench, bench.ConnectionString, _databaseIds[0], clients, seconds, rate, bench.RunFolder, bench.Postmaster, bench.StackPid, bench.Cancel);
+        var m = run.Measured with { Cpu = run.Cpu, ClientIsChild = true };
+        var problems = new List<string>();
+        if (m.Failures > 0) problems.Add($"{m.Failures} transactions failed");
+        var (rows, distinct) = await Sql.CountBaseline(bench.Db);
+        if (rows != m.Calls || distinct != m.Calls || run.Reported != m.Calls)
+            problems.Add($"{run.Reported} transactions reported, {m.Calls} logged, but {rows} rows ({distinct} distinct texts) stored");
+        bench.Problems.AddRange(problems.Select(p => $"rooms {label} msg/s, pgbench: {p}"));
+        Console.WriteLine($"   pgbench        {m.PerSecond,7:0} msg/s committed;    send->ack p50 {m.P50Ms:0.00} p99 {m.P99Ms:0.00} max {m.MaxMs:0.00} ms " +
+                          $"(-c {clients} -j {run.Threads} -R {rate:0}, connecting took {run.ConnectMs:0} ms; {rows} rows); cpu µs/msg {Report.CpuCell(m)}; {run.Cpu}" +
+                          (problems.Count == 0 ? "" : $"\n   !! {problems.Count} problem(s): {problems[0]}"));
+        return (m, clients);
     }
 
     private static void InterlockedMax(ref long target, long value)

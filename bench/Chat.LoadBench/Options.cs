@@ -33,6 +33,7 @@ public sealed class BenchOptions
         "         [--idle 1000,10000] [--build-silo]                            (connections)\n" +
         "         [--noisy-seconds N] [--attacks subscriptions,stalled,...]     (noisy; not run unless named)\n" +
         "         [--many-rooms 1000x4] [--rates 250,500,1000,2000,4000] [--rate-seconds N] (rooms; not run unless named)\n" +
+        "         [--stack-process]   (send, room, rooms: the stack binary in a process of its own, its CPU reported apart)\n" +
         "         [--gateway http://127.0.0.1:50051 --postgres CONNECTION_STRING] (send and room against a running stack)";
 
     /// <summary>What runs when --scenarios is not given.</summary>
@@ -50,6 +51,9 @@ public sealed class BenchOptions
     public double RoomSeconds { get; private set; } = 6;
     public int[] IdleConnections { get; private set; } = [1000, 10_000];
     public bool BuildSilo { get; private set; }
+
+    /// <summary>Run the stack (src/Silo's binary) as a process of its own for send, room and rooms, so that its CPU is told from the clients'.</summary>
+    public bool StackProcess { get; private set; }
 
     /// <summary>The many-rooms scenario: this many databases (rooms), each with <see cref="ManyRoomsUsers"/> connected members.</summary>
     public int ManyRooms { get; private set; } = 1000;
@@ -100,6 +104,7 @@ public sealed class BenchOptions
                 case "--room-seconds": roomSeconds = Double(Next(args, ref i)); break;
                 case "--idle": idle = Ints(Next(args, ref i)); break;
                 case "--build-silo": options.BuildSilo = true; break;
+                case "--stack-process": options.StackProcess = true; break;
                 case "--noisy-seconds": noisySeconds = Double(Next(args, ref i)); break;
                 case "--attacks":
                     options.Attacks = Next(args, ref i).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToArray();
@@ -119,6 +124,8 @@ public sealed class BenchOptions
             }
         if ((options.Gateway is null) != (options.Postgres is null))
             throw new FormatException("--gateway and --postgres go together: the gateway to load, and its PostgreSQL to check what it stored");
+        if (options.StackProcess && options.Gateway is not null)
+            throw new FormatException("--stack-process starts the stack; --gateway measures one already running: give one of them");
         if (options.Postgres is { } postgres)
         {
             var host = new Npgsql.NpgsqlConnectionStringBuilder(postgres).Host ?? "";

@@ -5,14 +5,23 @@ using V1 = Chat.Api.V1;
 
 namespace Chat.LoadBench;
 
-/// <summary>One concurrency level of the send scenario: the two stack kinds and the three baselines.</summary>
-public sealed record LevelResult(int Connections, Measured Connect, Measured Unary, Measured Postgres, Measured GrpcUnary, Measured GrpcBidi);
+/// <summary>
+/// One concurrency level of the send scenario: the two stack kinds and the baselines. <see cref="PgBench"/> (null when pgbench is not
+/// installed) is the raw-PostgreSQL reference; <see cref="Postgres"/> is the same INSERTs from Npgsql inside this process.
+/// </summary>
+public sealed record LevelResult(int Connections, Measured Connect, Measured Unary, Measured Postgres, Measured? PgBench, int PgBenchClients,
+    Measured GrpcUnary, Measured GrpcBidi, bool StackFirst)
+{
+    /// <summary>What targets and ratios compare with: pgbench, or the in-process client where pgbench is missing.</summary>
+    public Measured Reference => PgBench ?? Postgres;
+}
 
 /// <summary>
 /// Scenario 1, send: closed-loop send_message through the in-process stack at N connections, each with one call outstanding,
 /// first over Connect (CallReducer matched by request_id), then with unary SendMessage. Beside each, in the same run: raw
-/// PostgreSQL (one INSERT + commit per message, N workers) and the bare gRPC server (empty unary call / ping-pong on a bidi
-/// stream, N workers). Every acknowledged message is checked in chat.message afterwards.
+/// PostgreSQL (one INSERT + commit per message, N clients: pgbench, and Npgsql in this process) and the bare gRPC server (empty
+/// unary call / ping-pong on a bidi stream, N workers). Levels alternate which goes first, the stack or raw PostgreSQL. Every
+/// acknowledged message is checked in chat.message afterwards, and every pgbench transaction in the baseline table.
 /// </summary>
 public sealed class SendScenario(Bench bench)
 {
@@ -42,6 +51,7 @@ public sealed class SendScenario(Bench bench)
             await RunConnect(bench.Name("load-warmup-connect"), w, warm);
             await RunUnary(bench.Name("load-warmup-unary"), w, warm);
             await RunPostgres(w, warm);
+            await RunPgBench(w, warm);
             await RunGrpcUnary(w, warm);
             await RunGrpcBidi(w, warm);
             for (var i = before; i < bench.Problems.Count; i++) bench.Problems[i] = $"warm-up: {bench.Problems[i]}";
@@ -49,15 +59,32 @@ public sealed class SendScenario(Bench bench)
         }
 
         var results = new List<LevelResult>();
-        foreach (var n in options.SendConnections)
+        if (bench.PgBench is null) Console.WriteLine("   pgbench not found (CHAT_POSTGRES_BIN, /usr/lib/postgresql/*/bin, PATH): ratios use the in-process Npgsql baseline");
+        for (var index = 0; index < options.SendConnections.Length; index++)
         {
-            Console.WriteLine($"-- {n} connections");
-            var connect = await RunConnect(bench.Name($"load-connect-{n}"), n, duration);
-            var unary = await RunUnary(bench.Name($"load-unary-{n}"), n, duration);
-            var pg = await RunPostgres(n, duration);
+            var n = options.SendConnections[index];
+            // Alternating the order spreads over both sides whatever drifts during a run (checkpoints, other tenants, caches).
+            var stackFirst = index % 2 == 0;
+            Console.WriteLine($"-- {n} connections, {(stackFirst ? "stack first" : "raw PostgreSQL first")}");
+            Measured connect, unary, pg;
+            (Measured? Measured, int Clients) pgbench;
+            if (stackFirst)
+            {
+                connect = await RunConnect(bench.Name($"load-connect-{n}"), n, duration);
+                unary = await RunUnary(bench.Name($"load-unary-{n}"), n, duration);
+                pgbench = await RunPgBench(n, duration);
+                pg = await RunPostgres(n, duration);
+            }
+            else
+            {
+                pgbench = await RunPgBench(n, duration);
+                pg = await RunPostgres(n, duration);
+                connect = await RunConnect(bench.Name($"load-connect-{n}"), n, duration);
+                unary = await RunUnary(bench.Name($"load-unary-{n}"), n, duration);
+            }
             var grpcUnary = await RunGrpcUnary(n, duration);
             var grpcBidi = await RunGrpcBidi(n, duration);
-            results.Add(new LevelResult(n, connect, unary, pg, grpcUnary, grpcBidi));
+            results.Add(new LevelResult(n, connect, unary, pg, pgbench.Measured, pgbench.Clients, grpcUnary, grpcBidi, stackFirst));
         }
         await BaselineTable.Drop(bench.Db); // matters on a server given with --postgres, which outlives the run
         Console.WriteLine($"send done ({clock.Elapsed.TotalSeconds:0} s)");
@@ -82,6 +109,7 @@ public sealed class SendScenario(Bench bench)
                         throw new InvalidOperationException($"connection {i}: no IdentityToken first");
                 });
             _groups.Start();
+            var cpu = new CpuSampler(bench.Postmaster, bench.StackPid);
             var run = await Load.Drive(n, time, async (w, seq) =>
             {
                 var call = calls[w];
@@ -104,6 +132,7 @@ public sealed class SendScenario(Bench bench)
                     return null;
                 }
             }, bench.Cancel);
+            var used = cpu.Stop();
             var groups = _groups.Stop();
             // Goodbye on every stream: its end must come cleanly.
             await Parallel.ForEachAsync(calls, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = bench.Cancel }, async (call, token) =>
@@ -113,7 +142,7 @@ public sealed class SendScenario(Bench bench)
                 timeout.CancelAfter(TimeSpan.FromSeconds(30));
                 while (await call.ResponseStream.MoveNext(timeout.Token)) { }
             });
-            return await Verified("send over Connect", database, n, run, acks, groups);
+            return await Verified("send over Connect", database, n, run, used, acks, groups);
         }
         finally
         {
@@ -132,6 +161,7 @@ public sealed class SendScenario(Bench bench)
         try
         {
             _groups.Start();
+            var cpu = new CpuSampler(bench.Postmaster, bench.StackPid);
             var run = await Load.Drive(n, time, async (w, seq) =>
             {
                 var text = Text(w, seq);
@@ -146,8 +176,9 @@ public sealed class SendScenario(Bench bench)
                     return $"SendMessage failed: {e.Status}";
                 }
             }, bench.Cancel);
+            var used = cpu.Stop();
             var groups = _groups.Stop();
-            return await Verified("send unary", database, n, run, acks, groups);
+            return await Verified("send unary", database, n, run, used, acks, groups);
         }
         finally
         {
@@ -160,13 +191,36 @@ public sealed class SendScenario(Bench bench)
     {
         await BaselineTable.Truncate(bench.Db);
         var senders = Enumerable.Range(0, n).Select(_ => System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).ToArray();
+        var cpu = new CpuSampler(bench.Postmaster, bench.StackPid);
         var run = await Load.Drive(n, time, (w, seq) => BaselineTable.Insert(bench.Db, _baselineDatabaseId, senders[w], Text(w, seq), CancellationToken.None),
             bench.Cancel);
+        var used = cpu.Stop();
         var issues = Failures("raw PostgreSQL", run);
         var (rows, distinct) = await Sql.CountBaseline(bench.Db, _baselineDatabaseId);
         if (rows != run.Acked || distinct != run.Acked)
             issues.Add($"raw PostgreSQL: {run.Acked} INSERTs acknowledged but {rows} rows ({distinct} distinct texts) stored");
-        return Print($"raw PostgreSQL{(n > Bench.PostgresPool ? $" (pool {Bench.PostgresPool})" : "")}", n, run, issues);
+        return Print($"Npgsql in-process{(n > Bench.PostgresPool ? $" (pool {Bench.PostgresPool})" : "")}", n, run, issues, used);
+    }
+
+    // Raw PostgreSQL as a good client does it: pgbench in a process of its own, N clients (as many as the server has room for).
+    private async Task<(Measured?, int)> RunPgBench(int n, TimeSpan time)
+    {
+        if (bench.PgBench is not { } pgbench) return (null, 0);
+        await BaselineTable.Truncate(bench.Db);
+        bench.Db.Clear(); // the in-process baseline's idle connections would take the server's room
+        var clients = await PgBench.Room(bench.Db, n);
+        var run = await PgBench.RunAsync(pgbench, bench.ConnectionString, _baselineDatabaseId, clients, time.TotalSeconds, rate: null, bench.RunFolder,
+            bench.Postmaster, bench.StackPid, bench.Cancel);
+        var m = run.Measured;
+        var issues = m.Failures == 0 ? new List<string>() : [$"pgbench: {m.Failures} transactions failed"];
+        var (rows, distinct) = await Sql.CountBaseline(bench.Db, _baselineDatabaseId);
+        if (rows != m.Calls || distinct != m.Calls || run.Reported != m.Calls)
+            issues.Add($"pgbench: {run.Reported} transactions reported, {m.Calls} logged, but {rows} rows ({distinct} distinct texts) stored");
+        bench.Problems.AddRange(issues.Select(i => $"send, {n} connections: {i}"));
+        var measured = m with { Cpu = run.Cpu, ClientIsChild = true };
+        Report(measured, $"pgbench -c {clients} -j {run.Threads}", issues,
+            (issues.Count == 0 ? $"{rows} rows verified" : "rows WRONG") + $"; connecting took {run.ConnectMs:0} ms");
+        return (measured, clients);
     }
 
     private async Task<Measured> RunGrpcUnary(int n, TimeSpan time)
@@ -227,14 +281,14 @@ public sealed class SendScenario(Bench bench)
     }
 
     // Every acknowledged message stored exactly once: rows = acks, offsets exactly 1..n, each acked offset's text matches.
-    private async Task<Measured> Verified(string label, string database, int n, Run run, List<(ulong Offset, string Text)>[] acks, GroupCommits groups)
+    private async Task<Measured> Verified(string label, string database, int n, Run run, CpuUse cpu, List<(ulong Offset, string Text)>[] acks, GroupCommits groups)
     {
         var issues = Failures(label, run);
         var acked = acks.SelectMany(a => a).ToList();
         var (found, rows) = await Verify.Acknowledged(bench.Db, label, database, acked);
         issues.AddRange(found);
         if (acked.Count != run.Acked) issues.Add($"{label} {database}: {run.Acked} acks counted but {acked.Count} recorded");
-        var measured = Print(label, n, run, issues, verified: issues.Count == 0 ? $"{rows} rows verified" : "rows WRONG");
+        var measured = Print(label, n, run, issues, cpu, verified: issues.Count == 0 ? $"{rows} rows verified" : "rows WRONG");
         if (bench.External) return measured; // the grains run in another process: their meter is not readable here
         Console.WriteLine($"   {"",-28} message log: {groups}");
         return measured with { Groups = groups };
@@ -243,13 +297,20 @@ public sealed class SendScenario(Bench bench)
     private static List<string> Failures(string label, Run run) =>
         run.Failures == 0 ? [] : [$"{label}: {run.Failures} calls failed, first: {run.FirstError}"];
 
-    private Measured Print(string label, int n, Run run, List<string> issues, string verified = "")
+    private Measured Print(string label, int n, Run run, List<string> issues, CpuUse? cpu = null, string verified = "")
     {
         bench.Problems.AddRange(issues.Select(i => $"send, {n} connections: {i}"));
-        var m = Measured.From(run);
-        Console.WriteLine($"   {label,-28} {m.PerSecond,9:0}/s  p50 {m.P50Ms,6:0.00}  p90 {m.P90Ms,6:0.00}  p99 {m.P99Ms,6:0.00}  max {m.MaxMs,7:0.00} ms  " +
-                          $"({m.Calls} in {m.Seconds:0.00} s) {verified}{(issues.Count == 0 ? "" : $"\n   !! {issues.Count} problem(s): {issues[0]}")}");
+        var m = Measured.From(run) with { Cpu = cpu };
+        Report(m, label, issues, verified);
         return m;
+    }
+
+    private static void Report(Measured m, string label, List<string> issues, string verified)
+    {
+        var cpu = m.Cpu is null ? "" : $"\n   {"",-28} cpu µs/msg: client {m.ClientUsPerMessage:0}, stack {LoadBench.Report.StackCpu(m)}, " +
+                                       $"postgres {m.PostgresUsPerMessage:0}; {m.Cpu}";
+        Console.WriteLine($"   {label,-28} {m.PerSecond,9:0}/s  p50 {m.P50Ms,6:0.00}  p90 {m.P90Ms,6:0.00}  p99 {m.P99Ms,6:0.00}  max {m.MaxMs,7:0.00} ms  " +
+                          $"({m.Calls} in {m.Seconds:0.00} s) {verified}{cpu}{(issues.Count == 0 ? "" : $"\n   !! {issues.Count} problem(s): {issues[0]}")}");
     }
 
     private static List<(ulong Offset, string Text)>[] NewAcks(int n) => Enumerable.Range(0, n).Select(_ => new List<(ulong, string)>()).ToArray();
