@@ -25,8 +25,6 @@ internal static class DatabaseCommands
     private static readonly OptionSpec Lines = new("num-lines", 'n', "N", "only the most recent N records");
     private static readonly OptionSpec Follow = new("follow", 'f', null, "keep printing new records until Ctrl+C");
     private static readonly OptionSpec Level = new("level", null, "level", "only records at this level or above: trace, debug, info, warn, error, panic");
-    private static readonly OptionSpec LogFormat = new("format", null, "text|json", "text lines (default) or one JSON object per line");
-    private static readonly OptionSpec SqlFormat = new("format", null, "text|json", "a table (default) or a JSON array of objects keyed by column name");
 
     public static readonly CommandSpec[] All =
     [
@@ -84,7 +82,7 @@ internal static class DatabaseCommands
               chat logs quickstart
               chat logs quickstart -n 20 --level warn
               chat logs quickstart -f --format json
-            """, [Lines, Follow, Level, LogFormat], Logs, 1, 1),
+            """, [Lines, Follow, Level], Logs, 1, 1),
         new("sql", "<database> <query>", "run a read-only SQL query over the tables User and Message",
             """
             Runs a query in SpacetimeDB's SQL subset over the tables User (identity, name, online) and
@@ -95,7 +93,7 @@ internal static class DatabaseCommands
               chat sql quickstart "SELECT * FROM Message"
               chat sql quickstart "SELECT name, online FROM User WHERE identity = :sender"
               chat sql quickstart "SELECT * FROM Message ORDER BY offset DESC LIMIT 20" --format json
-            """, [SqlFormat], Sql, 2, 2),
+            """, [], Sql, 2, 2),
     ];
 
     private static async Task<int> Publish(CliContext context, ParsedArguments args)
@@ -253,7 +251,7 @@ internal static class DatabaseCommands
             Follow = args.Has("follow"),
             MinLevel = args.Value("level") is { } level ? ParseLevel(level) : LogLevel.Unspecified,
         };
-        var json = args.Choice("format", "text", "text", "json") == "json";
+        var json = args.Json;
         var headers = await context.AuthorizationAsync();
         using var call = context.Chat.Logs(request, headers, cancellationToken: context.Cancellation);
         try
@@ -270,7 +268,7 @@ internal static class DatabaseCommands
 
     private static async Task<int> Sql(CliContext context, ParsedArguments args)
     {
-        var json = args.Choice("format", "text", "text", "json") == "json";
+        var json = args.Json;
         var response = await context.Chat.SqlAsync(new SqlRequest { Database = args.Positionals[0], Query = args.Positionals[1] },
             await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
         var names = response.Columns.Select(c => c.Name).ToList();
