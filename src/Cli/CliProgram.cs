@@ -20,6 +20,7 @@ public static class CliProgram
     internal static readonly CommandSpec[] Commands =
     [
         .. DatabaseCommands.All,
+        .. DescribeCommand.All,
         .. LiveCommands.All,
         .. IdentityCommands.All,
         .. ServerCommands.All,
@@ -32,6 +33,8 @@ public static class CliProgram
         StatusCode.Unauthenticated when haveContext => " (the gateway refused the saved token; make a new identity with: chat identity new --default)",
         StatusCode.NotFound when detail.StartsWith("Database '", StringComparison.Ordinal) =>
             " (chat list shows the databases; chat publish <name> creates one)",
+        StatusCode.ResourceExhausted when detail.StartsWith("Received message exceeds the maximum configured message size", StringComparison.Ordinal) =>
+            " (the request is larger than the gateway takes: 64 KiB unless its Chat__Gateway__MaxRequestBytes says otherwise; a database's messages are limited further by its max_message_length, see: chat describe <database>)",
         StatusCode.FailedPrecondition when detail == "Cannot set name for unknown user" =>
             " (this identity has never connected to the database: users exist from their first connection, so run chat client <database> once, and set the name there with /name)",
         _ => "",
@@ -65,7 +68,8 @@ public static class CliProgram
             }
             if (parsed.Positionals.Count < command.MinPositionals || parsed.Positionals.Count > (command.MaxPositionals ?? int.MaxValue))
                 throw new UsageException($"usage: chat {command.Name} {command.Arguments} (see: chat {command.Name} --help)");
-            parsed.Choice("format", "text", "text", "json");
+            if (parsed.Json && command.Name == "client")
+                throw new UsageException("chat client is interactive and prints text; for JSON use chat subscribe <database> \"SELECT * FROM Message\" (JSON lines), or chat sql --format json");
             context = new CliContext(stdin, stdout, stderr, store, options, parsed);
             return await command.Run(context, parsed);
         }

@@ -64,7 +64,8 @@ internal static partial class Completion
             "zsh" => Zsh,
             var other => throw new UsageException($"chat completion knows bash and zsh, not '{other}'"),
         };
-        context.Out.Write(script);
+        if (args.Json) JsonOutput.Line(context.Out, w => { w.WriteStartObject(); w.WriteString("shell", args.Positionals[0].ToLowerInvariant()); w.WriteString("script", script); w.WriteEndObject(); });
+        else context.Out.Write(script);
         return Task.FromResult(ExitCodes.Ok);
     }
 

@@ -10,6 +10,7 @@ internal static class DatabaseCommands
     private static readonly OptionSpec Key = new("idempotency-key", null, "key",
         "retry-safe: a call repeated with the same key is answered with the first one's result and not run again (default: a new key per run)");
     private static readonly OptionSpec Clear = new("clear", null, null, "empty the database first (owner only): every user and message is removed");
+    internal static readonly OptionSpec Yes = new("yes", 'y', null, "do not ask for confirmation (needed when stdin is not a terminal)");
     // Each setting is sent only when given, so `chat publish db --unique-names true` changes that one and keeps the rest.
     private static readonly OptionSpec[] SettingOptions =
     [
@@ -31,21 +32,24 @@ internal static class DatabaseCommands
         new("publish", "<database>", "create a database with you as its owner (idempotent)",
             """
             Creates the database and makes you (your default identity) its owner, as `spacetime publish` does.
-            Publishing again as the owner leaves it as it was; --clear empties it. Names are lowercase letters,
+            Publishing again as the owner leaves it as it was; --clear empties it (after a yes at the prompt,
+            or with --yes). Names are lowercase letters,
             digits and single dashes, at most 64 characters. The setting options change only the settings
             given; the others keep their current values (a new database starts with the defaults).
 
             Examples:
               chat publish quickstart
               chat publish quickstart --unique-names true --require-name-to-send true
-            """, [Clear, .. SettingOptions], Publish, 1, 1),
+            """, [Clear, Yes, .. SettingOptions], Publish, 1, 1),
         new("delete", "<database>", "delete a database and all its rows (owner only)",
             """
-            Deletes the database with every user and message in it. Only its owner may.
+            Deletes the database with every user and message in it. Only its owner may. Asks first on a
+            terminal; give --yes to skip the question (scripts must: without a terminal chat refuses).
 
-            Example:
+            Examples:
               chat delete quickstart
-            """, [], Delete, 1, 1),
+              chat delete quickstart --yes
+            """, [Yes], Delete, 1, 1),
         new("list", "", "list the databases on the gateway",
             """
             Lists every database on the gateway with its owner and creation time.
@@ -100,9 +104,25 @@ internal static class DatabaseCommands
     {
         var database = args.Positionals[0];
         var clear = args.Has("clear");
+        if (clear) await context.ConfirmAsync(args, $"Empty database {database}, removing every user and message?", $"chat publish {database} --clear");
         var response = await context.Databases.PublishAsync(new PublishRequest { Database = database, Clear = clear, Settings = SettingsGiven(args) },
             await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
         var owner = Values.Identity(response.Database.OwnerIdentity);
+        if (args.Json)
+        {
+            JsonOutput.Line(context.Out, w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("database", response.Database.Name);
+                w.WriteString("owner", owner);
+                w.WriteString("created_at", Values.SqlTimestamp(response.Database.CreatedAt));
+                w.WriteBoolean("created", response.Created);
+                w.WriteBoolean("cleared", clear && !response.Created);
+                JsonOutput.Settings(w, response.Database.Settings);
+                w.WriteEndObject();
+            });
+            return ExitCodes.Ok;
+        }
         if (response.Created) context.Out.WriteLine($"Created database {response.Database.Name} (owner {owner}).");
         else if (clear) context.Out.WriteLine($"Cleared database {response.Database.Name} (owner {owner}).");
         else if (args.Options.Keys.Any(k => SettingOptions.Any(o => o.Name == k)))
@@ -141,14 +161,33 @@ internal static class DatabaseCommands
     private static async Task<int> Delete(CliContext context, ParsedArguments args)
     {
         var database = args.Positionals[0];
+        await context.ConfirmAsync(args, $"Delete database {database} with every user and message in it?", $"chat delete {database}");
         await context.Databases.DeleteAsync(new DeleteRequest { Database = database }, await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
-        context.Out.WriteLine($"Deleted database {database}.");
+        if (args.Json) JsonOutput.Line(context.Out, w => { w.WriteStartObject(); w.WriteString("database", database); w.WriteBoolean("deleted", true); w.WriteEndObject(); });
+        else context.Out.WriteLine($"Deleted database {database}.");
         return ExitCodes.Ok;
     }
 
     private static async Task<int> List(CliContext context, ParsedArguments args)
     {
         var response = await context.Databases.ListAsync(new ListRequest(), await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
+        if (args.Json)
+        {
+            JsonOutput.Line(context.Out, w =>
+            {
+                w.WriteStartArray();
+                foreach (var d in response.Databases.OrderBy(d => d.Name, StringComparer.Ordinal))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", d.Name);
+                    w.WriteString("owner", Values.Identity(d.OwnerIdentity));
+                    w.WriteString("created_at", Values.SqlTimestamp(d.CreatedAt));
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+            });
+            return ExitCodes.Ok;
+        }
         if (response.Databases.Count == 0)
         {
             context.Out.WriteLine("No databases yet; create one with: chat publish <database>");
@@ -189,9 +228,66 @@ internal static class DatabaseCommands
         var json = ArgumentsJson(args.Positionals.Skip(2).ToList());
         // The channel retries UNAVAILABLE with the same request, key included: a retry of a call that committed is answered, not run.
         var key = args.Value(Key.Name) ?? Guid.NewGuid().ToString("N");
+        await CheckLengthAsync(context, database, reducer, json);
         await context.Chat.CallReducerAsync(new CallReducerRequest { Database = database, Reducer = reducer, ArgsJson = json, IdempotencyKey = key },
             await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
+        if (args.Json)
+            JsonOutput.Line(context.Out, w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("database", database);
+                w.WriteString("reducer", reducer);
+                w.WriteString("status", "committed");
+                w.WriteString("idempotency_key", key);
+                w.WriteEndObject();
+            });
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The module's default limits (ModuleSettings): text within them needs no look at the database's own.</summary>
+    private const int DefaultMaxMessageLength = 4096, DefaultMaxNameLength = 64;
+
+    /// <summary>
+    /// Refuses here, with the limit named, a message or name longer than the database takes, before it is sent: a text
+    /// past the gateway's request size would otherwise come back as bare RESOURCE_EXHAUSTED. The database's limit is
+    /// looked up (Describe) only for text longer than the defaults.
+    /// </summary>
+    private static async Task CheckLengthAsync(CliContext context, string database, string reducer, string json)
+    {
+        if (reducer is not ("send_message" or "set_name") || SingleString(json) is not { } text) return;
+        var length = text.EnumerateRunes().Count();
+        var isMessage = reducer == "send_message";
+        if (length <= (isMessage ? DefaultMaxMessageLength : DefaultMaxNameLength)) return;
+        DescribeResponse described;
+        try
+        {
+            described = await context.Databases.DescribeAsync(new DescribeRequest { Database = database }, await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
+        {
+            return; // an older gateway: it checks the length itself
+        }
+        var settings = described.Database.Settings;
+        var (limit, setting, what) = isMessage
+            ? (settings.MaxMessageLength, "max-message-length", "Messages")
+            : (settings.MaxNameLength, "max-name-length", "Names");
+        if (length > limit)
+            throw new CliException($"{what} in database {database} are at most {limit} characters, and this one has {length}; nothing was sent. " +
+                                   $"Shorten it, or (as the owner) raise the limit: chat publish {database} --{setting} <N>");
+    }
+
+    private static string? SingleString(string json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            var root = document.RootElement;
+            return root.ValueKind == JsonValueKind.Array && root.GetArrayLength() == 1 && root[0].ValueKind == JsonValueKind.String ? root[0].GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     internal static LogLevel ParseLevel(string text) => text.ToLowerInvariant() switch
