@@ -98,9 +98,7 @@ public static class CliProgram
         }
         catch (RpcException e)
         {
-            var detail = string.IsNullOrEmpty(e.Status.Detail) ? e.StatusCode.ToString() : e.Status.Detail;
-            var hint = Hint(e, detail, context is not null);
-            stderr.WriteLine($"error: {e.StatusCode}: {detail}{hint}");
+            stderr.WriteLine(ErrorLine(e, context is not null));
             return ExitCodes.Failed;
         }
         catch (OperationCanceledException) when (options.Cancellation.IsCancellationRequested)
@@ -116,6 +114,13 @@ public static class CliProgram
         {
             context?.Dispose();
         }
+    }
+
+    /// <summary>A refused request as one line: the status, the gateway's words, and what to do next when known.</summary>
+    internal static string ErrorLine(RpcException e, bool haveContext)
+    {
+        var detail = string.IsNullOrEmpty(e.Status.Detail) ? e.StatusCode.ToString() : e.Status.Detail;
+        return $"error: {e.StatusCode}: {detail}{Hint(e, detail, haveContext)}";
     }
 
     /// <summary>Why a call could not reach the gateway at all, or null when the gateway answered.</summary>

@@ -87,7 +87,7 @@ internal static class DatabaseCommands
               chat logs quickstart -n 20 --level warn
               chat logs quickstart -f --format json
             """, [Lines, Follow, Level], Logs, 1, 1),
-        new("sql", "<database> <query>", "run a read-only SQL query over the tables User and Message",
+        new("sql", "<database> [query]", "run read-only SQL over the tables User and Message; no query: a prompt",
             """
             Runs a query in SpacetimeDB's SQL subset over the tables User (identity, name, online) and
             Message (sender, sent, text, offset), and prints the result as `spacetime sql` does:
@@ -97,7 +97,15 @@ internal static class DatabaseCommands
               chat sql quickstart "SELECT * FROM Message"
               chat sql quickstart "SELECT name, online FROM User WHERE identity = :sender"
               chat sql quickstart "SELECT * FROM Message ORDER BY offset DESC LIMIT 20" --format json
-            """, [], Sql, 2, 2),
+
+            Without a query, at a terminal, it opens a prompt: a statement may span lines and runs at its
+            `;`; errors are printed and the prompt carries on. \s shows this session's statements, !N runs
+            statement N again, \q (or Ctrl+D) quits. From a pipe it runs each statement it reads, in order,
+            and exits 1 if any failed:
+
+              chat sql quickstart
+              echo "SELECT * FROM User; SELECT * FROM Message;" | chat sql quickstart --format json
+            """, [], Sql, 1, 2),
     ];
 
     private static async Task<int> Publish(CliContext context, ParsedArguments args)
@@ -362,10 +370,19 @@ internal static class DatabaseCommands
         return ExitCodes.Ok;
     }
 
-    private static async Task<int> Sql(CliContext context, ParsedArguments args)
+    private static Task<int> Sql(CliContext context, ParsedArguments args) =>
+        args.Positionals.Count == 1 ? SqlPrompt.RunAsync(context, args.Positionals[0], args.Json) : SqlOnceAsync(context, args);
+
+    private static async Task<int> SqlOnceAsync(CliContext context, ParsedArguments args)
     {
-        var json = args.Json;
-        var response = await context.Chat.SqlAsync(new SqlRequest { Database = args.Positionals[0], Query = args.Positionals[1] },
+        await QueryAsync(context, args.Positionals[0], args.Positionals[1], args.Json, indented: true);
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Runs one query and prints its result: a table, or a JSON array (indented for one query, one line per query at the prompt).</summary>
+    internal static async Task QueryAsync(CliContext context, string database, string query, bool json, bool indented)
+    {
+        var response = await context.Chat.SqlAsync(new SqlRequest { Database = database, Query = query },
             await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
         var names = response.Columns.Select(c => c.Name).ToList();
         if (json)
@@ -386,7 +403,7 @@ internal static class DatabaseCommands
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
-            }, indented: true));
+            }, indented));
         }
         else
         {
@@ -394,7 +411,6 @@ internal static class DatabaseCommands
         }
         if (response.Truncated)
             context.Err.WriteLine(string.IsNullOrEmpty(response.Notice) ? $"The result was truncated: only {response.Rows.Count} rows are shown." : response.Notice);
-        return ExitCodes.Ok;
     }
 
     /// <summary>Column names as JSON keys: a name that repeats (a join's two <c>identity</c>s) gets <c>_2</c>, <c>_3</c>…</summary>
