@@ -35,7 +35,7 @@ public class CliParsingTests(GatewayFixture fixture) : IClassFixture<GatewayFixt
             var help = await me.OkAsync(group, "--help");
             Assert.StartsWith($"Usage: chat {group} <command>", help.Out);
         }
-        Assert.StartsWith("Usage: chat sql <database> <query>", (await me.OkAsync("help", "sql")).Out);
+        Assert.StartsWith("Usage: chat sql <database> [query]", (await me.OkAsync("help", "sql")).Out);
         Assert.Contains("--format <text|json>", (await me.OkAsync("list", "-h")).Out);
 
         var db = $"parse-{Guid.NewGuid():N}"[..20];
