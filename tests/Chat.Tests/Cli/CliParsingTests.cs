@@ -45,6 +45,12 @@ public class CliParsingTests(GatewayFixture fixture) : IClassFixture<GatewayFixt
         var logs = await me.OkAsync("logs", db, "-n2", "--level=info", "--format=json");
         Assert.Equal(2, logs.OutLines.Length);
         Assert.Contains("m3", logs.OutLines[1]);
+
+        // Words the library could take for something else stay words: @name is no response file, -5 no option.
+        await me.OkAsync("call", db, "send_message", "@alice");
+        await me.OkAsync("call", db, "send_message", "-5");
+        var texts = await me.OkAsync("sql", db, "SELECT text FROM Message WHERE offset > 3 ORDER BY offset", "--format", "json");
+        Assert.Equal(["@alice", "-5"], System.Text.Json.JsonDocument.Parse(texts.Out).RootElement.EnumerateArray().Select(r => r.GetProperty("text").GetString()));
     }
 
     [Fact]
