@@ -33,6 +33,14 @@ internal sealed class ParsedArguments
     public Dictionary<string, string?> Options { get; } = new(StringComparer.Ordinal);
 
     public bool Has(string option) => Options.ContainsKey(option);
+
+    /// <summary>Whether JSON was asked for with the global <c>--format json</c>.</summary>
+    public bool Json => Choice("format", "text", "text", "json") == "json";
+
+    /// <summary>A word that is an option, not a value: <c>--x…</c>, or <c>-x…</c> with a letter (so <c>-5</c> and <c>-</c> are words).</summary>
+    public static bool LooksLikeOption(string token) =>
+        token.StartsWith("--", StringComparison.Ordinal) && token.Length > 2
+        || token.Length > 1 && token[0] == '-' && char.IsLetter(token[1]);
     public string? Value(string option) => Options.GetValueOrDefault(option);
 
     public uint? UInt(string option)
@@ -59,19 +67,17 @@ internal sealed class ParsedArguments
     }
 }
 
-/// <summary>
-/// A small, predictable parser: <c>--name value</c>, <c>--name=value</c>, <c>-x value</c>, <c>-xvalue</c>, flags, and
-/// <c>--</c> after which everything is positional. A lone <c>-</c> and negative numbers (<c>-5</c>) are positional.
-/// </summary>
+/// <summary>The options every command has; the parsing itself is System.CommandLine's (<see cref="CommandTree"/>).</summary>
 internal static class Arguments
 {
     public static readonly OptionSpec Server = new("server", null, "address", "the gateway (http://host:port, or a saved nickname); default: $CHAT_SERVER, else the saved default");
     public static readonly OptionSpec Identity = new("identity", null, "name", "act as this saved identity (nickname or hex prefix), not the default one");
     public static readonly OptionSpec Profile = new("profile", null, "name", "act as this profile's identity, made on first use (a second person on one machine); default: $CHAT_PROFILE");
+    public static readonly OptionSpec Format = new("format", null, "text|json", "text for people (default), or JSON for programs: one document, or one per line for streams");
     public static readonly OptionSpec Help = new("help", 'h', null, "show this help");
 
     /// <summary>Global options, accepted by every command.</summary>
-    public static readonly OptionSpec[] Global = [Server, Identity, Profile, Help];
+    public static readonly OptionSpec[] Global = [Server, Identity, Profile, Format, Help];
 
     /// <summary>The index of the first word that is neither an option nor a global option's value, or -1.</summary>
     public static int FindWord(IReadOnlyList<string> tokens)
@@ -80,68 +86,12 @@ internal static class Arguments
         {
             var token = tokens[i];
             if (token == "--") return i + 1 < tokens.Count ? i + 1 : -1;
-            if (token is "--server" or "--identity" or "--profile") { i++; continue; }
+            if (token is "--server" or "--identity" or "--profile" or "--format") { i++; continue; }
             if (IsOption(token)) continue;
             return i;
         }
         return -1;
     }
 
-    public static bool IsOption(string token) =>
-        token.StartsWith("--", StringComparison.Ordinal) && token.Length > 2
-        || token.Length > 1 && token[0] == '-' && char.IsLetter(token[1]);
-
-    public static ParsedArguments Parse(IReadOnlyList<string> tokens, IReadOnlyList<OptionSpec> options, string command)
-    {
-        var parsed = new ParsedArguments();
-        var all = options.Concat(Global).ToList();
-        var positionalOnly = false;
-        for (var i = 0; i < tokens.Count; i++)
-        {
-            var token = tokens[i];
-            if (positionalOnly || !IsOption(token) && token != "--")
-            {
-                parsed.Positionals.Add(token);
-                continue;
-            }
-            if (token == "--")
-            {
-                positionalOnly = true;
-                continue;
-            }
-            if (token.StartsWith("--", StringComparison.Ordinal))
-            {
-                var equals = token.IndexOf('=');
-                var name = equals < 0 ? token[2..] : token[2..equals];
-                var spec = all.FirstOrDefault(o => o.Name == name)
-                    ?? throw new UsageException($"chat {command} has no option --{name} (see: chat {command} --help; put -- before arguments that start with a dash)");
-                if (!spec.TakesValue)
-                {
-                    if (equals >= 0) throw new UsageException($"--{name} takes no value");
-                    parsed.Options[spec.Name] = null;
-                }
-                else if (equals >= 0) parsed.Options[spec.Name] = token[(equals + 1)..];
-                else if (i + 1 < tokens.Count) parsed.Options[spec.Name] = tokens[++i];
-                else throw new UsageException($"--{name} needs a value: --{name} <{spec.ValueName}>");
-                continue;
-            }
-            // -x, -xVALUE, -x VALUE, or several flags together (-fh).
-            for (var j = 1; j < token.Length; j++)
-            {
-                var letter = token[j];
-                var spec = all.FirstOrDefault(o => o.Short == letter)
-                    ?? throw new UsageException($"chat {command} has no option -{letter} (see: chat {command} --help)");
-                if (!spec.TakesValue)
-                {
-                    parsed.Options[spec.Name] = null;
-                    continue;
-                }
-                if (j + 1 < token.Length) parsed.Options[spec.Name] = token[(j + 1)..];
-                else if (i + 1 < tokens.Count) parsed.Options[spec.Name] = tokens[++i];
-                else throw new UsageException($"-{letter} needs a value: -{letter} <{spec.ValueName}>");
-                break;
-            }
-        }
-        return parsed;
-    }
+    public static bool IsOption(string token) => ParsedArguments.LooksLikeOption(token);
 }

@@ -21,6 +21,7 @@ internal sealed class CliContext : IDisposable
         Colors = new Colors(options.Color && string.IsNullOrEmpty(_environment("NO_COLOR")));
         ErrorColors = new Colors(options.ErrorColor && string.IsNullOrEmpty(_environment("NO_COLOR")));
         Cancellation = options.Cancellation;
+        Interactive = options.Interactive;
         _serverOption = arguments.Value("server");
         _identityOption = arguments.Value("identity");
         _profile = arguments.Value("profile") ?? NonEmpty(_environment("CHAT_PROFILE"));
@@ -39,6 +40,23 @@ internal sealed class CliContext : IDisposable
     public Colors Colors { get; }
     public Colors ErrorColors { get; }
     public CancellationToken Cancellation { get; }
+    public bool Interactive { get; }
+
+    /// <summary>
+    /// Goes on only with the person's yes: <c>--yes</c>, or y at a prompt on a terminal. Without a terminal there is no one
+    /// to ask, so the command is refused (exit 64) rather than run unconfirmed.
+    /// </summary>
+    public async Task ConfirmAsync(ParsedArguments args, string question, string command)
+    {
+        if (args.Has("yes")) return;
+        if (!Interactive)
+            throw new UsageException($"{question.TrimEnd('?')}: this cannot be undone, and stdin is not a terminal to ask on; to go ahead, run: {command} --yes");
+        Err.Write($"{question} This cannot be undone. [y/N] ");
+        Err.Flush();
+        var answer = (await In.ReadLineAsync(Cancellation))?.Trim();
+        if (answer is null || !(answer.Equals("y", StringComparison.OrdinalIgnoreCase) || answer.Equals("yes", StringComparison.OrdinalIgnoreCase)))
+            throw new CliException("Cancelled; nothing was changed.");
+    }
 
     /// <summary>The gateway's address: <c>--server</c>, else <c>$CHAT_SERVER</c>, else the saved default, else the local stack's.</summary>
     public string Server => _server ??= ResolveServer();
@@ -145,6 +163,8 @@ public sealed class CliRunOptions
     public bool ErrorColor { get; init; }
     /// <summary>Ctrl+C: long-running commands stop cleanly when it fires.</summary>
     public CancellationToken Cancellation { get; init; }
+    /// <summary>Whether stdin is a terminal a person types at: only then may a command ask for confirmation.</summary>
+    public bool Interactive { get; init; }
     /// <summary>Environment lookup (CHAT_SERVER, NO_COLOR); the process environment when null.</summary>
     public Func<string, string?>? Environment { get; init; }
     /// <summary>stdin and stdout are a terminal (the chat client then draws its own input line).</summary>

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Reflection;
+using System.CommandLine;
 using Grpc.Core;
 
 namespace Chat.Cli;
@@ -19,9 +20,11 @@ public static class CliProgram
     internal static readonly CommandSpec[] Commands =
     [
         .. DatabaseCommands.All,
+        .. DescribeCommand.All,
         .. LiveCommands.All,
         .. IdentityCommands.All,
         .. ServerCommands.All,
+        .. Completion.All,
     ];
 
     /// <summary>What to do next, for the errors a newcomer meets first; the gateway's text stays as SpacetimeDB words it.</summary>
@@ -30,12 +33,12 @@ public static class CliProgram
         StatusCode.Unauthenticated when haveContext => " (the gateway refused the saved token; make a new identity with: chat identity new --default)",
         StatusCode.NotFound when detail.StartsWith("Database '", StringComparison.Ordinal) =>
             " (chat list shows the databases; chat publish <name> creates one)",
+        StatusCode.ResourceExhausted when detail.StartsWith("Received message exceeds the maximum configured message size", StringComparison.Ordinal) =>
+            " (the request is larger than the gateway takes: 64 KiB unless its Chat__Gateway__MaxRequestBytes says otherwise; a database's messages are limited further by its max_message_length, see: chat describe <database>)",
         StatusCode.FailedPrecondition when detail == "Cannot set name for unknown user" =>
             " (this identity has never connected to the database: users exist from their first connection, so run chat client <database> once, and set the name there with /name)",
         _ => "",
     };
-
-    private static readonly string[] Groups = ["identity", "server"];
 
     public static Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, string configDirectory) =>
         RunAsync(args, stdin, stdout, stderr, configDirectory, new CliRunOptions());
@@ -54,9 +57,10 @@ public static class CliProgram
                 stdout.WriteLine($"chat {Version}");
                 return ExitCodes.Ok;
             }
-            var (command, rest) = Find(args);
-            if (command is null) return Help(stdout, rest);
-            var parsed = Arguments.Parse(rest, command.Options, command.Name);
+            if (Completion.IsRequest(args)) return Completion.Suggest(Tree, args, stdout);
+            var parse = Tree.Parse(args);
+            var (command, parsed) = Resolve(parse, stdout);
+            if (command is null) return ExitCodes.Ok;
             if (parsed.Has("help"))
             {
                 stdout.Write(HelpFor(command));
@@ -64,6 +68,8 @@ public static class CliProgram
             }
             if (parsed.Positionals.Count < command.MinPositionals || parsed.Positionals.Count > (command.MaxPositionals ?? int.MaxValue))
                 throw new UsageException($"usage: chat {command.Name} {command.Arguments} (see: chat {command.Name} --help)");
+            if (parsed.Json && command.Name == "client")
+                throw new UsageException("chat client is interactive and prints text; for JSON use chat subscribe <database> \"SELECT * FROM Message\" (JSON lines), or chat sql --format json");
             context = new CliContext(stdin, stdout, stderr, store, options, parsed);
             return await command.Run(context, parsed);
         }
@@ -92,9 +98,7 @@ public static class CliProgram
         }
         catch (RpcException e)
         {
-            var detail = string.IsNullOrEmpty(e.Status.Detail) ? e.StatusCode.ToString() : e.Status.Detail;
-            var hint = Hint(e, detail, context is not null);
-            stderr.WriteLine($"error: {e.StatusCode}: {detail}{hint}");
+            stderr.WriteLine(ErrorLine(e, context is not null));
             return ExitCodes.Failed;
         }
         catch (OperationCanceledException) when (options.Cancellation.IsCancellationRequested)
@@ -112,6 +116,13 @@ public static class CliProgram
         }
     }
 
+    /// <summary>A refused request as one line: the status, the gateway's words, and what to do next when known.</summary>
+    internal static string ErrorLine(RpcException e, bool haveContext)
+    {
+        var detail = string.IsNullOrEmpty(e.Status.Detail) ? e.StatusCode.ToString() : e.Status.Detail;
+        return $"error: {e.StatusCode}: {detail}{Hint(e, detail, haveContext)}";
+    }
+
     /// <summary>Why a call could not reach the gateway at all, or null when the gateway answered.</summary>
     internal static string? Unreachable(RpcException e)
     {
@@ -126,29 +137,58 @@ public static class CliProgram
         return reason.TrimEnd('.');
     }
 
-    /// <summary>The command the words name, and the words left for it; null command: help was asked for (or nothing).</summary>
-    private static (CommandSpec? Command, List<string> Remaining) Find(string[] args)
+    internal static CommandTree Tree { get; } = new(Commands);
+
+    /// <summary>
+    /// The command a parse names and its arguments; null when help was asked for and written. A parse error becomes one
+    /// usage line that says what to do, with the closest verb or option when the word looks like a typo.
+    /// </summary>
+    private static (CommandSpec? Command, ParsedArguments Arguments) Resolve(ParseResult parse, TextWriter stdout)
     {
-        var rest = args.ToList();
-        var at = Arguments.FindWord(rest);
-        if (at < 0)
+        var commandName = CommandTree.NameOf(parse);
+        var symbol = parse.CommandResult.Command;
+        var spec = Tree.SpecOf(symbol);
+        var asksHelp = parse.GetResult(Tree.Root.Options.First(o => o.Name == "--help")) is { Implicit: false }
+            || symbol.Options.Any(o => o.Name == "--help" && parse.GetResult(o) is { Implicit: false });
+        // A group or the root alone is a request for its help, not the library's "Required command was not provided".
+        if (parse.Errors.Count > 0 && !(spec is null && parse.UnmatchedTokens.Count == 0 && symbol.Subcommands.Count > 0))
         {
-            if (rest.Count == 0 || rest.Any(a => a is "--help" or "-h")) return (null, []);
-            throw new UsageException($"give a command; see: chat --help");
+            var unmatched = parse.UnmatchedTokens.FirstOrDefault();
+            if (unmatched is not null && spec is null && !ParsedArguments.LooksLikeOption(unmatched))
+            {
+                var verbs = symbol.Subcommands.Where(c => !c.Hidden).Select(c => c.Name).ToList();
+                var where = commandName.Length == 0 ? "" : $"chat {commandName} has no command '{unmatched}'; it has: {string.Join(", ", verbs)}";
+                var near = CommandTree.Closest(unmatched, verbs) is { } closest ? $"did you mean: chat {(commandName + " " + closest).Trim()}? " : "";
+                throw new UsageException(where.Length > 0 ? $"{where} ({near}see: chat {commandName} --help)" : $"unknown command '{unmatched}'; {near}see: chat --help");
+            }
+            if (unmatched is not null && ParsedArguments.LooksLikeOption(unmatched)) throw UnknownOption(unmatched, symbol, commandName);
+            throw new UsageException($"{parse.Errors[0].Message} (see: chat {commandName} --help)".Replace("chat  --help", "chat --help", StringComparison.Ordinal));
         }
-        var word = rest[at];
-        rest.RemoveAt(at);
-        if (word == "help") return (null, rest.Where(a => !Arguments.IsOption(a)).ToList());
-        if (Groups.Contains(word))
+        if (CommandTree.UnknownOption(parse) is { } unknown && !asksHelp) throw UnknownOption(unknown, symbol, commandName);
+        if (symbol == Tree.Help)
         {
-            var sub = Arguments.FindWord(rest);
-            if (sub < 0) return (null, [word]);
-            var name = $"{word} {rest[sub]}";
-            rest.RemoveAt(sub);
-            return (Commands.FirstOrDefault(c => c.Name == name)
-                ?? throw new UsageException($"chat {word} has no command '{name[(word.Length + 1)..]}'; it has: {string.Join(", ", Commands.Where(c => c.Name.StartsWith(word + " ", StringComparison.Ordinal)).Select(c => c.Name[(word.Length + 1)..]))}"), rest);
+            var topic = Tree.Arguments(parse).Positionals.Where(a => !ParsedArguments.LooksLikeOption(a)).ToList();
+            Help(stdout, topic);
+            return (null, new ParsedArguments());
         }
-        return (Commands.FirstOrDefault(c => c.Name == word) ?? throw new UsageException($"unknown command '{word}'; see: chat --help"), rest);
+        if (spec is null)
+        {
+            // The root or a group (identity, server): their help, unless words were given that name nothing.
+            if (symbol is RootCommand && parse.Tokens.Count > 0 && !asksHelp) throw new UsageException("give a command; see: chat --help");
+            Help(stdout, commandName.Length == 0 ? [] : [commandName]);
+            return (null, new ParsedArguments());
+        }
+        return (spec, Tree.Arguments(parse));
+    }
+
+    private static UsageException UnknownOption(string token, Command command, string commandName)
+    {
+        var name = token.Split('=')[0];
+        var options = command.Options.Concat(Tree.Root.Options).SelectMany(o => o.Aliases.Prepend(o.Name)).Distinct().ToList();
+        var near = name.StartsWith("--", StringComparison.Ordinal) && CommandTree.Closest(name, options.Where(o => o.StartsWith("--", StringComparison.Ordinal))) is { } closest
+            ? $"did you mean {closest}? " : "";
+        var what = commandName.Length == 0 ? "chat" : $"chat {commandName}";
+        return new UsageException($"{what} has no option {name} ({near}see: {what} --help; put -- before arguments that start with a dash)");
     }
 
     private static int Help(TextWriter stdout, List<string> topic)

@@ -10,6 +10,7 @@ internal static class DatabaseCommands
     private static readonly OptionSpec Key = new("idempotency-key", null, "key",
         "retry-safe: a call repeated with the same key is answered with the first one's result and not run again (default: a new key per run)");
     private static readonly OptionSpec Clear = new("clear", null, null, "empty the database first (owner only): every user and message is removed");
+    internal static readonly OptionSpec Yes = new("yes", 'y', null, "do not ask for confirmation (needed when stdin is not a terminal)");
     // Each setting is sent only when given, so `chat publish db --unique-names true` changes that one and keeps the rest.
     private static readonly OptionSpec[] SettingOptions =
     [
@@ -25,29 +26,30 @@ internal static class DatabaseCommands
     private static readonly OptionSpec Lines = new("num-lines", 'n', "N", "only the most recent N records");
     private static readonly OptionSpec Follow = new("follow", 'f', null, "keep printing new records until Ctrl+C");
     private static readonly OptionSpec Level = new("level", null, "level", "only records at this level or above: trace, debug, info, warn, error, panic");
-    private static readonly OptionSpec LogFormat = new("format", null, "text|json", "text lines (default) or one JSON object per line");
-    private static readonly OptionSpec SqlFormat = new("format", null, "text|json", "a table (default) or a JSON array of objects keyed by column name");
 
     public static readonly CommandSpec[] All =
     [
         new("publish", "<database>", "create a database with you as its owner (idempotent)",
             """
             Creates the database and makes you (your default identity) its owner, as `spacetime publish` does.
-            Publishing again as the owner leaves it as it was; --clear empties it. Names are lowercase letters,
+            Publishing again as the owner leaves it as it was; --clear empties it (after a yes at the prompt,
+            or with --yes). Names are lowercase letters,
             digits and single dashes, at most 64 characters. The setting options change only the settings
             given; the others keep their current values (a new database starts with the defaults).
 
             Examples:
               chat publish quickstart
               chat publish quickstart --unique-names true --require-name-to-send true
-            """, [Clear, .. SettingOptions], Publish, 1, 1),
+            """, [Clear, Yes, .. SettingOptions], Publish, 1, 1),
         new("delete", "<database>", "delete a database and all its rows (owner only)",
             """
-            Deletes the database with every user and message in it. Only its owner may.
+            Deletes the database with every user and message in it. Only its owner may. Asks first on a
+            terminal; give --yes to skip the question (scripts must: without a terminal chat refuses).
 
-            Example:
+            Examples:
               chat delete quickstart
-            """, [], Delete, 1, 1),
+              chat delete quickstart --yes
+            """, [Yes], Delete, 1, 1),
         new("list", "", "list the databases on the gateway",
             """
             Lists every database on the gateway with its owner and creation time.
@@ -84,8 +86,8 @@ internal static class DatabaseCommands
               chat logs quickstart
               chat logs quickstart -n 20 --level warn
               chat logs quickstart -f --format json
-            """, [Lines, Follow, Level, LogFormat], Logs, 1, 1),
-        new("sql", "<database> <query>", "run a read-only SQL query over the tables User and Message",
+            """, [Lines, Follow, Level], Logs, 1, 1),
+        new("sql", "<database> [query]", "run read-only SQL over the tables User and Message; no query: a prompt",
             """
             Runs a query in SpacetimeDB's SQL subset over the tables User (identity, name, online) and
             Message (sender, sent, text, offset), and prints the result as `spacetime sql` does:
@@ -95,16 +97,40 @@ internal static class DatabaseCommands
               chat sql quickstart "SELECT * FROM Message"
               chat sql quickstart "SELECT name, online FROM User WHERE identity = :sender"
               chat sql quickstart "SELECT * FROM Message ORDER BY offset DESC LIMIT 20" --format json
-            """, [SqlFormat], Sql, 2, 2),
+
+            Without a query, at a terminal, it opens a prompt: a statement may span lines and runs at its
+            `;`; errors are printed and the prompt carries on. \s shows this session's statements, !N runs
+            statement N again, \q (or Ctrl+D) quits. From a pipe it runs each statement it reads, in order,
+            and exits 1 if any failed:
+
+              chat sql quickstart
+              echo "SELECT * FROM User; SELECT * FROM Message;" | chat sql quickstart --format json
+            """, [], Sql, 1, 2),
     ];
 
     private static async Task<int> Publish(CliContext context, ParsedArguments args)
     {
         var database = args.Positionals[0];
         var clear = args.Has("clear");
+        if (clear) await context.ConfirmAsync(args, $"Empty database {database}, removing every user and message?", $"chat publish {database} --clear");
         var response = await context.Databases.PublishAsync(new PublishRequest { Database = database, Clear = clear, Settings = SettingsGiven(args) },
             await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
         var owner = Values.Identity(response.Database.OwnerIdentity);
+        if (args.Json)
+        {
+            JsonOutput.Line(context.Out, w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("database", response.Database.Name);
+                w.WriteString("owner", owner);
+                w.WriteString("created_at", Values.SqlTimestamp(response.Database.CreatedAt));
+                w.WriteBoolean("created", response.Created);
+                w.WriteBoolean("cleared", clear && !response.Created);
+                JsonOutput.Settings(w, response.Database.Settings);
+                w.WriteEndObject();
+            });
+            return ExitCodes.Ok;
+        }
         if (response.Created) context.Out.WriteLine($"Created database {response.Database.Name} (owner {owner}).");
         else if (clear) context.Out.WriteLine($"Cleared database {response.Database.Name} (owner {owner}).");
         else if (args.Options.Keys.Any(k => SettingOptions.Any(o => o.Name == k)))
@@ -143,14 +169,33 @@ internal static class DatabaseCommands
     private static async Task<int> Delete(CliContext context, ParsedArguments args)
     {
         var database = args.Positionals[0];
+        await context.ConfirmAsync(args, $"Delete database {database} with every user and message in it?", $"chat delete {database}");
         await context.Databases.DeleteAsync(new DeleteRequest { Database = database }, await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
-        context.Out.WriteLine($"Deleted database {database}.");
+        if (args.Json) JsonOutput.Line(context.Out, w => { w.WriteStartObject(); w.WriteString("database", database); w.WriteBoolean("deleted", true); w.WriteEndObject(); });
+        else context.Out.WriteLine($"Deleted database {database}.");
         return ExitCodes.Ok;
     }
 
     private static async Task<int> List(CliContext context, ParsedArguments args)
     {
         var response = await context.Databases.ListAsync(new ListRequest(), await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
+        if (args.Json)
+        {
+            JsonOutput.Line(context.Out, w =>
+            {
+                w.WriteStartArray();
+                foreach (var d in response.Databases.OrderBy(d => d.Name, StringComparer.Ordinal))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", d.Name);
+                    w.WriteString("owner", Values.Identity(d.OwnerIdentity));
+                    w.WriteString("created_at", Values.SqlTimestamp(d.CreatedAt));
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+            });
+            return ExitCodes.Ok;
+        }
         if (response.Databases.Count == 0)
         {
             context.Out.WriteLine("No databases yet; create one with: chat publish <database>");
@@ -191,9 +236,66 @@ internal static class DatabaseCommands
         var json = ArgumentsJson(args.Positionals.Skip(2).ToList());
         // The channel retries UNAVAILABLE with the same request, key included: a retry of a call that committed is answered, not run.
         var key = args.Value(Key.Name) ?? Guid.NewGuid().ToString("N");
+        await CheckLengthAsync(context, database, reducer, json);
         await context.Chat.CallReducerAsync(new CallReducerRequest { Database = database, Reducer = reducer, ArgsJson = json, IdempotencyKey = key },
             await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
+        if (args.Json)
+            JsonOutput.Line(context.Out, w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("database", database);
+                w.WriteString("reducer", reducer);
+                w.WriteString("status", "committed");
+                w.WriteString("idempotency_key", key);
+                w.WriteEndObject();
+            });
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The module's default limits (ModuleSettings): text within them needs no look at the database's own.</summary>
+    private const int DefaultMaxMessageLength = 4096, DefaultMaxNameLength = 64;
+
+    /// <summary>
+    /// Refuses here, with the limit named, a message or name longer than the database takes, before it is sent: a text
+    /// past the gateway's request size would otherwise come back as bare RESOURCE_EXHAUSTED. The database's limit is
+    /// looked up (Describe) only for text longer than the defaults.
+    /// </summary>
+    private static async Task CheckLengthAsync(CliContext context, string database, string reducer, string json)
+    {
+        if (reducer is not ("send_message" or "set_name") || SingleString(json) is not { } text) return;
+        var length = text.EnumerateRunes().Count();
+        var isMessage = reducer == "send_message";
+        if (length <= (isMessage ? DefaultMaxMessageLength : DefaultMaxNameLength)) return;
+        DescribeResponse described;
+        try
+        {
+            described = await context.Databases.DescribeAsync(new DescribeRequest { Database = database }, await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
+        {
+            return; // an older gateway: it checks the length itself
+        }
+        var settings = described.Database.Settings;
+        var (limit, setting, what) = isMessage
+            ? (settings.MaxMessageLength, "max-message-length", "Messages")
+            : (settings.MaxNameLength, "max-name-length", "Names");
+        if (length > limit)
+            throw new CliException($"{what} in database {database} are at most {limit} characters, and this one has {length}; nothing was sent. " +
+                                   $"Shorten it, or (as the owner) raise the limit: chat publish {database} --{setting} <N>");
+    }
+
+    private static string? SingleString(string json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            var root = document.RootElement;
+            return root.ValueKind == JsonValueKind.Array && root.GetArrayLength() == 1 && root[0].ValueKind == JsonValueKind.String ? root[0].GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     internal static LogLevel ParseLevel(string text) => text.ToLowerInvariant() switch
@@ -253,7 +355,7 @@ internal static class DatabaseCommands
             Follow = args.Has("follow"),
             MinLevel = args.Value("level") is { } level ? ParseLevel(level) : LogLevel.Unspecified,
         };
-        var json = args.Choice("format", "text", "text", "json") == "json";
+        var json = args.Json;
         var headers = await context.AuthorizationAsync();
         using var call = context.Chat.Logs(request, headers, cancellationToken: context.Cancellation);
         try
@@ -268,10 +370,19 @@ internal static class DatabaseCommands
         return ExitCodes.Ok;
     }
 
-    private static async Task<int> Sql(CliContext context, ParsedArguments args)
+    private static Task<int> Sql(CliContext context, ParsedArguments args) =>
+        args.Positionals.Count == 1 ? SqlPrompt.RunAsync(context, args.Positionals[0], args.Json) : SqlOnceAsync(context, args);
+
+    private static async Task<int> SqlOnceAsync(CliContext context, ParsedArguments args)
     {
-        var json = args.Choice("format", "text", "text", "json") == "json";
-        var response = await context.Chat.SqlAsync(new SqlRequest { Database = args.Positionals[0], Query = args.Positionals[1] },
+        await QueryAsync(context, args.Positionals[0], args.Positionals[1], args.Json, indented: true);
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Runs one query and prints its result: a table, or a JSON array (indented for one query, one line per query at the prompt).</summary>
+    internal static async Task QueryAsync(CliContext context, string database, string query, bool json, bool indented)
+    {
+        var response = await context.Chat.SqlAsync(new SqlRequest { Database = database, Query = query },
             await context.AuthorizationAsync(), cancellationToken: context.Cancellation);
         var names = response.Columns.Select(c => c.Name).ToList();
         if (json)
@@ -292,7 +403,7 @@ internal static class DatabaseCommands
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
-            }, indented: true));
+            }, indented));
         }
         else
         {
@@ -300,7 +411,6 @@ internal static class DatabaseCommands
         }
         if (response.Truncated)
             context.Err.WriteLine(string.IsNullOrEmpty(response.Notice) ? $"The result was truncated: only {response.Rows.Count} rows are shown." : response.Notice);
-        return ExitCodes.Ok;
     }
 
     /// <summary>Column names as JSON keys: a name that repeats (a join's two <c>identity</c>s) gets <c>_2</c>, <c>_3</c>…</summary>

@@ -70,7 +70,8 @@ internal static class IdentityCommands
             c.Identities.Add(entry);
             return entry;
         });
-        context.Out.WriteLine($"Created identity {entry.Identity}{(nickname is null ? "" : $" ({nickname})")} on {server}{(entry.Default ? "; it is the default" : "")}.");
+        if (args.Json) JsonOutput.Line(context.Out, w => Entry(w, entry, token: false));
+        else context.Out.WriteLine($"Created identity {entry.Identity}{(nickname is null ? "" : $" ({nickname})")} on {server}{(entry.Default ? "; it is the default" : "")}.");
         return ExitCodes.Ok;
     }
 
@@ -78,6 +79,16 @@ internal static class IdentityCommands
     {
         var server = context.Server;
         var mine = context.Config.Load().IdentitiesOf(server).ToList();
+        if (args.Json)
+        {
+            JsonOutput.Line(context.Out, w =>
+            {
+                w.WriteStartArray();
+                foreach (var entry in mine) Entry(w, entry, token: false);
+                w.WriteEndArray();
+            });
+            return Task.FromResult(ExitCodes.Ok);
+        }
         if (mine.Count == 0)
         {
             context.Out.WriteLine($"No identities saved for {server}; the first command that needs one creates it (or: chat identity new).");
@@ -96,6 +107,11 @@ internal static class IdentityCommands
             : args.Value("identity") is { } selector ? config.FindIdentity(server, selector)
             : config.IdentitiesOf(server).FirstOrDefault(i => i.Default)
               ?? throw new CliException($"no default identity for {server} yet; the first command that needs one creates it (or: chat identity new)");
+        if (args.Json)
+        {
+            JsonOutput.Line(context.Out, w => Entry(w, entry, token: args.Has("token")));
+            return Task.FromResult(ExitCodes.Ok);
+        }
         if (args.Has("token"))
         {
             context.Out.WriteLine(entry.Token);
@@ -118,7 +134,8 @@ internal static class IdentityCommands
             foreach (var other in c.IdentitiesOf(server)) other.Default = other == chosen;
             return chosen;
         });
-        context.Out.WriteLine($"The default identity for {server} is now {entry.Identity}.");
+        if (args.Json) JsonOutput.Line(context.Out, w => Entry(w, entry, token: false));
+        else context.Out.WriteLine($"The default identity for {server} is now {entry.Identity}.");
         return Task.FromResult(ExitCodes.Ok);
     }
 
@@ -134,9 +151,34 @@ internal static class IdentityCommands
                 (oldest.Default, next) = (true, oldest);
             return (gone, next);
         });
+        if (args.Json)
+        {
+            JsonOutput.Line(context.Out, w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("removed", removed.Identity);
+                w.WriteString("server", server);
+                JsonOutput.NullableString(w, "default", promoted?.Identity);
+                w.WriteEndObject();
+            });
+            return Task.FromResult(ExitCodes.Ok);
+        }
         context.Out.WriteLine($"Removed identity {removed.Identity}.");
         if (promoted is not null) context.Out.WriteLine($"The default identity for {server} is now {promoted.Identity}.");
         return Task.FromResult(ExitCodes.Ok);
+    }
+
+    /// <summary>A saved identity as JSON; the token only when asked for (it is the identity).</summary>
+    private static void Entry(System.Text.Json.Utf8JsonWriter w, IdentityEntry entry, bool token)
+    {
+        w.WriteStartObject();
+        w.WriteString("identity", entry.Identity);
+        JsonOutput.NullableString(w, "nickname", entry.Nickname);
+        w.WriteString("server", entry.Server);
+        w.WriteBoolean("default", entry.Default);
+        w.WriteString("created", entry.Created.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture));
+        if (token) w.WriteString("token", entry.Token);
+        w.WriteEndObject();
     }
 
     internal static void ValidateNickname(string nickname)

@@ -96,6 +96,32 @@ internal static class JsonOutput
     public static readonly JsonWriterOptions Compact = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     public static readonly JsonWriterOptions Indented = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, Indented = true };
 
+    /// <summary>One JSON document on its own line: what <c>--format json</c> prints for a verb's result.</summary>
+    public static void Line(TextWriter output, Action<Utf8JsonWriter> write) => output.WriteLine(Write(write));
+
+    public static void NullableString(Utf8JsonWriter writer, string name, string? value)
+    {
+        if (value is null) writer.WriteNull(name);
+        else writer.WriteString(name, value);
+    }
+
+    public static void Settings(Utf8JsonWriter writer, DatabaseSettings? settings)
+    {
+        writer.WriteStartObject("settings");
+        if (settings is not null)
+        {
+            if (settings.HasMaxNameLength) writer.WriteNumber("max_name_length", settings.MaxNameLength);
+            if (settings.HasMaxMessageLength) writer.WriteNumber("max_message_length", settings.MaxMessageLength);
+            if (settings.HasUniqueNames) writer.WriteBoolean("unique_names", settings.UniqueNames);
+            if (settings.HasRequireNameToSend) writer.WriteBoolean("require_name_to_send", settings.RequireNameToSend);
+            if (settings.HasMessagesPerSecond) writer.WriteNumber("messages_per_second", settings.MessagesPerSecond);
+            if (settings.HasMessageBurst) writer.WriteNumber("message_burst", settings.MessageBurst);
+            if (settings.HasDatabaseMessagesPerSecond) writer.WriteNumber("database_messages_per_second", settings.DatabaseMessagesPerSecond);
+            if (settings.HasDatabaseMessageBurst) writer.WriteNumber("database_message_burst", settings.DatabaseMessageBurst);
+        }
+        writer.WriteEndObject();
+    }
+
     public static string Write(Action<Utf8JsonWriter> write, bool indented = false)
     {
         using var buffer = new MemoryStream();

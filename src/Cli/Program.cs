@@ -19,6 +19,7 @@ return await CliProgram.RunAsync(args, Console.In, Console.Out, Console.Error, C
 {
     Color = !Console.IsOutputRedirected,
     ErrorColor = !Console.IsErrorRedirected,
+    Interactive = !Console.IsInputRedirected,
     Cancellation = interrupted.Token,
     Terminal = !Console.IsInputRedirected && !Console.IsOutputRedirected,
 });

@@ -56,13 +56,24 @@ internal static class ServerCommands
             if (args.Has("default") || c.DefaultServer is null) c.DefaultServer = nickname;
             return c.DefaultServer == nickname;
         });
-        context.Out.WriteLine($"Saved server {nickname} ({address}){(isDefault ? "; it is the default" : "")}.");
+        if (args.Json) JsonOutput.Line(context.Out, w => Entry(w, nickname, address, isDefault, null));
+        else context.Out.WriteLine($"Saved server {nickname} ({address}){(isDefault ? "; it is the default" : "")}.");
         return Task.FromResult(ExitCodes.Ok);
     }
 
     private static Task<int> List(CliContext context, ParsedArguments args)
     {
         var config = context.Config.Load();
+        if (args.Json)
+        {
+            JsonOutput.Line(context.Out, w =>
+            {
+                w.WriteStartArray();
+                foreach (var s in config.Servers) Entry(w, s.Nickname, s.Address, s.Nickname == config.DefaultServer, config.IdentitiesOf(s.Address).Count());
+                w.WriteEndArray();
+            });
+            return Task.FromResult(ExitCodes.Ok);
+        }
         Table.Write(context.Out, ["default", "nickname", "address", "identities"],
             config.Servers.Select(s => (IReadOnlyList<string>)[s.Nickname == config.DefaultServer ? "*" : "", s.Nickname, s.Address,
                 config.IdentitiesOf(s.Address).Count().ToString(System.Globalization.CultureInfo.InvariantCulture)]));
@@ -78,7 +89,8 @@ internal static class ServerCommands
             c.DefaultServer = chosen.Nickname;
             return chosen;
         });
-        context.Out.WriteLine($"The default server is now {server.Nickname} ({server.Address}).");
+        if (args.Json) JsonOutput.Line(context.Out, w => Entry(w, server.Nickname, server.Address, true, null));
+        else context.Out.WriteLine($"The default server is now {server.Nickname} ({server.Address}).");
         return Task.FromResult(ExitCodes.Ok);
     }
 
@@ -93,7 +105,29 @@ internal static class ServerCommands
             if (c.DefaultServer == chosen.Nickname) c.DefaultServer = null;
             return (chosen, dropped);
         });
+        if (args.Json)
+        {
+            JsonOutput.Line(context.Out, w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("removed", server.Nickname);
+                w.WriteString("address", server.Address);
+                w.WriteNumber("identities_removed", identities);
+                w.WriteEndObject();
+            });
+            return Task.FromResult(ExitCodes.Ok);
+        }
         context.Out.WriteLine($"Removed server {server.Nickname} ({server.Address}){(identities > 0 ? $" and its {identities} saved identities" : "")}.");
         return Task.FromResult(ExitCodes.Ok);
+    }
+
+    private static void Entry(System.Text.Json.Utf8JsonWriter w, string nickname, string address, bool isDefault, int? identities)
+    {
+        w.WriteStartObject();
+        w.WriteString("nickname", nickname);
+        w.WriteString("address", address);
+        w.WriteBoolean("default", isDefault);
+        if (identities is { } count) w.WriteNumber("identities", count);
+        w.WriteEndObject();
     }
 }

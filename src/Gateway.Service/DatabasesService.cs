@@ -42,6 +42,33 @@ public sealed class DatabasesService(IGrainFactory grains, Authentication authen
         return response;
     }
 
+    public override async Task<DescribeResponse> Describe(DescribeRequest request, ServerCallContext context)
+    {
+        await authentication.RequireAsync(context);
+        var name = Authentication.RequireDatabaseName(request.Database);
+        var database = await grains.GetDatabaseGrain(name).Describe()
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"Database '{name}' does not exist."));
+        var response = new DescribeResponse { Database = ToInfo(database) };
+        foreach (var table in Chat.Sql.SqlCatalog.Tables)
+        {
+            var described = new TableDescription { Name = table.Name, PrimaryKey = table.PrimaryKey };
+            described.Columns.AddRange(table.Columns.Select(c => new ColumnDescription { Name = c.Name, Type = ProtoType(c.Type), Nullable = c.Nullable }));
+            response.Tables.Add(described);
+        }
+        response.Reducers.AddRange(ReducerCatalog.Descriptions);
+        return response;
+    }
+
+    private static Api.V1.SqlType ProtoType(Chat.SqlType type) => type switch
+    {
+        Chat.SqlType.Identity => Api.V1.SqlType.Identity,
+        Chat.SqlType.String => Api.V1.SqlType.String,
+        Chat.SqlType.Bool => Api.V1.SqlType.Bool,
+        Chat.SqlType.Timestamp => Api.V1.SqlType.Timestamp,
+        Chat.SqlType.U64 => Api.V1.SqlType.U64,
+        _ => Api.V1.SqlType.Unspecified,
+    };
+
     /// <summary>Only the fields the request carries (proto3 presence): a publish that names one setting leaves the others as they are.</summary>
     private static SettingsChange? ToSettings(DatabaseSettings? settings)
     {

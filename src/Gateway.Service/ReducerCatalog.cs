@@ -21,14 +21,31 @@ public static class ReducerCatalog
         new Reducer("send_message", ["text"], (_, messages, db, caller, args) => messages.Send(db, caller, args[0])),
     }.ToDictionary(r => r.Name, StringComparer.Ordinal);
 
-    private static readonly HashSet<string> LifecycleReducers = ["identity_connected", "identity_disconnected"];
+    /// <summary>The lifecycle reducers, and when the server runs them.</summary>
+    private static readonly Dictionary<string, string> LifecycleReducers = new(StringComparer.Ordinal)
+    {
+        ["identity_connected"] = "the server, when a client connects",
+        ["identity_disconnected"] = "the server, when a client disconnects",
+    };
+
+    /// <summary>Every reducer of the module, the lifecycle ones too, for Describe: the same list calls are checked against.</summary>
+    public static IReadOnlyList<Api.V1.ReducerDescription> Descriptions { get; } =
+    [
+        .. ClientReducers.Values.Select(r =>
+        {
+            var description = new Api.V1.ReducerDescription { Name = r.Name, ClientCallable = true, CalledBy = "any client" };
+            description.Parameters.AddRange(r.Parameters.Select(p => new Api.V1.ReducerParameter { Name = p, Type = "string" }));
+            return description;
+        }),
+        .. LifecycleReducers.Select(r => new Api.V1.ReducerDescription { Name = r.Key, ClientCallable = false, CalledBy = r.Value }),
+    ];
 
     private static string Signatures => string.Join(", ", ClientReducers.Values.Select(r => $"{r.Name}({string.Join(", ", r.Parameters.Select(p => p + ": string"))})"));
 
     /// <summary>Checks the call and runs it; a bad reducer name or bad arguments throw an <see cref="RpcException"/> before anything runs.</summary>
     public static Task<ReducerResult> Call(IGrainFactory grains, MessageSender messages, string database, ReducerCaller caller, string reducer, string argsJson)
     {
-        if (LifecycleReducers.Contains(reducer))
+        if (LifecycleReducers.ContainsKey(reducer))
             throw new RpcException(new Status(StatusCode.PermissionDenied,
                 $"{reducer} is a lifecycle reducer: the server runs it when a client connects or disconnects; clients cannot call it."));
         if (!ClientReducers.TryGetValue(reducer, out var target))

@@ -50,7 +50,7 @@ public class CliTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
         var listed = await me.OkAsync("list");
         Assert.Contains(listed.OutLines, l => l.StartsWith($" {db} ", StringComparison.Ordinal) && l.Contains("0x" + identity, StringComparison.Ordinal));
 
-        var deleted = await me.OkAsync("delete", db);
+        var deleted = await me.OkAsync("delete", db, "--yes"); // no terminal to confirm on
         Assert.Equal($"Deleted database {db}.\n", deleted.Out);
         var gone = await me.RunAsync("sql", db, "SELECT * FROM Message");
         Assert.Equal(1, gone.ExitCode);
@@ -89,7 +89,7 @@ public class CliTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
         var list = await me.OkAsync("identity", "list");
         Assert.Contains(list.OutLines, l => l.StartsWith(" *", StringComparison.Ordinal) && l.Contains(created, StringComparison.Ordinal));
         Assert.Contains(list.OutLines, l => l.Contains(bobIdentity, StringComparison.Ordinal) && l.EndsWith("bob", StringComparison.Ordinal));
-        var refused = await me.RunAsync("delete", db, "--identity", "bob");
+        var refused = await me.RunAsync("delete", db, "--identity", "bob", "--yes");
         Assert.Equal(1, refused.ExitCode);
         Assert.StartsWith("error: PermissionDenied: ", refused.Err);
 
