@@ -55,6 +55,7 @@ public static class GatewayServiceCollectionExtensions
         app.MapGrpcService<DatabasesService>().EnableGrpcWeb();
         app.MapGrpcReflectionService();
         app.MapGrpcHealthChecksService();
+        app.MapWebClient();
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapHealthChecks("/readyz");
         return app;
