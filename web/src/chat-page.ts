@@ -107,7 +107,10 @@ class ChatView {
   private userChanged(after: User): void {
     const before = this.users.get(after.identity);
     this.users.set(after.identity, after);
-    const notice = this.usersKnown ? userNotice(before, after, (u) => this.nameOf(u.identity, u)) : null;
+    const self = after.identity === this.identity.identity;
+    const notice = !this.usersKnown ? null
+      : self ? (after.name !== undefined && after.name !== before?.name ? `You are now known as ${after.name}` : null)
+      : userNotice(before, after, (u) => this.nameOf(u.identity, u));
     if (notice) this.addNotice(notice);
     if (before?.name !== after.name) this.renameInMessages();
     this.renderPeople();
