@@ -62,7 +62,6 @@ class ChatView {
     composer.addEventListener("submit", (event) => { event.preventDefault(); void this.send(); });
 
     this.olderButton.addEventListener("click", () => void this.loadOlder());
-    this.scroller.addEventListener("scroll", () => { if (this.scroller.scrollTop < 40) void this.loadOlder(); });
     this.scroller.append(this.olderButton, this.messages);
     const conversation = element("section", { className: "conversation", ariaLabel: `Conversation in ${database}` },
       element("h2", { textContent: database }), this.scroller, composer);

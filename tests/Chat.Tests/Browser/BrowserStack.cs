@@ -65,10 +65,10 @@ public sealed class BrowserStack : IAsyncLifetime
         Connect();
     }
 
-    public async Task<string> NewDatabaseAsync(string prefix)
+    public async Task<string> NewDatabaseAsync(string prefix, V1.DatabaseSettings? settings = null)
     {
         var name = $"{prefix}-{Interlocked.Increment(ref _databases)}";
-        await new V1.Databases.DatabasesClient(_channel).PublishAsync(new V1.PublishRequest { Database = name }, TestGateway.Bearer(OwnerToken));
+        await new V1.Databases.DatabasesClient(_channel).PublishAsync(new V1.PublishRequest { Database = name, Settings = settings }, TestGateway.Bearer(OwnerToken));
         return name;
     }
 

@@ -84,9 +84,28 @@ public class WebChatTests(BrowserStack browser) : IClassFixture<BrowserStack>
     }
 
     [Fact]
+    public async Task The_list_opens_a_database_by_name_and_an_unknown_one_says_how_to_make_it()
+    {
+        var db = await browser.NewDatabaseAsync("listed");
+        await using var person = await browser.NewPersonAsync();
+        var page = await person.NewPageAsync();
+        await page.GotoAsync(browser.Stack.HttpAddress + "/");
+        await page.GetByRole(AriaRole.Link, new() { Name = db }).ClickAsync();
+        await ChatPage.ExpectConnected(page, db);
+
+        await page.GotoAsync(browser.Stack.HttpAddress + "/");
+        var name = page.GetByLabel("Open a database by name");
+        await name.FillAsync("no-such-db");
+        await name.PressAsync("Enter");
+        await Expect(page).ToHaveURLAsync(browser.Stack.HttpAddress + "/db/no-such-db");
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("chat publish no-such-db");
+    }
+
+    [Fact]
     public async Task History_pages_back_to_the_first_message()
     {
-        var db = await browser.NewDatabaseAsync("history");
+        // More messages than one sender's burst: rate limits off for this database.
+        var db = await browser.NewDatabaseAsync("history", new Chat.Api.V1.DatabaseSettings { MessagesPerSecond = 0 });
         for (var i = 1; i <= 120; i++) await browser.SendAsync(db, $"message {i}");
         await using var person = await browser.NewPersonAsync();
         var page = await browser.OpenChatAsync(person, db);
