@@ -198,10 +198,15 @@ class ChatView {
     }
   }
 
+  /** The text whose send was lost on the way, and its key: sending it again reuses the key, so it is stored once. */
+  private unsent: { text: string; key: string } | null = null;
+
   private async send(): Promise<void> {
     const text = this.composerInput.value;
     this.sendError.textContent = "";
-    const outcome = await this.session.call("send_message", text);
+    const key = this.unsent?.text === text ? this.unsent.key : newKey();
+    const outcome = await this.session.call("send_message", text, key);
+    this.unsent = outcome.ran ? null : { text, key };
     if (outcome.ok) {
       if (this.composerInput.value === text) this.composerInput.value = "";
     } else {
@@ -214,4 +219,9 @@ class ChatView {
     const outcome = await this.session.call("set_name", this.nameInput.value.trim());
     if (!outcome.ok) this.nameError.textContent = outcome.error;
   }
+}
+
+/** 32 random hex characters: an idempotency key (visible ASCII, at most 128). */
+function newKey(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -20,6 +20,8 @@ export interface SessionEvents {
 export interface CallOutcome {
   ok: boolean;
   error: string;
+  /** The reducer answered (committed or refused), rather than the call being lost on the way. */
+  ran: boolean;
 }
 
 const maxBackoffMs = 10_000;
@@ -51,18 +53,19 @@ export class ChatSession {
     return this.connectionId !== null;
   }
 
-  async call(reducer: "send_message" | "set_name", argument: string): Promise<CallOutcome> {
+  /** `idempotencyKey`: the same key for a retry of the same call, so that one whose answer was lost is not run twice. */
+  async call(reducer: "send_message" | "set_name", argument: string, idempotencyKey = ""): Promise<CallOutcome> {
     const connectionId = this.connectionId;
-    if (!connectionId) return { ok: false, error: "Not connected right now; reconnecting. Try again in a moment." };
+    if (!connectionId) return { ok: false, error: "Not connected right now; reconnecting. Try again in a moment.", ran: false };
     try {
       const result = await chat.sessionCall(
-        { connectionId, call: { requestId: this.nextRequestId++, reducer, argsJson: JSON.stringify([argument]) } },
+        { connectionId, call: { requestId: this.nextRequestId++, reducer, argsJson: JSON.stringify([argument]), idempotencyKey } },
         { headers: bearer(this.identity) },
       );
       const outcome = result.outcome;
-      return outcome && outcome.code !== 0 ? { ok: false, error: outcome.error } : { ok: true, error: "" };
+      return outcome && outcome.code !== 0 ? { ok: false, error: outcome.error, ran: true } : { ok: true, error: "", ran: true };
     } catch (error) {
-      return { ok: false, error: describeError(error) };
+      return { ok: false, error: describeError(error), ran: false };
     }
   }
 
