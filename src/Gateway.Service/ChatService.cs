@@ -10,7 +10,7 @@ using LogLevel = Chat.Api.V1.LogLevel;
 namespace Chat.Gateway;
 
 /// <summary>The <c>chat.v1.Chat</c> service: identities, live connections and reducer calls, relayed to the grains.</summary>
-public sealed class ChatService(
+public sealed partial class ChatService(
     IGrainFactory grains,
     TokenService tokens,
     Authentication authentication,
@@ -19,6 +19,7 @@ public sealed class ChatService(
     SqlAdmission sqlAdmission,
     KnownDatabases knownDatabases,
     LogFollowing logFollowing,
+    SessionRegistry sessions,
     MessageSender messages,
     Subscriptions subscriptions,
     Microsoft.Extensions.Options.IOptions<GatewayOptions> options,
@@ -35,7 +36,48 @@ public sealed class ChatService(
         return Task.FromResult(new CreateIdentityResponse { Identity = identity.ToString(), Token = tokens.Issue(identity) });
     }
 
-    public override async Task Connect(IAsyncStreamReader<ClientMessage> requestStream, IServerStreamWriter<ServerMessage> responseStream, ServerCallContext context)
+    public override Task Connect(IAsyncStreamReader<ClientMessage> requestStream, IServerStreamWriter<ServerMessage> responseStream, ServerCallContext context) =>
+        ServeConnectionAsync(responseStream, context, async live =>
+        {
+            var connection = live.Connection;
+            var calls = new ReducerCallPipeline(result => connection.SendAsync(new ServerMessage { ReducerResult = result }, live.Ending));
+            try
+            {
+                await foreach (var message in requestStream.ReadAllAsync(live.Ending))
+                {
+                    switch (message.MessageCase)
+                    {
+                        case ClientMessage.MessageOneofCase.CallReducer:
+                            var call = message.CallReducer;
+                            await calls.CallAsync(call, () => Call(live.Database, live.Caller with { RequestId = call.RequestId, IdempotencyKey = Keyed(call.IdempotencyKey) }, call, live.Peer), live.Ending);
+                            break;
+                        case ClientMessage.MessageOneofCase.Subscribe:
+                            await calls.IdleAsync(); // the snapshot includes what this client's earlier calls did
+                            await subscriptions.SubscribeAsync(connection, message.Subscribe, live.Ending);
+                            break;
+                        case ClientMessage.MessageOneofCase.Unsubscribe:
+                            await calls.IdleAsync();
+                            await subscriptions.UnsubscribeAsync(connection, message.Unsubscribe.RequestId, live.Ending);
+                            break;
+                    }
+                }
+                await calls.CompleteAsync();
+            }
+            catch (Exception) when (calls.Failed.IsFaulted)
+            {
+                // An answer could not be made (the cluster failed under a call): end the stream with that error, as a
+                // call failing in the read loop would; the interceptor maps it to its status.
+                live.Failed = true;
+                calls.Failed.GetAwaiter().GetResult();
+                throw;
+            }
+        });
+
+    /// <summary>
+    /// One live connection, whatever carries it (Connect, Session): the limits, identity_connected, the IdentityToken,
+    /// then <paramref name="serve"/> until the stream ends, then identity_disconnected and the release of all it held.
+    /// </summary>
+    private async Task ServeConnectionAsync(IServerStreamWriter<ServerMessage> responseStream, ServerCallContext context, Func<ServedConnection, Task> serve)
     {
         var database = Authentication.RequireDatabaseName(context.RequestHeaders.GetValue("database"));
         // Like SpacetimeDB's anonymous connect: no token, a new identity.
@@ -79,43 +121,18 @@ public sealed class ChatService(
         // Eviction does not cancel a write in progress: the client gets the messages already on their way, then the status saying why.
         using var writing = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var pump = connection.PumpAsync(responseStream, writing.Token);
-        var calls = new ReducerCallPipeline(result => connection.SendAsync(new ServerMessage { ReducerResult = result }, ending.Token));
+        var live = new ServedConnection(connection, caller, database, peer, ending.Token);
         try
         {
             await connection.SendAsync(new ServerMessage
             {
                 IdentityToken = new IdentityToken { Identity = identity.Value.ToString(), Token = token, ConnectionId = connection.Id.ToString() },
             }, ending.Token);
-            await foreach (var message in requestStream.ReadAllAsync(ending.Token))
-            {
-                switch (message.MessageCase)
-                {
-                    case ClientMessage.MessageOneofCase.CallReducer:
-                        var call = message.CallReducer;
-                        await calls.CallAsync(call, () => Call(database, caller with { RequestId = call.RequestId, IdempotencyKey = Keyed(call.IdempotencyKey) }, call, peer), ending.Token);
-                        break;
-                    case ClientMessage.MessageOneofCase.Subscribe:
-                        await calls.IdleAsync(); // the snapshot includes what this client's earlier calls did
-                        await subscriptions.SubscribeAsync(connection, message.Subscribe, ending.Token);
-                        break;
-                    case ClientMessage.MessageOneofCase.Unsubscribe:
-                        await calls.IdleAsync();
-                        await subscriptions.UnsubscribeAsync(connection, message.Unsubscribe.RequestId, ending.Token);
-                        break;
-                }
-            }
-            await calls.CompleteAsync();
+            await serve(live);
             connection.Complete();
             await pump;
         }
-        catch (Exception) when (calls.Failed.IsFaulted)
-        {
-            // An answer could not be made (the cluster failed under a call): end the stream with that error, as a
-            // call failing in the read loop would; the interceptor maps it to its status.
-            calls.Failed.GetAwaiter().GetResult();
-            throw;
-        }
-        catch (Exception e) when (e is OperationCanceledException or IOException or ChannelClosedException || e is RpcException { StatusCode: StatusCode.Cancelled })
+        catch (Exception e) when (!live.Failed && (e is OperationCanceledException or IOException or ChannelClosedException || e is RpcException { StatusCode: StatusCode.Cancelled }))
         {
             reason = connection.EvictedBecause is not null ? "it could not keep up"
                 : lifetime.ApplicationStopping.IsCancellationRequested ? "the gateway is shutting down" : "the client went away";

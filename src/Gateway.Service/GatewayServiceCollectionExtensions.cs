@@ -35,6 +35,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<MessageSender>();
         services.AddSingleton<SubscriptionHub>();
         services.AddSingleton<Subscriptions>();
+        services.AddSingleton<SessionRegistry>();
         services.AddHostedService(sp => sp.GetRequiredService<ConnectionRegistry>());
         services.AddGrpc(o =>
         {
@@ -49,10 +50,13 @@ public static class GatewayServiceCollectionExtensions
 
     public static IEndpointRouteBuilder MapChatGateway(this IEndpointRouteBuilder app)
     {
-        app.MapGrpcService<ChatService>();
-        app.MapGrpcService<DatabasesService>();
+        // gRPC-Web, for browsers: on any endpoint that speaks HTTP/1.1 (the HTTP port), beside plain gRPC on HTTP/2.
+        if (app is IApplicationBuilder pipeline) pipeline.UseGrpcWeb();
+        app.MapGrpcService<ChatService>().EnableGrpcWeb();
+        app.MapGrpcService<DatabasesService>().EnableGrpcWeb();
         app.MapGrpcReflectionService();
         app.MapGrpcHealthChecksService();
+        app.MapWebClient();
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapHealthChecks("/readyz");
         app.MapChatHttpApi();

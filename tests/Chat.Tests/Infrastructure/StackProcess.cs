@@ -22,9 +22,10 @@ public sealed class StackProcess : IDisposable
 
     private StackProcess(Process process, int grpcPort, int httpPort) => (_process, GrpcPort, HttpPort) = (process, grpcPort, httpPort);
 
-    public static StackProcess Start(string connectionString, string clusterId, string serviceId, IDictionary<string, string>? extra = null)
+    /// <param name="ports">The gRPC and HTTP ports to listen on; new free ones when null (a restart passes the old ones, so clients find it again).</param>
+    public static StackProcess Start(string connectionString, string clusterId, string serviceId, IDictionary<string, string>? extra = null, (int Grpc, int Http)? ports = null)
     {
-        var (grpc, http) = (FreePort(), FreePort());
+        var (grpc, http) = ports ?? (FreePort(), FreePort());
         var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "Chat.Silo.dll")])
         {
             WorkingDirectory = AppContext.BaseDirectory,
@@ -94,6 +95,22 @@ public sealed class StackProcess : IDisposable
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(seconds), $"the stack was not ready within {seconds} s");
             await Task.Delay(200);
+        }
+    }
+
+    /// <summary>Stops the stack as Ctrl+C does (SIGTERM: streams end, users go offline), bounded; killed if it does not exit.</summary>
+    public async Task StopAsync(int seconds = 60)
+    {
+        if (_process.HasExited) return;
+        using (var signal = Process.Start("kill", ["-TERM", _process.Id.ToString()])) await signal.WaitForExitAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
         }
     }
 

@@ -30,10 +30,14 @@ public sealed class TestGateway : IAsyncDisposable
     public V1.Databases.DatabasesClient Databases { get; }
     public IServiceProvider Services => _app.Services;
 
-    private TestGateway(WebApplication app, string address)
+    /// <summary>The HTTP/1.1 endpoint, as the stack's HTTP port: gRPC-Web and the web page.</summary>
+    public string WebAddress { get; }
+
+    private TestGateway(WebApplication app, string address, string webAddress)
     {
         _app = app;
         Address = address;
+        WebAddress = webAddress;
         _channel = GrpcChannel.ForAddress(address);
         Chat = new V1.Chat.ChatClient(_channel);
         Databases = new V1.Databases.DatabasesClient(_channel);
@@ -56,15 +60,22 @@ public sealed class TestGateway : IAsyncDisposable
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         logging?.Invoke(builder.Logging);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        ListenOptions? web = null;
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(System.Net.IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2);
+            k.Listen(System.Net.IPAddress.Loopback, 0, l => (l.Protocols, web) = (HttpProtocols.Http1, l));
+        });
         builder.Services.AddSingleton(client);
         builder.Services.AddSingleton<IGrainFactory>(client);
         builder.Services.AddChatGateway(builder.Configuration);
         var app = builder.Build();
         app.MapChatGateway();
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new TestGateway(app, address);
+        // Kestrel writes the port it bound into the listen options.
+        var webAddress = $"http://127.0.0.1:{web!.IPEndPoint!.Port}";
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First(a => a != webAddress);
+        return new TestGateway(app, address, webAddress);
     }
 
     public ConnectionRegistry Registry => _app.Services.GetRequiredService<ConnectionRegistry>();
