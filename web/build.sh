@@ -9,5 +9,4 @@ npx buf generate ../proto --template buf.gen.yaml
 npx tsc --noEmit
 mkdir -p "$out"
 npx esbuild src/main.ts --bundle --minify --format=esm --target=es2022 --legal-comments=none --outfile="$out/app.js"
-cp src/index.html src/app.css "$out/"
 echo "built $out: $(wc -c < "$out/app.js") bytes of JavaScript"

@@ -258,19 +258,21 @@ public class ChatModuleTests(ChatClusterFixture fixture) : IClassFixture<ChatClu
         var chat = NewDatabase(out var owner);
         await chat.Publish(owner, settings: ModuleSettings.Default with { MessagesPerSecond = 0 });
         var id = await DatabaseId(chat);
-        using var stop = new CancellationTokenSource();
+        // Each sender goes on until the delete has reached it (a send answered not-found); the delete waits for a commit.
+        var committed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var senders = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
         {
             var statuses = new List<ReducerStatus>();
-            while (!stop.IsCancellationRequested)
+            while (statuses.Count == 0 || statuses[^1] != ReducerStatus.NotFound)
+            {
                 statuses.Add((await chat.Send(owner, $"sender {w}")).Status);
+                if (statuses[^1] == ReducerStatus.Committed) committed.TrySetResult();
+            }
             return statuses;
         })).ToArray();
-        await Task.Delay(300);
+        await committed.Task.WaitAsync(TimeSpan.FromMinutes(1));
         Assert.True((await fixture.Client.GetDatabaseGrain(chat.Database).Delete(owner)).IsCommitted);
-        await Task.Delay(300);
-        stop.Cancel();
-        var statuses = (await Task.WhenAll(senders)).SelectMany(s => s).ToList();
+        var statuses = (await Task.WhenAll(senders).WaitAsync(TimeSpan.FromMinutes(1))).SelectMany(s => s).ToList();
 
         Assert.Contains(ReducerStatus.Committed, statuses);
         Assert.Equal(ReducerStatus.NotFound, statuses[^1]);

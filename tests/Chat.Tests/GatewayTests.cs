@@ -429,6 +429,6 @@ public class GatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixture
         var connected = await fixture.Cluster.Client.GetUserGrain(Db, identity).IdentityConnected(new ReducerCaller(identity, ConnectionId.New()), ghostGateway);
         Assert.True(connected.IsCommitted);
         Assert.True(await Online(identity.ToString()));
-        await WaitUntil(async () => await Online(identity.ToString()) == false, "the janitor ends the dead gateway's connection", seconds: 20);
+        await WaitUntil(async () => await Online(identity.ToString()) == false, "the janitor ends the dead gateway's connection", seconds: 60);
     }
 }
