@@ -15,16 +15,28 @@ public sealed class Authentication(TokenService tokens)
     /// <summary>The caller's identity, or null when no token was sent; a bad token is never ignored.</summary>
     public async Task<Identity?> TryAuthenticateAsync(ServerCallContext context)
     {
-        var header = context.RequestHeaders.GetValue("authorization");
-        if (string.IsNullOrWhiteSpace(header))
-            return null;
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        if (!TryBearerToken(context.RequestHeaders.GetValue("authorization"), out var token))
             throw new RpcException(new Status(StatusCode.Unauthenticated, "The authorization metadata must be `Bearer <token>`."));
-        var (identity, error) = await tokens.ValidateAsync(header["Bearer ".Length..].Trim());
+        if (token is null)
+            return null;
+        var (identity, error) = await tokens.ValidateAsync(token);
         if (identity is null)
             throw new RpcException(new Status(StatusCode.Unauthenticated, error!));
         context.GetHttpContext().Items[IdentityItem] = identity.Value;
         return identity;
+    }
+
+    /// <summary>
+    /// The token of an <c>authorization</c> header or metadata value, for gRPC and HTTP alike: null when none was sent;
+    /// false when the value is not <c>Bearer &lt;token&gt;</c>.
+    /// </summary>
+    public static bool TryBearerToken(string? header, out string? token)
+    {
+        token = null;
+        if (string.IsNullOrWhiteSpace(header)) return true;
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return false;
+        token = header["Bearer ".Length..].Trim();
+        return true;
     }
 
     public static string RequireDatabaseName(string? database)

@@ -82,7 +82,7 @@ public sealed partial class ChatService(
         var database = Authentication.RequireDatabaseName(context.RequestHeaders.GetValue("database"));
         // Like SpacetimeDB's anonymous connect: no token, a new identity.
         var identity = await authentication.TryAuthenticateAsync(context);
-        var token = identity is null ? null : context.RequestHeaders.GetValue("authorization")!["Bearer ".Length..].Trim();
+        Authentication.TryBearerToken(context.RequestHeaders.GetValue("authorization"), out var token); // checked just above
         var peer = AddressLimits.PeerOf(context);
         // The stream limits first, so that a Connect refused by one of them has not spent a new identity.
         using var addressSlot = addresses.OpenConnection(peer);

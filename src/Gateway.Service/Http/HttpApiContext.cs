@@ -30,11 +30,10 @@ public sealed class HttpApiContext(TokenService tokens, AddressLimits addresses,
     /// <summary>The caller's identity, or null when no token was sent; a bad token is refused, never ignored.</summary>
     public async Task<Identity?> TryIdentityAsync(HttpContext http)
     {
-        var header = http.Request.Headers.Authorization.ToString();
-        if (string.IsNullOrWhiteSpace(header)) return null;
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        if (!Authentication.TryBearerToken(http.Request.Headers.Authorization.ToString(), out var token))
             throw new HttpApiException(StatusCodes.Status401Unauthorized, "The Authorization header must be `Bearer <token>` (POST /v1/identity gives you a token).");
-        var (identity, error) = await tokens.ValidateAsync(header["Bearer ".Length..].Trim());
+        if (token is null) return null;
+        var (identity, error) = await tokens.ValidateAsync(token);
         if (identity is null) throw new HttpApiException(StatusCodes.Status401Unauthorized, error!);
         http.Items[Authentication.IdentityItem] = identity.Value;
         return identity;
