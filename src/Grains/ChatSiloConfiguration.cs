@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Configuration;
+using Orleans.Runtime;
 using Orleans.Storage;
 
 namespace Chat.Grains;
@@ -12,6 +13,9 @@ public static class ChatSiloConfiguration
 {
     /// <summary>The Orleans grain storage (ADO.NET, PostgreSQL) that holds database metadata and settings.</summary>
     public const string GrainStorage = "chat";
+
+    /// <summary>PostgreSQL's application_name of the silos' own sessions, unless the connection string names one.</summary>
+    public const string SiloApplicationName = "chat-silo";
 
     /// <summary>The ADO.NET invariant the Orleans providers use for PostgreSQL.</summary>
     public const string AdoNetInvariant = "Npgsql";
@@ -29,7 +33,17 @@ public static class ChatSiloConfiguration
             AutoPrepareMinUsages = 2,
             Options = AppendOption(new NpgsqlConnectionStringBuilder(connectionString).Options, "-c idle_in_transaction_session_timeout=2000"),
         };
-        silo.Services.AddSingleton(_ => NpgsqlDataSource.Create(prepared.ConnectionString));
+        silo.Services.AddOptions<PostgresWarmUpOptions>().BindConfiguration("Chat:Storage");
+        silo.Services.AddSingleton(sp =>
+        {
+            // The warmed connections stay in the pool (Npgsql closes idle ones above the minimum after 5 minutes).
+            var warm = sp.GetRequiredService<IOptions<PostgresWarmUpOptions>>().Value.WarmConnections;
+            var pooled = new NpgsqlConnectionStringBuilder(prepared.ConnectionString);
+            if (pooled.MinPoolSize == 0) pooled.MinPoolSize = Math.Clamp(warm, 0, pooled.MaxPoolSize);
+            pooled.ApplicationName ??= SiloApplicationName; // tells an operator's pg_stat_activity whose sessions these are
+            return NpgsqlDataSource.Create(pooled.ConnectionString);
+        });
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresWarmUp>();
         silo.Services.AddSingleton<ChatStore>();
         silo.Services.AddOptions<ConnectionCleanupOptions>().BindConfiguration("Chat:Connections");
         silo.Services.AddHostedService<ConnectionJanitor>();

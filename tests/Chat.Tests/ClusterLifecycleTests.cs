@@ -1,3 +1,4 @@
+using Chat.Grains;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
 
@@ -86,6 +87,20 @@ public class ClusterLifecycleTests
         }
         Assert.Equal(Enumerable.Range(1, 200).Select(i => (ulong)i), delivered);
         await watcher.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_silo_joins_with_its_PostgreSQL_connections_already_open()
+    {
+        var connectionString = await TestPostgres.CreateDatabaseAsync();
+        await using var cluster = await ChatCluster.StartAsync(connectionString, serviceId: "warm");
+        var database = new Npgsql.NpgsqlConnectionStringBuilder(connectionString).Database;
+        // Opened before the silo became active, not by a call: nothing has called a grain yet.
+        // (The silo's periodic jobs may have opened one or two more meanwhile.)
+        var open = await TestPostgres.ScalarAsync<long>(connectionString,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = @database AND application_name = @application",
+            ("database", database!), ("application", ChatSiloConfiguration.SiloApplicationName));
+        Assert.InRange(open, new PostgresWarmUpOptions().WarmConnections, 100);
     }
 
     /// <summary>
