@@ -1,4 +1,5 @@
 using Chat.Grains;
+using Chat.Development;
 using Chat.Storage;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
