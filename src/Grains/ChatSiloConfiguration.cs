@@ -30,7 +30,12 @@ public static class ChatSiloConfiguration
             Options = AppendOption(new NpgsqlConnectionStringBuilder(connectionString).Options, "-c idle_in_transaction_session_timeout=2000"),
         };
         silo.Services.AddSingleton(_ => NpgsqlDataSource.Create(prepared.ConnectionString));
-        silo.Services.AddSingleton<ChatStore>();
+        silo.Services.AddSingleton<DatabaseCatalogStore>();
+        silo.Services.AddSingleton<UserStore>();
+        silo.Services.AddSingleton<ReducerCallStore>();
+        silo.Services.AddSingleton<MessageStore>();
+        silo.Services.AddSingleton<ModuleLogStore>();
+        silo.Services.AddSingleton<GatewayRegistryStore>();
         silo.Services.AddOptions<ConnectionCleanupOptions>().BindConfiguration("Chat:Connections");
         silo.Services.AddHostedService<ConnectionJanitor>();
         silo.Services.AddOptions<IdempotencyOptions>().BindConfiguration("Chat:Idempotency");
