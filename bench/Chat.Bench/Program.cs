@@ -12,6 +12,7 @@ using System.Text.Json.Serialization;
 using Chat;
 using Chat.Bench;
 using Chat.Grains;
+using Chat.Development;
 using Chat.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

@@ -9,6 +9,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Chat.FanoutBench;
+using Chat.Development;
 using Chat.Storage;
 using Grpc.Core;
 using V1 = Chat.Api.V1;

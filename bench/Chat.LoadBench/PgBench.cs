@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Chat.Storage;
+using Chat.Development;
 using Npgsql;
 
 namespace Chat.LoadBench;

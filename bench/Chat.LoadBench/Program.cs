@@ -13,6 +13,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Chat.LoadBench;
+using Chat.Development;
 using Chat.Storage;
 using Npgsql;
 

@@ -12,7 +12,7 @@ WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY src/Api/Api.csproj                               src/Api/
 COPY src/Grains.Interfaces/Grains.Interfaces.csproj   src/Grains.Interfaces/
-COPY src/Storage/Storage.csproj                       src/Storage/
+COPY src/Development/Development.csproj               src/Development/
 COPY src/Sql/Sql.csproj                               src/Sql/
 COPY src/Gateway.Service/Gateway.Service.csproj       src/Gateway.Service/
 COPY src/Gateway/Gateway.csproj                       src/Gateway/

@@ -1,6 +1,6 @@
 using Chat;
 using Chat.Gateway;
-using Chat.Storage;
+using Chat.Development;
 using Orleans.Configuration;
 
 // A standalone gateway: an Orleans client of a running cluster, found through the membership table in PostgreSQL.

@@ -44,7 +44,12 @@ public static class ChatSiloConfiguration
             return NpgsqlDataSource.Create(pooled.ConnectionString);
         });
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresWarmUp>();
-        silo.Services.AddSingleton<ChatStore>();
+        silo.Services.AddSingleton<DatabaseCatalogStore>();
+        silo.Services.AddSingleton<UserStore>();
+        silo.Services.AddSingleton<ReducerCallStore>();
+        silo.Services.AddSingleton<MessageStore>();
+        silo.Services.AddSingleton<ModuleLogStore>();
+        silo.Services.AddSingleton<GatewayRegistryStore>();
         silo.Services.AddOptions<ConnectionCleanupOptions>().BindConfiguration("Chat:Connections");
         silo.Services.AddHostedService<ConnectionJanitor>();
         silo.Services.AddOptions<IdempotencyOptions>().BindConfiguration("Chat:Idempotency");

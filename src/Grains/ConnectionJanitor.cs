@@ -30,7 +30,7 @@ public sealed class ConnectionCleanupOptions
 /// as long as Interval + the gateways' HeartbeatInterval stays well under GatewayTimeout (5 s + 5 s against 30 s).
 /// </remarks>
 public sealed class ConnectionJanitor(
-    ChatStore store, IGrainFactory grains, IOptions<ConnectionCleanupOptions> options, ILogger<ConnectionJanitor> logger) : PeriodicSiloJob(logger)
+    GatewayRegistryStore store, IGrainFactory grains, IOptions<ConnectionCleanupOptions> options, ILogger<ConnectionJanitor> logger) : PeriodicSiloJob(logger)
 {
     /// <summary>When the current run of passes that reached storage began; null after a failed pass.</summary>
     private long? _reachableSince;

@@ -20,7 +20,8 @@ public sealed class DatabaseState
 /// </remarks>
 public sealed class DatabaseGrain(
     [PersistentState("database", ChatSiloConfiguration.GrainStorage)] IPersistentState<DatabaseState> state,
-    ChatStore store,
+    DatabaseCatalogStore store,
+    ModuleLogStore logStore,
     ILogger<DatabaseGrain> logger) : Grain, IDatabaseGrain
 {
     private string Name => this.GetPrimaryKeyString();
@@ -179,7 +180,7 @@ public sealed class DatabaseGrain(
     {
         try
         {
-            await store.AppendLogAsync(databaseId, [(ChatReducers.TruncateToMicroseconds(DateTime.UtcNow), ModuleLogLevel.Info, null, message)]);
+            await logStore.AppendLogAsync(databaseId, [(ChatReducers.TruncateToMicroseconds(DateTime.UtcNow), ModuleLogLevel.Info, null, message)]);
             GrainFactory.GetModuleLogGrain(Name).Appended().Ignore();
         }
         catch (Exception e)

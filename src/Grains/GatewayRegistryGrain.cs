@@ -4,7 +4,7 @@ using Orleans.Concurrency;
 namespace Chat.Grains;
 
 [StatelessWorker]
-public sealed class GatewayRegistryGrain(ChatStore store) : Grain, IGatewayRegistryGrain
+public sealed class GatewayRegistryGrain(GatewayRegistryStore store) : Grain, IGatewayRegistryGrain
 {
     public Task Heartbeat(Guid gatewayId) => store.TouchGatewayAsync(gatewayId);
 

@@ -17,7 +17,7 @@ public sealed class IdempotencyOptions
 /// Runs on every silo: deletes idempotency records older than the retention window, in bounded batches so that no
 /// statement holds locks for long. Several silos doing it at once is harmless.
 /// </summary>
-public sealed class IdempotencyKeyPruner(ChatStore store, IOptions<IdempotencyOptions> options, ILogger<IdempotencyKeyPruner> logger) : PeriodicSiloJob(logger)
+public sealed class IdempotencyKeyPruner(ReducerCallStore store, IOptions<IdempotencyOptions> options, ILogger<IdempotencyKeyPruner> logger) : PeriodicSiloJob(logger)
 {
     private const int Batch = 10_000;
 

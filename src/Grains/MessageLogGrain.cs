@@ -31,18 +31,20 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     private DateTime _lastSent;
     private readonly Dictionary<Identity, TokenBucket> _buckets = [];
     private TokenBucket _databaseBucket;
-    private readonly ChatStore _store;
+    private readonly MessageStore _store;
+    private readonly ReducerCallStore _callStore;
     private readonly ILogger<MessageLogGrain> _logger;
     private readonly GroupCommitLoop<Pending> _commits;
     private readonly LogPruner _pruner;
     private readonly RecentCalls _recentCalls = new();
     private UnknownDatabaseGrace? _grace;
 
-    public MessageLogGrain(ChatStore store, IOptions<ModuleLogOptions> logOptions, ILogger<MessageLogGrain> logger)
+    public MessageLogGrain(MessageStore store, ReducerCallStore callStore, ModuleLogStore logStore, IOptions<ModuleLogOptions> logOptions,
+        ILogger<MessageLogGrain> logger)
     {
-        (_store, _logger) = (store, logger);
+        (_store, _callStore, _logger) = (store, callStore, logger);
         _commits = new GroupCommitLoop<Pending>(Commit);
-        _pruner = new LogPruner(store, logOptions.Value, logger);
+        _pruner = new LogPruner(logStore, logOptions.Value, logger);
     }
 
     /// <summary>Released when the batch before has joined the commit queue: batches join it in the order they arrived.</summary>
@@ -101,7 +103,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     {
         var unknown = messages.Where(m => m.Caller.IdempotencyKey is { } key && !_recentCalls.Knows(m.Caller.Identity, key))
             .Select(m => (m.Caller.Identity, m.Caller.IdempotencyKey!)).Distinct().ToList();
-        return unknown.Count == 0 ? null : _store.FindCallsAsync(database.Id, unknown);
+        return unknown.Count == 0 ? null : _callStore.FindCallsAsync(database.Id, unknown);
     }
 
     /// <summary>
@@ -200,7 +202,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     /// Takes one group from the loop: assigns its offsets and timestamps and gets its rows into PostgreSQL. With nothing
     /// before it uncommitted, the group is one autocommitted statement, a single round trip. Otherwise it is chained: its
     /// rows are inserted in an open transaction and its commit is sent at once, to wait inside PostgreSQL for the group
-    /// before (see <see cref="ChatStore.PrepareMessagesAsync"/>), so up to <see cref="MaxGroupsInFlight"/> commits go to
+    /// before (see <see cref="MessageStore.PrepareMessagesAsync"/>), so up to <see cref="MaxGroupsInFlight"/> commits go to
     /// disk together. Returns once the next group may start: after this one's first round trip, and once fewer than
     /// <see cref="MaxGroupsInFlight"/> groups are uncommitted.
     /// </summary>
@@ -261,7 +263,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             return;
         }
 
-        ChatStore.PreparedMessages prepared;
+        PreparedMessages prepared;
         try
         {
             prepared = await _store.PrepareMessagesAsync(database.Id, rows, database.Settings.LogMessages, keys);
@@ -280,7 +282,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     }
 
     /// <summary>Commits a prepared group behind the group before, then answers its callers.</summary>
-    private async Task<ReducerResult?> Finish(Task<ReducerResult?> previous, long previousOffset, ChatStore.PreparedMessages prepared,
+    private async Task<ReducerResult?> Finish(Task<ReducerResult?> previous, long previousOffset, PreparedMessages prepared,
         DatabaseDescriptor database, List<Pending> group, MessageRow[] rows, long started)
     {
         await using (prepared)

@@ -15,7 +15,7 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
 {
     private sealed record Entry(DateTime At, ModuleLogLevel Level, string? Reducer, string Message, Identity? CausedBy = null);
 
-    private readonly ChatStore _store;
+    private readonly ModuleLogStore _store;
     private readonly ILogger<ModuleLogGrain> _logger;
     private readonly GroupCommitLoop<Entry> _writes;
     private readonly LogPruner _pruner;
@@ -26,7 +26,7 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
     /// <summary>Gateways renew well within this; one that stops renewing (it died, or its followers left) is forgotten.</summary>
     public static readonly TimeSpan FollowerExpiry = TimeSpan.FromSeconds(60);
 
-    public ModuleLogGrain(ChatStore store, IOptions<ModuleLogOptions> options, ILogger<ModuleLogGrain> logger)
+    public ModuleLogGrain(ModuleLogStore store, IOptions<ModuleLogOptions> options, ILogger<ModuleLogGrain> logger)
     {
         (_store, _logger) = (store, logger);
         _writes = new GroupCommitLoop<Entry>(Commit);

@@ -26,7 +26,7 @@ public sealed class ModuleLogOptions
 }
 
 /// <summary>Counts what a grain wrote to the log and prunes in the background now and then, never in the writers' way.</summary>
-internal sealed class LogPruner(Chat.Storage.ChatStore store, ModuleLogOptions options, Microsoft.Extensions.Logging.ILogger logger)
+internal sealed class LogPruner(Chat.Storage.ModuleLogStore store, ModuleLogOptions options, Microsoft.Extensions.Logging.ILogger logger)
 {
     private int _sincePrune;
     private Task _pruning = Task.CompletedTask;

@@ -12,7 +12,7 @@ namespace Chat.Grains;
 /// Two names that were distinct under the old rules may look alike under the new ones. Both stay (nobody loses a
 /// name they hold); the later one gets its key made unique with its identity, so the first still blocks newcomers.
 /// </remarks>
-public sealed class NameKeyUpgrade(ChatStore store, ILogger<NameKeyUpgrade> logger) : BackgroundService
+public sealed class NameKeyUpgrade(UserStore store, ILogger<NameKeyUpgrade> logger) : BackgroundService
 {
     private const int Batch = 1000;
 

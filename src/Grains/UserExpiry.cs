@@ -23,7 +23,7 @@ public sealed class UserExpiryOptions
 /// anonymous Connects cannot grow a database without bound. Each deletion goes to the database's change feed, so
 /// subscribers see the row deleted. Several silos doing it at once is harmless (locked rows are skipped).
 /// </summary>
-public sealed class UserExpiry(ChatStore store, IGrainFactory grains, IOptions<UserExpiryOptions> options, ILogger<UserExpiry> logger) : PeriodicSiloJob(logger)
+public sealed class UserExpiry(UserStore store, IGrainFactory grains, IOptions<UserExpiryOptions> options, ILogger<UserExpiry> logger) : PeriodicSiloJob(logger)
 {
     private const int Batch = 1000;
 

@@ -7,7 +7,7 @@ namespace Chat.Grains;
 /// One identity in one database: applies set_name and the lifecycle reducers and is the only writer
 /// of that user's row. Memory changes only after PostgreSQL has committed, so a failed call changes nothing.
 /// </summary>
-public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grain, IUserGrain
+public sealed class UserGrain(UserStore store, ReducerCallStore callStore, ILogger<UserGrain> logger) : Grain, IUserGrain
 {
     private string _database = "";
     private Identity _identity;
@@ -77,7 +77,7 @@ public sealed class UserGrain(ChatStore store, ILogger<UserGrain> logger) : Grai
     /// <summary>A retry of a set_name that committed finds its record; PostgreSQL holds it, as this grain may have moved since.</summary>
     private async Task<RecordedCall?> FindRecordedCall(DatabaseDescriptor database, string key)
     {
-        var found = await store.FindCallsAsync(database.Id, [(_identity, key)]);
+        var found = await callStore.FindCallsAsync(database.Id, [(_identity, key)]);
         return found.GetValueOrDefault((_identity, key));
     }
 

@@ -2,6 +2,7 @@ using Chat;
 using Chat.Gateway;
 using Chat.Grains;
 using Chat.Silo;
+using Chat.Development;
 using Chat.Storage;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;

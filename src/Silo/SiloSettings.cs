@@ -1,3 +1,5 @@
+using Chat.Development;
+
 namespace Chat.Silo;
 
 /// <summary>The <c>Chat</c> section of appsettings.json (or <c>Chat__*</c> environment variables).</summary>

@@ -78,7 +78,7 @@ public sealed class RunFolder
     }
 
     /// <summary>Below the ephemeral range: processes restart on their ports, which a client's connection must not hold meanwhile.</summary>
-    public static int FreePort() => Chat.Storage.LoopbackPorts.Free();
+    public static int FreePort() => Chat.Development.LoopbackPorts.Free();
 }
 
 public enum NodeKind { Silo, Gateway }

@@ -1,4 +1,5 @@
 using Chat.Gateway;
+using Chat.Development;
 using Chat.Storage;
 
 namespace Chat.Chaos;

@@ -321,7 +321,7 @@ public class AddressLimitTests(GatewayFixture fixture) : IClassFixture<GatewayFi
         foreach (var old in new[] { anonymous, renamedLater, named, sender, online }) await Backdate(db, old.Identity);
 
         await using var source = NpgsqlDataSource.Create(fixture.ConnectionString);
-        var expiry = new UserExpiry(new ChatStore(source), fixture.Cluster.Client,
+        var expiry = new UserExpiry(new UserStore(source), fixture.Cluster.Client,
             Options.Create(new UserExpiryOptions()), NullLogger<UserExpiry>.Instance);
         await expiry.ExpireAsync(TimeSpan.FromHours(1));
 

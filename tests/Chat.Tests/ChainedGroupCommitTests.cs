@@ -9,14 +9,13 @@ namespace Chat.Tests;
 /// </summary>
 public class ChainedGroupCommitTests
 {
-    private static async Task<(string ConnectionString, NpgsqlDataSource Source, ChatStore Store, long Database)> NewDatabaseAsync()
+    private static async Task<(string ConnectionString, NpgsqlDataSource Source, MessageStore Store, long Database)> NewDatabaseAsync()
     {
         var connectionString = await TestPostgres.CreateDatabaseAsync();
         await ChatSchema.MigrateAsync(connectionString);
         var source = NpgsqlDataSource.Create(connectionString);
-        var store = new ChatStore(source);
-        var (id, _, _) = await store.CreateDatabaseAsync("chained", Identity.Random(), DateTime.UtcNow);
-        return (connectionString, source, store, id);
+        var (id, _, _) = await new DatabaseCatalogStore(source).CreateDatabaseAsync("chained", Identity.Random(), DateTime.UtcNow);
+        return (connectionString, source, new MessageStore(source), id);
     }
 
     private static MessageRow[] Rows(long first, int count, Identity sender) =>
@@ -81,7 +80,7 @@ public class ChainedGroupCommitTests
         await store.AppendMessagesAsync(id, Rows(1, 3, sender), logMessages: true);
         Assert.Equal([1L, 2, 3], await OffsetsAsync(connectionString));
 
-        await store.DeleteDatabaseAsync(id);
+        await new DatabaseCatalogStore(source).DeleteDatabaseAsync(id);
         await Assert.ThrowsAsync<DatabaseGoneException>(() => store.AppendMessagesAsync(id, Rows(4, 1, sender), logMessages: true));
         await Assert.ThrowsAsync<DatabaseGoneException>(() => store.PrepareMessagesAsync(id, Rows(4, 1, sender), logMessages: true));
         Assert.Empty(await OffsetsAsync(connectionString));

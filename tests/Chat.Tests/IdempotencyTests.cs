@@ -242,8 +242,8 @@ public class IdempotencyDurabilityTests
         var connectionString = await TestPostgres.CreateDatabaseAsync();
         await ChatSchema.MigrateAsync(connectionString);
         await using var source = NpgsqlDataSource.Create(connectionString);
-        var store = new ChatStore(source);
-        var (id, _, _) = await store.CreateDatabaseAsync("raced", Identity.Random(), DateTime.UtcNow);
+        var store = new MessageStore(source);
+        var (id, _, _) = await new DatabaseCatalogStore(source).CreateDatabaseAsync("raced", Identity.Random(), DateTime.UtcNow);
         var sender = Identity.Random();
         var key = new KeyedCall("same", IdempotencyKey.Fingerprint("send_message", "a"), default);
         await using (var first = await store.PrepareMessagesAsync(id, [new MessageRow(1, sender, DateTime.UtcNow, "a")], false, [key]))
@@ -252,6 +252,6 @@ public class IdempotencyDurabilityTests
         // As a second activation of the message log during a failover would: the same key under the next offset.
         await Assert.ThrowsAsync<IdempotencyKeyTakenException>(() => store.PrepareMessagesAsync(id, [new MessageRow(2, sender, DateTime.UtcNow, "a")], false, [key]));
         Assert.Equal(1, await TestPostgres.ScalarAsync<long>(connectionString, "SELECT count(*) FROM chat.message"));
-        Assert.Single(await store.FindCallsAsync(id, [(sender, "same")]));
+        Assert.Single(await new ReducerCallStore(source).FindCallsAsync(id, [(sender, "same")]));
     }
 }

@@ -1,5 +1,5 @@
 using System.Net;
-using Chat.Storage;
+using Chat.Development;
 using Grpc.Net.Client;
 using V1 = Chat.Api.V1;
 

@@ -1,4 +1,4 @@
-using Chat.Storage;
+using Chat.Development;
 
 namespace Chat.Tests;
 

@@ -128,7 +128,7 @@ public class TextRulesGatewayTests(GatewayFixture fixture) : IClassFixture<Gatew
             Assert.Equal(2, await command.ExecuteNonQueryAsync());
         }
 
-        var (updated, clashes) = await new NameKeyUpgrade(new ChatStore(data), NullLogger<NameKeyUpgrade>.Instance).RunAsync();
+        var (updated, clashes) = await new NameKeyUpgrade(new UserStore(data), NullLogger<NameKeyUpgrade>.Instance).RunAsync();
         Assert.True(updated >= 2 && clashes >= 1, $"{updated} updated, {clashes} clashes");
         var keys = new Dictionary<string, string>();
         await using (var command = data.CreateCommand("""SELECT identity, name_key FROM chat."user" WHERE database_id = @db"""))

@@ -1,4 +1,5 @@
 using Chat.Grains;
+using Chat.Development;
 using Chat.Storage;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -233,7 +234,7 @@ public class DatabaseCatalogHealingTests
         long newId;
         await using (var dataSource = NpgsqlDataSource.Create(connectionString))
         {
-            var store = new ChatStore(dataSource);
+            var store = new DatabaseCatalogStore(dataSource);
             await store.DeleteDatabaseAsync((await store.FindDatabaseAsync("half-deleted"))!.Value.Id);
             newId = (await store.ReplaceDatabaseAsync(oldId, "half-cleared", owner, DateTime.UtcNow)).Id;
         }

@@ -130,5 +130,5 @@ public sealed class StackProcess : IDisposable
     /// A port nothing listens on now, never the same one twice in this test run (two stacks given one port would share
     /// it: see src/Silo/PortCheck.cs), and below the ephemeral range, so no client connection holds it when a stack binds.
     /// </summary>
-    public static int FreePort() => Chat.Storage.LoopbackPorts.Free();
+    public static int FreePort() => Chat.Development.LoopbackPorts.Free();
 }

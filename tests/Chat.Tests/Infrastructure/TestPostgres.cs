@@ -1,3 +1,4 @@
+using Chat.Development;
 using Chat.Storage;
 using Npgsql;
 

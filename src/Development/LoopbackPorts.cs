@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Chat.Storage;
+namespace Chat.Development;
 
 /// <summary>
 /// Ports for servers this project starts on loopback (its local PostgreSQL, and the processes tests and drivers start),

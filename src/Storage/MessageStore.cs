@@ -3,15 +3,67 @@ using Npgsql;
 namespace Chat.Storage;
 
 /// <summary>
+/// The messages of each database (<c>chat.message</c>): their group commits and their reads.
 /// How a message log's groups reach PostgreSQL. A group with nothing before it in flight is one autocommitted statement:
 /// one round trip. A group that starts while others are still committing is chained (migration 0010): its rows are
 /// inserted in a transaction left open, and its COMMIT goes out at once behind a wait, inside PostgreSQL, for the group
 /// before; so several groups' commits are flushed to disk together, and a group still commits only if the one before did.
 /// </summary>
-public sealed partial class ChatStore
+public sealed class MessageStore(NpgsqlDataSource dataSource)
 {
-    /// <summary>The SQLSTATE <c>chat.follow_group</c> raises when the group before did not commit.</summary>
-    private const string PreviousGroupMissing = "CG001";
+    /// <summary>The last offset and timestamp, so that a (re)activated message log continues after them.</summary>
+    public async Task<(long LastOffset, DateTime LastSent)> LoadMessageTailAsync(long databaseId)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT "offset", sent FROM chat.message WHERE database_id = @database_id ORDER BY "offset" DESC LIMIT 1
+            """);
+        command.Parameters.AddWithValue("database_id", databaseId);
+        await using var reader = await command.ExecuteReaderAsync();
+        return await reader.ReadAsync()
+            ? (reader.GetInt64(0), reader.GetDateTime(1))
+            : (0, DateTime.MinValue);
+    }
+
+    /// <summary>
+    /// A subscription's messages with offsets in (<paramref name="afterOffset"/>, <paramref name="uptoOffset"/>], by offset.
+    /// <paramref name="subscriptionSql"/> is the subscriber's query already translated to PostgreSQL (ours, parameterised
+    /// by <paramref name="parameters"/>); it is wrapped so that each range is read by the primary key.
+    /// </summary>
+    public async Task<IReadOnlyList<MessageRow>> ReadMessageRangeAsync(string subscriptionSql, IReadOnlyList<NpgsqlParameter> parameters,
+        long afterOffset, long uptoOffset, long limit)
+    {
+        await using var command = RangeCommand(subscriptionSql, parameters, """q.sender, q.sent, q.text, q."offset" """, """q."offset" """,
+            afterOffset, uptoOffset, limit);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<MessageRow>();
+        while (await reader.ReadAsync())
+            rows.Add(new MessageRow(reader.GetInt64(3), Identity.FromBytes((byte[])reader[0]), reader.GetDateTime(1), reader.GetString(2)));
+        return rows;
+    }
+
+    /// <summary>The distinct senders of a subscription's messages in an offset range; see <see cref="ReadMessageRangeAsync"/>.</summary>
+    public async Task<IReadOnlyList<Identity>> ReadSenderRangeAsync(string subscriptionSql, IReadOnlyList<NpgsqlParameter> parameters,
+        long afterOffset, long uptoOffset, long limit)
+    {
+        await using var command = RangeCommand(subscriptionSql, parameters, "DISTINCT q.sender", "q.sender", afterOffset, uptoOffset, limit);
+        await using var reader = await command.ExecuteReaderAsync();
+        var senders = new List<Identity>();
+        while (await reader.ReadAsync())
+            senders.Add(Identity.FromBytes((byte[])reader[0]));
+        return senders;
+    }
+
+    private NpgsqlCommand RangeCommand(string subscriptionSql, IReadOnlyList<NpgsqlParameter> parameters, string columns, string orderBy,
+        long afterOffset, long uptoOffset, long limit)
+    {
+        var command = dataSource.CreateCommand(
+            $"""SELECT {columns} FROM ({subscriptionSql}) AS q WHERE q."offset" > @range_after AND q."offset" <= @range_upto ORDER BY {orderBy} LIMIT @range_limit""");
+        foreach (var parameter in parameters) command.Parameters.Add(parameter.Clone());
+        command.Parameters.AddWithValue("range_after", afterOffset);
+        command.Parameters.AddWithValue("range_upto", uptoOffset);
+        command.Parameters.AddWithValue("range_limit", limit);
+        return command;
+    }
 
     /// <summary>
     /// Inserts and commits a group in one round trip (one statement, hence one transaction: all or none). For a group
@@ -26,7 +78,7 @@ public sealed partial class ChatStore
         {
             await InsertGroupAsync(insert);
         }
-        catch (Exception e) when (IsLostConnection(e))
+        catch (Exception e) when (PostgresErrors.IsLostConnection(e))
         {
             // Autocommitted: PostgreSQL may have committed it before the connection broke.
             throw new CommitOutcomeUnknownException(e);
@@ -53,7 +105,7 @@ public sealed partial class ChatStore
             await InsertGroupAsync(insert);
             return prepared;
         }
-        catch (PostgresException e) when (e.SqlState == UniqueViolation && e.ConstraintName == ReducerCallKey)
+        catch (PostgresException e) when (PostgresErrors.IsReducerCallKeyTaken(e))
         {
             await DisposeAsync(prepared, connection);
             throw new IdempotencyKeyTakenException();
@@ -78,15 +130,11 @@ public sealed partial class ChatStore
             if ((long)(await insert.ExecuteScalarAsync())! == 0)
                 throw new DatabaseGoneException();
         }
-        catch (PostgresException e) when (e.SqlState == UniqueViolation && e.ConstraintName == ReducerCallKey)
+        catch (PostgresException e) when (PostgresErrors.IsReducerCallKeyTaken(e))
         {
             throw new IdempotencyKeyTakenException();
         }
     }
-
-    private static bool IsLostConnection(Exception e) =>
-        e is not DatabaseGoneException and not IdempotencyKeyTakenException and not PostgresException
-        && e is NpgsqlException or IOException or TimeoutException or ObjectDisposedException;
 
     /// <summary>
     /// The messages, when <paramref name="holdGroupLock"/> the chained group's lock (held until its transaction ends),
@@ -138,69 +186,5 @@ public sealed partial class ChatStore
         command.Parameters.AddWithValue("hold", holdGroupLock);
         command.Parameters.AddWithValue("last_offset", offsets[^1]);
         return command;
-    }
-
-    /// <summary>Messages inserted but not committed yet; see <see cref="PrepareMessagesAsync"/>.</summary>
-    public sealed class PreparedMessages : IAsyncDisposable
-    {
-        private readonly NpgsqlConnection _connection;
-        private readonly long _databaseId;
-        private readonly NpgsqlTransaction _transaction;
-        private bool _done;
-
-        internal PreparedMessages(NpgsqlConnection connection, long databaseId, NpgsqlTransaction transaction) =>
-            (_connection, _databaseId, _transaction) = (connection, databaseId, transaction);
-
-        /// <summary>
-        /// Makes the messages durable, once the group ending at <paramref name="previousOffset"/> (if any) has committed:
-        /// the wait happens inside PostgreSQL, so this can be called before that group's commit is acknowledged. Throws
-        /// <see cref="PreviousGroupNotCommittedException"/> (nothing stored) if that group did not commit, and
-        /// <see cref="CommitOutcomeUnknownException"/> if the connection broke after the COMMIT went out.
-        /// </summary>
-        public async Task CommitAsync(long? previousOffset = null)
-        {
-            await using var batch = new NpgsqlBatch(_connection);
-            if (previousOffset is { } offset)
-            {
-                var follow = new NpgsqlBatchCommand("SELECT chat.follow_group($1, $2)");
-                follow.Parameters.Add(new NpgsqlParameter { Value = _databaseId });
-                follow.Parameters.Add(new NpgsqlParameter { Value = offset });
-                batch.BatchCommands.Add(follow);
-            }
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
-            try
-            {
-                // A failed follow skips the COMMIT behind it (one Sync for the batch); the dispose rolls back.
-                await batch.ExecuteNonQueryAsync();
-                _done = true;
-            }
-            catch (PostgresException e) when (e.SqlState == PreviousGroupMissing)
-            {
-                throw new PreviousGroupNotCommittedException(e);
-            }
-            catch (Exception e) when (IsLostConnection(e))
-            {
-                _done = true;
-                // The commit was sent: PostgreSQL may have made it durable before the connection broke.
-                throw new CommitOutcomeUnknownException(e);
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            try
-            {
-                if (!_done) await _transaction.RollbackAsync();
-            }
-            catch (Exception e) when (e is NpgsqlException or InvalidOperationException or IOException)
-            {
-                // The connection broke: the server rolls the transaction back itself.
-            }
-            finally
-            {
-                await _transaction.DisposeAsync();
-                await _connection.DisposeAsync();
-            }
-        }
     }
 }

@@ -1,4 +1,4 @@
-namespace Chat;
+namespace Chat.Development;
 
 /// <summary>Where a local run keeps its files (PostgreSQL cluster, token signing key): <c>.data</c> in the repository.</summary>
 public static class LocalDataDirectory

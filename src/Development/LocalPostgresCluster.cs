@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
-namespace Chat.Storage;
+namespace Chat.Development;
 
 /// <summary>
 /// A private PostgreSQL cluster in a folder of ours, started with Debian's server binaries on a
