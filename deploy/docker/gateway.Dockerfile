@@ -11,6 +11,7 @@ WORKDIR /src
 # .csproj or the central package versions change.
 COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY src/Api/Api.csproj                               src/Api/
+COPY src/Module/Module.csproj                         src/Module/
 COPY src/Grains.Interfaces/Grains.Interfaces.csproj   src/Grains.Interfaces/
 COPY src/Development/Development.csproj               src/Development/
 COPY src/Sql/Sql.csproj                               src/Sql/

@@ -244,8 +244,8 @@ public sealed partial class ChatService(
             throw new RpcException(new Status(StatusCode.NotFound, $"Database '{database}' does not exist."));
         }
         knownDatabases.Exists(database);
-        if (descriptor.Owner != caller)
-            throw new RpcException(new Status(StatusCode.PermissionDenied, $"Only the owner of database '{database}' can read its logs."));
+        if (ChatModule.MayNotReadLogs(database, descriptor.Owner, caller) is { } refusal)
+            throw new RpcException(new Status(StatusCode.PermissionDenied, refusal));
         if (request.MinLevel is < LogLevel.Unspecified or > LogLevel.Panic)
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"Unknown log level {(int)request.MinLevel}."));
         // A follow stream is held open like a Connect stream, and counts against the same per-address limit.
@@ -335,14 +335,14 @@ public sealed partial class ChatService(
     public override async Task<ReducerResponse> SetName(SetNameRequest request, ServerCallContext context)
     {
         var (database, caller) = await Unary(request.Database, request.IdempotencyKey, context);
-        var result = await Run(database, caller, "set_name", () => grains.GetUserGrain(database, caller.Identity).SetName(caller, request.Name));
+        var result = await Run(database, caller, ChatModule.SetName, () => ReducerCatalog.Invoke(grains, messages, database, caller, ChatModule.SetName, request.Name));
         return new ReducerResponse { Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value), Replayed = result.Replayed };
     }
 
     public override async Task<ReducerResponse> SendMessage(SendMessageRequest request, ServerCallContext context)
     {
         var (database, caller) = await Unary(request.Database, request.IdempotencyKey, context);
-        var result = await Run(database, caller, "send_message", () => messages.Send(database, caller, request.Text));
+        var result = await Run(database, caller, ChatModule.SendMessage, () => ReducerCatalog.Invoke(grains, messages, database, caller, ChatModule.SendMessage, request.Text));
         return new ReducerResponse { Timestamp = Timestamp.FromDateTime(result.Timestamp!.Value), MessageOffset = (ulong)result.Message!.Offset, Replayed = result.Replayed };
     }
 

@@ -365,7 +365,7 @@ public sealed class DatabaseReplica
 
     /// <summary>A message the feed never delivered, read back from PostgreSQL: its caller is its sender, without a connection.</summary>
     private static ChangeEvent CaughtUp(MessageRow row) =>
-        new("send_message", new ReducerCaller(row.Sender), DateTime.SpecifyKind(row.Sent, DateTimeKind.Utc), null, null, 0, row);
+        new(ChatModule.SendMessage, new ReducerCaller(row.Sender), DateTime.SpecifyKind(row.Sent, DateTimeKind.Utc), null, null, 0, row);
 
     /// <summary>Offers a message to every set with joins (<see cref="JoinState.MessageArrived"/>).</summary>
     private void JoinMessage(ChangeEvent change, MessageRow message)

@@ -34,7 +34,7 @@ internal sealed class ReducerCallPipeline
     /// <summary>Starts the call once the calls it must follow have finished, and queues its answer.</summary>
     public async ValueTask CallAsync(CallReducer call, Func<Task<ProtoReducerResult>> start, CancellationToken cancellationToken)
     {
-        var isSend = call.Reducer == "send_message";
+        var isSend = call.Reducer == ChatModule.SendMessage;
         _running.RemoveAll(t => t.IsCompleted);
         if (!(isSend && _runningAreSends))
             await IdleAsync();

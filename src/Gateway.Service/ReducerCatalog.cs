@@ -1,98 +1,52 @@
-using System.Text.Json;
+using Chat.Grains;
 using Grpc.Core;
 
 namespace Chat.Gateway;
 
 /// <summary>
-/// The chat module's reducers as a client may call them by name, with JSON arguments as
-/// `spacetime call` takes them. The lifecycle reducers exist but belong to the server.
+/// The module's reducers (<see cref="ChatModule.Reducers"/>) as a client may call them by name, with JSON arguments as
+/// `spacetime call` takes them; the table decides what exists, its arguments and who may call it, this only routes.
 /// </summary>
 public static class ReducerCatalog
 {
-    private sealed record Reducer(string Name, string[] Parameters, Func<IGrainFactory, MessageSender, string, ReducerCaller, string[], Task<ReducerResult>> Invoke)
-    {
-        public string Expected { get; } = $"{Name} takes {Parameters.Length} argument{(Parameters.Length == 1 ? "" : "s")} " +
-                                          $"({string.Join(", ", Parameters.Select(p => p + ": string"))}) as a JSON array, like [\"Hello, World!\"]";
-    }
+    private delegate Task<ReducerResult> Invoker(IGrainFactory grains, MessageSender messages, string database, ReducerCaller caller, string[] args);
 
-    private static readonly Dictionary<string, Reducer> ClientReducers = new[]
+    /// <summary>Where each client-callable reducer runs.</summary>
+    private static readonly Dictionary<string, Invoker> Invokers = new(StringComparer.Ordinal)
     {
-        new Reducer("set_name", ["name"], (grains, _, db, caller, args) => grains.GetUserGrain(db, caller.Identity).SetName(caller, args[0])),
-        new Reducer("send_message", ["text"], (_, messages, db, caller, args) => messages.Send(db, caller, args[0])),
-    }.ToDictionary(r => r.Name, StringComparer.Ordinal);
-
-    /// <summary>The lifecycle reducers, and when the server runs them.</summary>
-    private static readonly Dictionary<string, string> LifecycleReducers = new(StringComparer.Ordinal)
-    {
-        ["identity_connected"] = "the server, when a client connects",
-        ["identity_disconnected"] = "the server, when a client disconnects",
+        [ChatModule.SetName] = (grains, _, db, caller, args) => grains.GetUserGrain(db, caller.Identity).SetName(caller, args[0]),
+        [ChatModule.SendMessage] = (_, messages, db, caller, args) => messages.Send(db, caller, args[0]),
     };
+
+    static ReducerCatalog()
+    {
+        // A reducer added to the table but not routed here would be listed and then fail every call: refuse to start.
+        if (ChatModule.Reducers.FirstOrDefault(r => r.ClientCallable && !Invokers.ContainsKey(r.Name)) is { } missing)
+            throw new InvalidOperationException($"The gateway does not route the reducer {missing.Name}.");
+    }
 
     /// <summary>Every reducer of the module, the lifecycle ones too, for Describe: the same list calls are checked against.</summary>
     public static IReadOnlyList<Api.V1.ReducerDescription> Descriptions { get; } =
     [
-        .. ClientReducers.Values.Select(r =>
+        .. ChatModule.Reducers.Select(r =>
         {
-            var description = new Api.V1.ReducerDescription { Name = r.Name, ClientCallable = true, CalledBy = "any client" };
-            description.Parameters.AddRange(r.Parameters.Select(p => new Api.V1.ReducerParameter { Name = p, Type = "string" }));
+            var description = new Api.V1.ReducerDescription { Name = r.Name, ClientCallable = r.ClientCallable, CalledBy = r.CalledByText };
+            description.Parameters.AddRange(r.Parameters.Select(p => new Api.V1.ReducerParameter { Name = p.Name, Type = p.Type }));
             return description;
         }),
-        .. LifecycleReducers.Select(r => new Api.V1.ReducerDescription { Name = r.Key, ClientCallable = false, CalledBy = r.Value }),
     ];
-
-    private static string Signatures => string.Join(", ", ClientReducers.Values.Select(r => $"{r.Name}({string.Join(", ", r.Parameters.Select(p => p + ": string"))})"));
 
     /// <summary>Checks the call and runs it; a bad reducer name or bad arguments throw an <see cref="RpcException"/> before anything runs.</summary>
     public static Task<ReducerResult> Call(IGrainFactory grains, MessageSender messages, string database, ReducerCaller caller, string reducer, string argsJson)
     {
-        if (LifecycleReducers.ContainsKey(reducer))
-            throw new RpcException(new Status(StatusCode.PermissionDenied,
-                $"{reducer} is a lifecycle reducer: the server runs it when a client connects or disconnects; clients cannot call it."));
-        if (!ClientReducers.TryGetValue(reducer, out var target))
-            throw new RpcException(new Status(StatusCode.NotFound,
-                $"No reducer '{LogText.ReducerName(reducer)}' in database '{database}'. Reducers: {Signatures}."));
-        return target.Invoke(grains, messages, database, caller, ParseArguments(target, argsJson));
+        var target = OrThrow(ChatModule.ClientReducer(reducer, database));
+        return Invokers[target.Name](grains, messages, database, caller, OrThrow(target.ParseArguments(argsJson)));
     }
 
-    private static string[] ParseArguments(Reducer reducer, string argsJson)
-    {
-        var expected = reducer.Expected;
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(string.IsNullOrWhiteSpace(argsJson) ? "[]" : argsJson);
-        }
-        catch (JsonException e)
-        {
-            throw Invalid($"args_json is not valid JSON ({e.Message}); {expected}.");
-        }
-        using (document)
-        {
-            if (document.RootElement.ValueKind != JsonValueKind.Array)
-                throw Invalid($"args_json must be a JSON array, not {Describe(document.RootElement.ValueKind)}; {expected}.");
-            var items = document.RootElement.EnumerateArray().ToArray();
-            if (items.Length != reducer.Parameters.Length)
-                throw Invalid($"{expected}; got {items.Length}.");
-            var values = new string[items.Length];
-            for (var i = 0; i < items.Length; i++)
-            {
-                if (items[i].ValueKind != JsonValueKind.String)
-                    throw Invalid($"Argument {i + 1} ({reducer.Parameters[i]}) of {reducer.Name} must be a string, not {Describe(items[i].ValueKind)}.");
-                values[i] = items[i].GetString()!;
-            }
-            return values;
-        }
-    }
+    /// <summary>A call whose arguments came typed (the unary SetName and SendMessage RPCs): routed as a named call is.</summary>
+    public static Task<ReducerResult> Invoke(IGrainFactory grains, MessageSender messages, string database, ReducerCaller caller, string reducer, params string[] args) =>
+        Invokers[reducer](grains, messages, database, caller, args);
 
-    private static string Describe(JsonValueKind kind) => kind switch
-    {
-        JsonValueKind.Object => "an object",
-        JsonValueKind.Array => "an array",
-        JsonValueKind.Number => "a number",
-        JsonValueKind.True or JsonValueKind.False => "a boolean",
-        JsonValueKind.Null => "null",
-        _ => kind.ToString().ToLowerInvariant(),
-    };
-
-    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+    private static T OrThrow<T>(Outcome<T> outcome) =>
+        outcome.IsOk ? outcome.Value! : throw new RpcException(new Status(outcome.Status.ToStatusCode(), outcome.Error!));
 }

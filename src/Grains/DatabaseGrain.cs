@@ -64,8 +64,8 @@ public sealed class DatabaseGrain(
         if (wanted?.Validate() is { } settingsError)
             return new(ReducerResult.Fail(ReducerStatus.InvalidArgument, settingsError), null, false);
 
-        if (existing is not null && existing.Owner != caller)
-            return new(NotOwner(existing), null, false);
+        if (existing is not null && ChatModule.MayNotChange(Name, existing.Owner, caller) is { } refusal)
+            return new(ReducerResult.Fail(ReducerStatus.PermissionDenied, refusal), null, false);
         if (existing is not null && !clear)
         {
             if (wanted is not null && wanted != existing.Settings)
@@ -83,9 +83,8 @@ public sealed class DatabaseGrain(
             var (id, owner, createdAt) = existing is null
                 ? await store.CreateDatabaseAsync(Name, caller, now)
                 : await store.ReplaceDatabaseAsync(existing.Id, Name, caller, now);
-            if (owner != caller)
-                return new(ReducerResult.Fail(ReducerStatus.PermissionDenied,
-                    $"Database '{Name}' is owned by identity {owner}; only its owner can publish to it."), null, false);
+            if (ChatModule.MayNotPublish(Name, owner, caller) is { } lost)
+                return new(ReducerResult.Fail(ReducerStatus.PermissionDenied, lost), null, false);
             var created = new DatabaseDescriptor(Name, id, owner, createdAt, wanted ?? existing?.Settings ?? ModuleSettings.Default);
             state.State.Database = created;
             await state.WriteStateAsync();
@@ -111,8 +110,8 @@ public sealed class DatabaseGrain(
         var existing = state.State.Database;
         if (existing is null)
             return ReducerResult.DatabaseNotFound(Name);
-        if (existing.Owner != caller)
-            return NotOwner(existing);
+        if (ChatModule.MayNotChange(Name, existing.Owner, caller) is { } refusal)
+            return ReducerResult.Fail(ReducerStatus.PermissionDenied, refusal);
         try
         {
             await store.DeleteDatabaseAsync(existing.Id);
@@ -147,8 +146,8 @@ public sealed class DatabaseGrain(
         var existing = state.State.Database;
         if (existing is null)
             return ReducerResult.DatabaseNotFound(Name);
-        if (existing.Owner != caller)
-            return NotOwner(existing);
+        if (ChatModule.MayNotChange(Name, existing.Owner, caller) is { } refusal)
+            return ReducerResult.Fail(ReducerStatus.PermissionDenied, refusal);
         if (settings.Validate() is { } error)
             return ReducerResult.Fail(ReducerStatus.InvalidArgument, error);
         state.State.Database = existing with { Settings = settings };
@@ -204,8 +203,4 @@ public sealed class DatabaseGrain(
             logger.LogWarning(e, "Could not tell the message log of {Database} about a change; it will notice before its next commit", Name);
         }
     }
-
-    private ReducerResult NotOwner(DatabaseDescriptor database) =>
-        ReducerResult.Fail(ReducerStatus.PermissionDenied,
-            $"Database '{Name}' is owned by identity {database.Owner}; only its owner can change or delete it.");
 }

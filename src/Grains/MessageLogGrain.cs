@@ -91,7 +91,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
     private static async Task<ReducerResult> Measured(Task<ReducerResult> send, long started)
     {
         var result = await send;
-        ChatMetrics.Reducer("send_message", result.Status, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        ChatMetrics.Reducer(ChatModule.SendMessage, result.Status, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return result;
     }
 
@@ -117,11 +117,11 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         var caller = message.Caller;
         if (caller.IdempotencyKey is not { } key)
             return Admit(database, caller, message.Text, null, sender);
-        var fingerprint = IdempotencyKey.Fingerprint("send_message", message.Text);
+        var fingerprint = IdempotencyKey.Fingerprint(ChatModule.SendMessage, message.Text);
         if (_recentCalls.Find(caller.Identity, key) is { } recent)
             return recent.Answer(key, fingerprint);
         if (recorded?.GetValueOrDefault((caller.Identity, key)) is { } first)
-            return Task.FromResult(ChatMetrics.Answered("send_message", first.Answer(key, "send_message", fingerprint)));
+            return Task.FromResult(ChatMetrics.Answered(ChatModule.SendMessage, first.Answer(key, ChatModule.SendMessage, fingerprint)));
         if (lookupFailure is not null)
             return Task.FromResult(lookupFailure);
         var result = Admit(database, caller, message.Text, new KeyedCall(key, fingerprint, default), sender);
@@ -153,7 +153,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
             _buckets[caller.Identity] = bucket;
         if (!outcome.IsOk)
         {
-            GrainFactory.GetModuleLogGrain(Database).Write(ModuleLogLevel.Error, "send_message", outcome.Error!, caller.Identity).Ignore();
+            GrainFactory.GetModuleLogGrain(Database).Write(ModuleLogLevel.Error, ChatModule.SendMessage, outcome.Error!, caller.Identity).Ignore();
             return Task.FromResult(ReducerResult.Fail(outcome.Status, outcome.Error!));
         }
 
@@ -340,7 +340,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         (_tailFor, _described) = (-1, default);
         var failure = StorageFailure.ToResult(e, Database, _logger, $"committing a group of {group.Count} messages");
         Fail(group, failure);
-        GrainFactory.GetModuleLogGrain(Database).Write(ModuleLogLevel.Error, "send_message", $"{group.Count} messages not committed: {failure.Error}").Ignore();
+        GrainFactory.GetModuleLogGrain(Database).Write(ModuleLogLevel.Error, ChatModule.SendMessage, $"{group.Count} messages not committed: {failure.Error}").Ignore();
         return failure;
     }
 
@@ -350,7 +350,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain
         try
         {
             await GrainFactory.GetChangeFeedGrain(Database).Publish(databaseId,
-                group.Zip(rows).Select(p => new ChangeEvent("send_message", p.First.Caller, p.Second.Sent, null, null, 0, p.Second)).ToList());
+                group.Zip(rows).Select(p => new ChangeEvent(ChatModule.SendMessage, p.First.Caller, p.Second.Sent, null, null, 0, p.Second)).ToList());
         }
         catch (Exception e)
         {

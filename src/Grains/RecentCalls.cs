@@ -50,9 +50,9 @@ internal sealed record RecentCall(byte[] Fingerprint, Task<ReducerResult> Result
     public Task<ReducerResult> Answer(string key, byte[] fingerprint)
     {
         if (!Fingerprint.AsSpan().SequenceEqual(fingerprint))
-            return Task.FromResult(ReducerResult.Fail(ReducerStatus.InvalidArgument, IdempotencyKey.Mismatch(key, "send_message")));
+            return Task.FromResult(ReducerResult.Fail(ReducerStatus.InvalidArgument, IdempotencyKey.Mismatch(key, ChatModule.SendMessage)));
         return Replay(Result);
     }
 
-    private static async Task<ReducerResult> Replay(Task<ReducerResult> first) => ChatMetrics.Answered("send_message", (await first).AsReplay());
+    private static async Task<ReducerResult> Replay(Task<ReducerResult> first) => ChatMetrics.Answered(ChatModule.SendMessage, (await first).AsReplay());
 }

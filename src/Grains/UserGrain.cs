@@ -26,16 +26,16 @@ public sealed class UserGrain(UserStore store, ReducerCallStore callStore, ILogg
         return Task.CompletedTask;
     }
 
-    public Task<ReducerResult> SetName(ReducerCaller caller, string name) => Measured("set_name", () => ApplySetName(caller, name));
+    public Task<ReducerResult> SetName(ReducerCaller caller, string name) => Measured(ChatModule.SetName, () => ApplySetName(caller, name));
 
     private async Task<ReducerResult> ApplySetName(ReducerCaller caller, string name)
     {
-        var (database, failure) = await Prepare(caller, "set_name");
+        var (database, failure) = await Prepare(caller, ChatModule.SetName);
         if (database is null) return failure!;
         KeyedCall? keyed = null;
         if (caller.IdempotencyKey is { } key)
         {
-            keyed = new KeyedCall(key, IdempotencyKey.Fingerprint("set_name", name), Now());
+            keyed = new KeyedCall(key, IdempotencyKey.Fingerprint(ChatModule.SetName, name), Now());
             RecordedCall? first;
             try
             {
@@ -43,15 +43,15 @@ public sealed class UserGrain(UserStore store, ReducerCallStore callStore, ILogg
             }
             catch (Exception e)
             {
-                return Logged("set_name", StorageFailure.ToResult(e, _database, logger, "looking up an idempotency key"));
+                return Logged(ChatModule.SetName, StorageFailure.ToResult(e, _database, logger, "looking up an idempotency key"));
             }
             if (first is not null)
-                return ChatMetrics.Answered("set_name", first.Answer(key, "set_name", keyed.Fingerprint));
+                return ChatMetrics.Answered(ChatModule.SetName, first.Answer(key, ChatModule.SetName, keyed.Fingerprint));
         }
 
         var outcome = ChatReducers.SetName(_user, name, database.Settings, ref _renames, DateTime.UtcNow);
         if (!outcome.IsOk)
-            return Logged("set_name", ReducerResult.Fail(outcome.Status, outcome.Error!));
+            return Logged(ChatModule.SetName, ReducerResult.Fail(outcome.Status, outcome.Error!));
         var next = outcome.Value!;
         var newName = next.Row.Name!;
         long? version;
@@ -63,15 +63,15 @@ public sealed class UserGrain(UserStore store, ReducerCallStore callStore, ILogg
         {
             _renames.Refund(database.Settings.MessageBurst); // nothing changed: it costs nothing
             if (await RowExpired(e))
-                return Logged("set_name", ReducerResult.Fail(ReducerStatus.FailedPrecondition, "Cannot set name for unknown user"));
-            return Logged("set_name", Forget(e, "set_name"));
+                return Logged(ChatModule.SetName, ReducerResult.Fail(ReducerStatus.FailedPrecondition, "Cannot set name for unknown user"));
+            return Logged(ChatModule.SetName, Forget(e, ChatModule.SetName));
         }
         if (version is null)
         {
             _renames.Refund(database.Settings.MessageBurst);
-            return Logged("set_name", ReducerResult.Fail(ReducerStatus.FailedPrecondition, ChatReducers.NameTaken(newName)));
+            return Logged(ChatModule.SetName, ReducerResult.Fail(ReducerStatus.FailedPrecondition, ChatReducers.NameTaken(newName)));
         }
-        return await Adopt(database, next, version.Value, "set_name", caller, keyed?.At);
+        return await Adopt(database, next, version.Value, ChatModule.SetName, caller, keyed?.At);
     }
 
     /// <summary>A retry of a set_name that committed finds its record; PostgreSQL holds it, as this grain may have moved since.</summary>
@@ -81,33 +81,33 @@ public sealed class UserGrain(UserStore store, ReducerCallStore callStore, ILogg
         return found.GetValueOrDefault((_identity, key));
     }
 
-    public Task<ReducerResult> IdentityConnected(ReducerCaller caller, Guid gatewayId) => Measured("identity_connected", () => ApplyConnected(caller, gatewayId));
+    public Task<ReducerResult> IdentityConnected(ReducerCaller caller, Guid gatewayId) => Measured(ChatModule.IdentityConnected, () => ApplyConnected(caller, gatewayId));
 
     private async Task<ReducerResult> ApplyConnected(ReducerCaller caller, Guid gatewayId)
     {
-        var (database, failure) = await Prepare(caller, "identity_connected");
+        var (database, failure) = await Prepare(caller, ChatModule.IdentityConnected);
         if (database is null) return failure!;
         var next = ChatReducers.IdentityConnected(_user, caller);
         var connection = caller.ConnectionId ?? default;
-        return await Commit(database, next, "identity_connected", caller,
+        return await Commit(database, next, ChatModule.IdentityConnected, caller,
             () => store.SaveConnectedAsync(database.Id, _identity, connection, gatewayId));
     }
 
-    public Task<ReducerResult> IdentityDisconnected(ReducerCaller caller) => Measured("identity_disconnected", () => ApplyDisconnected(caller));
+    public Task<ReducerResult> IdentityDisconnected(ReducerCaller caller) => Measured(ChatModule.IdentityDisconnected, () => ApplyDisconnected(caller));
 
     private async Task<ReducerResult> ApplyDisconnected(ReducerCaller caller)
     {
-        var (database, failure) = await Prepare(caller, "identity_disconnected");
+        var (database, failure) = await Prepare(caller, ChatModule.IdentityDisconnected);
         if (database is null) return failure!;
         var (next, warning) = ChatReducers.IdentityDisconnected(_user, caller);
         if (warning is not null)
         {
             logger.LogWarning("[{Database}] {Warning}", _database, warning);
-            GrainFactory.GetModuleLogGrain(_database).Write(ModuleLogLevel.Warn, "identity_disconnected", warning).Ignore();
+            GrainFactory.GetModuleLogGrain(_database).Write(ModuleLogLevel.Warn, ChatModule.IdentityDisconnected, warning).Ignore();
             return ReducerResult.Committed(Now());
         }
         var connection = caller.ConnectionId ?? default;
-        return await Commit(database, next!, "identity_disconnected", caller,
+        return await Commit(database, next!, ChatModule.IdentityDisconnected, caller,
             () => store.SaveDisconnectedAsync(database.Id, _identity, connection, next!.Row.Online));
     }
 
@@ -135,7 +135,7 @@ public sealed class UserGrain(UserStore store, ReducerCallStore callStore, ILogg
         }
         catch (Exception e)
         {
-            if (reducer == "identity_disconnected" && await RowExpired(e))
+            if (reducer == ChatModule.IdentityDisconnected && await RowExpired(e))
             {
                 // As for any unknown user: the seed's warning, and nothing changes.
                 var (_, warning) = ChatReducers.IdentityDisconnected(null, caller);
@@ -185,9 +185,8 @@ public sealed class UserGrain(UserStore store, ReducerCallStore callStore, ILogg
     /// <summary>Finds the database and (re)loads the row when this grain has not seen its current incarnation.</summary>
     private async Task<(DatabaseDescriptor? Database, ReducerResult? Failure)> Prepare(ReducerCaller caller, string reducer)
     {
-        if (caller.Identity != _identity)
-            return (null, ReducerResult.Fail(ReducerStatus.PermissionDenied,
-                $"{reducer} was routed to the user {_identity} but called by {caller.Identity}."));
+        if (ChatModule.CallerMismatch(reducer, _identity, caller.Identity) is { } mismatch)
+            return (null, ReducerResult.Fail(ReducerStatus.PermissionDenied, mismatch));
         var database = await GrainFactory.GetDatabaseGrain(_database).Describe();
         if (database is null)
         {

@@ -59,8 +59,8 @@ public sealed class SqlAndLogsRoutes(
             throw new HttpApiException(StatusCodes.Status404NotFound, $"Database '{database}' does not exist.");
         }
         knownDatabases.Exists(database);
-        if (descriptor.Owner != caller)
-            throw new HttpApiException(StatusCodes.Status403Forbidden, $"Only the owner of database '{database}' can read its logs.");
+        if (ChatModule.MayNotReadLogs(database, descriptor.Owner, caller) is { } refusal)
+            throw new HttpApiException(StatusCodes.Status403Forbidden, refusal);
 
         using var addressSlot = follow ? addresses.OpenConnection(peer) : null;
         var minimum = ModuleLogLevel.Trace;

@@ -18,7 +18,8 @@ public readonly record struct Outcome<T>(T? Value, ReducerStatus Status, string?
 /// <summary>
 /// The chat module's rules: the seed's four reducers plus the validation it suggests.
 /// Pure functions of (current state, arguments, settings, time): no Orleans, no SQL, so every rule
-/// is tested on its own and the grains only load, call, and commit.
+/// is tested on its own and the grains only load, call, and commit. Which reducers exist and who may call them, and
+/// who may change a database or read its log: <see cref="ChatModule"/>.
 /// </summary>
 public static class ChatReducers
 {
