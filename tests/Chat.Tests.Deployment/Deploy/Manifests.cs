@@ -218,18 +218,3 @@ internal static class YamlExtensions
             .ToDictionary(kv => ((YamlScalarNode)kv.Key).Value ?? "", kv => ((YamlScalarNode)kv.Value).Value ?? "")
         : new Dictionary<string, string>();
 }
-
-internal static class Repo
-{
-    private static readonly Lazy<string> LazyRoot = new(() =>
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Chat.sln")))
-                return dir.FullName;
-        }
-        throw new Xunit.Sdk.XunitException($"Chat.sln not found in {AppContext.BaseDirectory} or any folder above it");
-    });
-
-    public static string Root => LazyRoot.Value;
-}

@@ -13,7 +13,7 @@ public class ChaosTests
     [Fact]
     public async Task A_short_seeded_chaos_run_finds_no_violation()
     {
-        var dll = Path.Combine(AppContext.BaseDirectory.Replace($"{Path.DirectorySeparatorChar}Chat.Tests{Path.DirectorySeparatorChar}", $"{Path.DirectorySeparatorChar}Chat.Chaos{Path.DirectorySeparatorChar}"), "Chat.Chaos.dll");
+        var dll = Path.Combine(AppContext.BaseDirectory.Replace($"{Path.DirectorySeparatorChar}Chat.Tests.EndToEnd{Path.DirectorySeparatorChar}", $"{Path.DirectorySeparatorChar}Chat.Chaos{Path.DirectorySeparatorChar}"), "Chat.Chaos.dll");
         Assert.True(File.Exists(dll), $"{dll} is not built");
         var start = new ProcessStartInfo("dotnet", [dll, "--seed", "7", "--seconds", "25", "--faults", "3"])
         {
