@@ -224,12 +224,12 @@ public sealed class ClusterTrustTests(ClusterTrustTests.Fixture stack) : IClassF
         public void OnFatalException(object? sender = null, string? context = null, Exception? exception = null) { }
     }
 
-    /// <summary>src/Gateway's build, beside this test project's (tests/Chat.Tests/bin/CONFIG/net10.0 → src/Gateway/bin/CONFIG/net10.0).</summary>
+    /// <summary>src/Frontend.Host's build, beside this test project's (tests/Chat.Tests/bin/CONFIG/net10.0 → src/Frontend.Host/bin/CONFIG/net10.0).</summary>
     private static string GatewayDll()
     {
         var own = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
         var root = own.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
-        var path = Path.Combine(root, "src", "Gateway", "bin", own.Parent!.Name, own.Name, "Chat.Gateway.dll");
+        var path = Path.Combine(root, "src", "Frontend.Host", "bin", own.Parent!.Name, own.Name, "Chat.Frontend.Host.dll");
         Assert.True(File.Exists(path), $"{path} is not built");
         return path;
     }

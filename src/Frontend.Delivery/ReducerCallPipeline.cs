@@ -1,0 +1,82 @@
+using System.Threading.Channels;
+using Chat.Api.V1;
+using ProtoReducerResult = Chat.Api.V1.ReducerResult;
+
+namespace Chat.Frontend.Delivery;
+
+/// <summary>
+/// The reducer calls of one Connect stream. A client may send its next call before the answer to the last: consecutive
+/// send_message calls then run together (they reach the message log in the order they were made, through
+/// <see cref="MessageSender"/>, and commit in that order), while any other call waits until every call before it has
+/// finished, and every call after it waits for it, so one client's calls take effect in the order it made them, as they
+/// do in SpacetimeDB. Answers go out in call order. At most <see cref="MaxOutstanding"/> calls wait for their answer;
+/// past that the stream is not read until one is answered.
+/// </summary>
+public sealed class ReducerCallPipeline
+{
+    public const int MaxOutstanding = 64;
+
+    private readonly Channel<Task<ProtoReducerResult>> _answers =
+        Channel.CreateBounded<Task<ProtoReducerResult>>(new BoundedChannelOptions(MaxOutstanding) { SingleReader = true, SingleWriter = true });
+    private readonly List<Task> _running = [];
+    private bool _runningAreSends = true;
+    private readonly Task _responder;
+
+    /// <param name="answer">Sends one answer to the client; a failure of it ends the pipeline (see <see cref="Failed"/>).</param>
+    public ReducerCallPipeline(Func<ProtoReducerResult, ValueTask> answer)
+    {
+        _responder = Respond(answer);
+    }
+
+    /// <summary>Faults when an answer could not be computed or sent; the stream should end with that error.</summary>
+    public Task Failed => _responder;
+
+    /// <summary>Starts the call once the calls it must follow have finished, and queues its answer.</summary>
+    public async ValueTask CallAsync(CallReducer call, Func<Task<ProtoReducerResult>> start, CancellationToken cancellationToken)
+    {
+        var isSend = call.Reducer == "send_message";
+        _running.RemoveAll(t => t.IsCompleted);
+        if (!(isSend && _runningAreSends))
+            await IdleAsync();
+        _runningAreSends = isSend;
+        var running = start();
+        _running.Add(running);
+        await _answers.Writer.WriteAsync(running, cancellationToken);
+    }
+
+    /// <summary>Waits until every call made so far has finished (not necessarily been answered).</summary>
+    public async Task IdleAsync()
+    {
+        try
+        {
+            await Task.WhenAll(_running);
+        }
+        catch
+        {
+            // A call's own failure reaches the client through the responder; here only its end matters.
+        }
+        _running.Clear();
+        _runningAreSends = true;
+    }
+
+    /// <summary>No more calls: completes once every answer has been sent.</summary>
+    public Task CompleteAsync()
+    {
+        _answers.Writer.TryComplete();
+        return _responder;
+    }
+
+    private async Task Respond(Func<ProtoReducerResult, ValueTask> answer)
+    {
+        try
+        {
+            await foreach (var call in _answers.Reader.ReadAllAsync())
+                await answer(await call);
+        }
+        catch (Exception e)
+        {
+            _answers.Writer.TryComplete(e); // the reading side stops at its next call instead of waiting for room
+            throw;
+        }
+    }
+}
