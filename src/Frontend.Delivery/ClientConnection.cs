@@ -42,10 +42,17 @@ public sealed class ClientConnection
     public ValueTask SendAsync(ServerMessage message, CancellationToken cancellationToken) =>
         _outgoing.Writer.WriteAsync(message, cancellationToken);
 
+    /// <summary>The status the stream ends with once <see cref="EvictedBecause"/> is set.</summary>
+    public StatusCode EndStatus { get; private set; } = StatusCode.ResourceExhausted;
+
+    /// <summary>Ends a client that could not keep up (RESOURCE_EXHAUSTED).</summary>
+    public void Evict(string reason) => End(StatusCode.ResourceExhausted, reason);
+
     /// <summary>Ends the connection: what is still queued is dropped, so the client's status follows only the message being written.</summary>
-    public void Evict(string reason)
+    public void End(StatusCode status, string reason)
     {
         if (EvictedBecause is not null) return;
+        EndStatus = status;
         EvictedBecause = reason;
         _outgoing.Writer.TryComplete();
         // Asynchronously: the caller is a replica delivering to many connections, not the place to run this one's ending.

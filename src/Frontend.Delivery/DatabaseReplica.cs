@@ -23,7 +23,7 @@ namespace Chat.Frontend.Delivery;
 /// first load that fails, stops it regardless; its subscribers then start over with a fresh one.
 /// </para>
 /// </summary>
-public sealed class DatabaseReplica
+public sealed partial class DatabaseReplica
 {
     private const int CatchUpChunk = 1000;
 
@@ -57,6 +57,7 @@ public sealed class DatabaseReplica
     private long _lastOffset;
     private Guid _epoch;
     private long _nextSequence;
+    private bool _goneAtLastRenewal;
 
     /// <param name="after">
     /// The previous replica of this database leaving the feed: its Unsubscribe must not land after this one's
@@ -261,6 +262,19 @@ public sealed class DatabaseReplica
                 Enqueue(async () =>
                 {
                     var position = await _grains.GetChangeFeedGrain(_database).Subscribe(_observer);
+                    // A deleted database publishes nothing more: only asking finds it gone. Gone at two renewals in a row, not
+                    // one, so that a database deleted and published again at once (a redeploy) keeps its connections; their
+                    // subscriptions then end with a SubscriptionError when the new database's first change arrives.
+                    if (await _grains.GetDatabaseGrain(_database).Describe() is null)
+                    {
+                        if (_goneAtLastRenewal)
+                        {
+                            await Resynchronise(); // finds no snapshot, and ends the connections (see there)
+                            return;
+                        }
+                        _goneAtLastRenewal = true;
+                    }
+                    else _goneAtLastRenewal = false;
                     // A new epoch: the feed was reactivated and may have dropped batches meant for us; or we dropped some.
                     if (position.Epoch != _epoch || _overflowed) await Resynchronise();
                 });
@@ -268,289 +282,5 @@ public sealed class DatabaseReplica
         catch (OperationCanceledException)
         {
         }
-    }
-
-    private async Task Apply(ChangeBatch batch)
-    {
-        if (batch.Epoch != _epoch || batch.FirstSequence > _nextSequence || batch.DatabaseId != _databaseId)
-        {
-            _logger.LogInformation("Replica of {Database}: feed position {Epoch}/{Sequence} does not follow {OurEpoch}/{OurSequence}; resynchronising",
-                _database, batch.Epoch, batch.FirstSequence, _epoch, _nextSequence);
-            await Resynchronise();
-            return;
-        }
-        var skip = (int)(_nextSequence - batch.FirstSequence); // a batch we have (partly) seen already
-        if (skip >= batch.Events.Count) return;
-        foreach (var change in batch.Events.Skip(skip))
-            await ApplyEvent(change);
-        _nextSequence = batch.FirstSequence + batch.Events.Count;
-    }
-
-    private async Task ApplyEvent(ChangeEvent change)
-    {
-        if (change.Message is { } message)
-        {
-            if (message.Offset <= _lastOffset) return;
-            if (message.Offset > _lastOffset + 1)
-                await CatchUpMessages(message.Offset - 1); // a publish was lost: fill in from PostgreSQL
-            _lastOffset = message.Offset;
-            Deliver(change, "Message", null, null, message, _index.For(message), set => (false, set.Matches(message)));
-            JoinMessage(change, message);
-        }
-        else if (change.NewUser is { } user)
-        {
-            var current = _users.GetValueOrDefault(user.Identity);
-            if (current is not null && current.Version >= change.UserVersion) return;
-            _users[user.Identity] = new VersionedUser(user, change.UserVersion);
-            var old = current?.Row;
-            Deliver(change, "User", old, user, null, _index.For(old, user), set => (old is not null && set.Matches(old), set.Matches(user)));
-            await JoinUser(change, old, user);
-        }
-        else if (change.OldUser is { } gone)
-        {
-            // A user row deleted (an anonymous user expired): gone for the sets that saw it, unless a later write recreated it.
-            var current = _users.GetValueOrDefault(gone.Identity);
-            if (current is null || current.Version >= change.UserVersion) return;
-            _users.Remove(gone.Identity);
-            Deliver(change, "User", current.Row, null, null, _index.For(current.Row, null), set => (set.Matches(current.Row), false));
-            await JoinUser(change, current.Row, null);
-        }
-    }
-
-    private static TableUpdate Update(string table, UserRow? deleted, UserRow? inserted, MessageRow? message)
-    {
-        var update = new TableUpdate { Table = table };
-        if (deleted is not null) update.DeletedUsers.Add(deleted.ToProto());
-        if (inserted is not null) update.InsertedUsers.Add(inserted.ToProto());
-        if (message is not null) update.InsertedMessages.Add(message.ToProto());
-        return update;
-    }
-
-    /// <summary>
-    /// Sends the change to every set it concerns. Sets that see the same rows get the very same message object
-    /// (built once, never changed afterwards), so a change costs one message per shape, not one per subscriber.
-    /// </summary>
-    /// <param name="candidates">The sets the change may concern (<see cref="SubscriptionIndex"/>); the others cannot match.</param>
-    /// <param name="match">For a set: whether it saw the old row (a delete) and whether it sees the new one (an insert).</param>
-    private void Deliver(ChangeEvent change, string table, UserRow? old, UserRow? @new, MessageRow? message,
-        IEnumerable<SubscriptionSet> candidates, Func<SubscriptionSet, (bool Was, bool Is)> match)
-    {
-        var built = new Dictionary<(bool Was, bool Is, bool Own), ServerMessage>();
-        foreach (var set in candidates)
-        {
-            var (was, @is) = match(set);
-            if (!was && !@is) continue;
-            var own = change.Caller.ConnectionId == set.Connection.Id;
-            if (!built.TryGetValue((was, @is, own), out var shared))
-            {
-                var update = Transaction(change, own);
-                update.Tables.Add(Update(table, was ? old : null, @is ? @new : null, @is ? message : null));
-                built[(was, @is, own)] = shared = new ServerMessage { TransactionUpdate = update };
-            }
-            Send(set, shared);
-            ChatMetrics.Delivered(change.Timestamp);
-        }
-    }
-
-    private static TransactionUpdate Transaction(ChangeEvent change, bool own) => new()
-    {
-        Reducer = change.Reducer,
-        CallerIdentity = change.Caller.Identity.ToString(),
-        CallerConnectionId = change.Caller.ConnectionId?.ToString() ?? "",
-        Timestamp = Timestamp.FromDateTime(change.Timestamp),
-        OwnCall = own,
-        RequestId = own ? change.Caller.RequestId ?? 0 : 0,
-        Status = "committed",
-    };
-
-    /// <summary>A message the feed never delivered, read back from PostgreSQL: its caller is its sender, without a connection.</summary>
-    private static ChangeEvent CaughtUp(MessageRow row) =>
-        new("send_message", new ReducerCaller(row.Sender), DateTime.SpecifyKind(row.Sent, DateTimeKind.Utc), null, null, 0, row);
-
-    /// <summary>Offers a message to every set with joins (<see cref="JoinState.MessageArrived"/>).</summary>
-    private void JoinMessage(ChangeEvent change, MessageRow message)
-    {
-        foreach (var set in _joinSets.ToList())
-        {
-            try
-            {
-                if (set.Join!.MessageArrived(message, _users) is { } tables) SendTables(set, change, tables);
-            }
-            catch (SqlQueryException e)
-            {
-                DropJoinSet(set, e.Message);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Offers a user change to every set with joins (<see cref="JoinState.UserChanged"/>); <see cref="_users"/> already holds it.
-    /// A set whose change cannot be worked out (its messages could not be read) is ended with an error rather than left wrong.
-    /// </summary>
-    private async Task JoinUser(ChangeEvent change, UserRow? old, UserRow? @new)
-    {
-        if (_joinSets.Count == 0) return;
-        var reader = _grains.GetGrain<ITableReaderGrain>(0);
-        // Sets with the same query read its messages once per change (those naming :sender, once per subscriber).
-        var reads = new Dictionary<(string Text, Identity Caller), IReadOnlyList<MessageRow>>();
-        async Task<IReadOnlyList<MessageRow>> ReadMessages(string text, Identity caller)
-        {
-            var key = (text, text.Contains(":sender", StringComparison.Ordinal) ? caller : default);
-            if (reads.TryGetValue(key, out var known)) return known;
-            var all = new List<MessageRow>();
-            for (var after = 0L; after < _lastOffset;)
-            {
-                var rows = await reader.ReadMessages(_databaseId, text, caller, after, _lastOffset, CatchUpChunk);
-                if (rows.Count == 0) break;
-                all.AddRange(rows);
-                after = rows[^1].Offset;
-            }
-            return reads[key] = all;
-        }
-        foreach (var set in _joinSets.ToList())
-        {
-            try
-            {
-                if (await set.Join!.UserChanged(old, @new, _users, ReadMessages) is { } tables) SendTables(set, change, tables);
-            }
-            catch (Exception e)
-            {
-                _logger.LogWarning("Replica of {Database}: a join subscription of connection {ConnectionId} could not follow a change: {Reason}",
-                    _database, set.Connection.Id, e.GetBaseException().Message);
-                DropJoinSet(set, e is SqlQueryException ? e.Message : $"This join subscription could not follow a change ({e.GetBaseException().Message}); subscribe again.");
-            }
-        }
-    }
-
-    private static void SendTables(SubscriptionSet set, ChangeEvent change, TableUpdate[] tables)
-    {
-        var update = Transaction(change, change.Caller.ConnectionId == set.Connection.Id);
-        update.Tables.AddRange(tables);
-        Send(set, new ServerMessage { TransactionUpdate = update });
-        ChatMetrics.Delivered(change.Timestamp);
-    }
-
-    private void DropJoinSet(SubscriptionSet set, string error)
-    {
-        _sets.Remove(set);
-        _joinSets.Remove(set);
-        set.Dropped = true;
-        set.Connection.ReleaseSubscription(set);
-        ChatMetrics.SubscriptionsChanged(-1);
-        set.Connection.TrySend(new ServerMessage { SubscriptionError = new SubscriptionError { RequestId = set.RequestId, Error = error } });
-    }
-
-    /// <summary>
-    /// Live updates go to the connection's bounded queue; while the set's snapshot is still being sent they wait beside it,
-    /// bounded the same way: a client that does not read its snapshot would otherwise have every update held for it.
-    /// </summary>
-    private static void Send(SubscriptionSet set, ServerMessage message)
-    {
-        if (set.Pending is not { } pending)
-        {
-            set.Connection.TrySend(message);
-            return;
-        }
-        if (set.Connection.EvictedBecause is not null) return;
-        if (pending.Count >= set.Connection.Capacity)
-        {
-            pending.Clear();
-            set.Connection.Evict($"Disconnected: this client could not keep up: its snapshot was still being sent while {set.Connection.Capacity} " +
-                                 "updates waited behind it (they were dropped). Read faster, or subscribe to less; then reconnect and subscribe again.");
-            return;
-        }
-        pending.Add(message);
-    }
-
-    /// <summary>Messages committed but never delivered by the feed: read them by offset and deliver them in order.</summary>
-    private async Task CatchUpMessages(long upto)
-    {
-        var reader = _grains.GetGrain<ITableReaderGrain>(0);
-        // Sets with joins see every message in order, as if the feed had delivered it.
-        if (_joinSets.Count > 0)
-        {
-            for (var after = _lastOffset; after < upto;)
-            {
-                var rows = await reader.ReadMessages(_databaseId, "SELECT * FROM Message", default, after, upto, CatchUpChunk);
-                if (rows.Count == 0) break;
-                foreach (var row in rows)
-                    JoinMessage(CaughtUp(row), row);
-                after = rows[^1].Offset;
-            }
-        }
-        foreach (var set in _sets.Where(s => s.Join is null && s.MessageQueries.Count > 0))
-        {
-            var seen = new HashSet<long>();
-            foreach (var query in set.MessageQueries)
-            {
-                for (var after = _lastOffset; after < upto;)
-                {
-                    var rows = await reader.ReadMessages(_databaseId, query.Text, set.Connection.Identity, after, upto, CatchUpChunk);
-                    if (rows.Count == 0) break;
-                    foreach (var row in rows.Where(r => seen.Add(r.Offset)))
-                    {
-                        var update = Transaction(CaughtUp(row), own: false);
-                        update.Tables.Add(Update("Message", null, null, row));
-                        Send(set, new ServerMessage { TransactionUpdate = update });
-                    }
-                    after = rows[^1].Offset;
-                }
-            }
-        }
-        _lastOffset = upto;
-    }
-
-    /// <summary>Starts over from PostgreSQL: re-subscribe to the feed, then take a snapshot and deliver the difference.</summary>
-    private async Task Resynchronise()
-    {
-        _overflowed = false;
-        var position = await _grains.GetChangeFeedGrain(_database).Subscribe(_observer);
-        var snapshot = await _grains.GetGrain<ITableReaderGrain>(0).LoadSnapshot(_database);
-        // Offsets of one database only grow: fewer messages than already delivered means its rows were deleted after its
-        // descriptor was read. Taking that snapshot would lower the last offset and let old offsets be delivered again.
-        if (snapshot is null || (_databaseId != 0 && (snapshot.DatabaseId != _databaseId || snapshot.LastOffset < _lastOffset)))
-        {
-            if (_databaseId == 0)
-                throw new KeyNotFoundException($"Database '{_database}' does not exist.");
-            foreach (var set in _sets)
-            {
-                set.Dropped = true;
-                set.Connection.ReleaseSubscription(set);
-                set.Connection.TrySend(new ServerMessage { SubscriptionError = new SubscriptionError { RequestId = set.RequestId,
-                    Error = $"Database '{_database}' was deleted or published again; subscribe again." } });
-            }
-            ChatMetrics.SubscriptionsChanged(-_sets.Count);
-            _sets.Clear();
-            _joinSets.Clear();
-            _owner.Forget(this);
-            Stop();
-            return;
-        }
-
-        var fresh = snapshot.Users.ToDictionary(u => u.Row.Identity);
-        if (_databaseId != 0)
-        {
-            var resync = new ChangeEvent("(resync)", new ReducerCaller(default), DateTime.UtcNow, null, null, 0, null);
-            // Rows deleted meanwhile (expired anonymous users) are deleted for the sets that saw them. The users change one at
-            // a time, so that sets with joins can follow each change against the users as they are at that point.
-            foreach (var (identity, before) in _users.ToList())
-            {
-                if (fresh.ContainsKey(identity)) continue;
-                _users.Remove(identity);
-                Deliver(resync, "User", before.Row, null, null, _index.For(before.Row, null), set => (set.Matches(before.Row), false));
-                await JoinUser(resync, before.Row, null);
-            }
-            foreach (var (identity, now) in fresh)
-            {
-                var before = _users.GetValueOrDefault(identity);
-                if (before is not null && before.Version >= now.Version) continue;
-                _users[identity] = now;
-                Deliver(resync, "User", before?.Row, now.Row, null, _index.For(before?.Row, now.Row), set => (before is not null && set.Matches(before.Row), set.Matches(now.Row)));
-                await JoinUser(resync, before?.Row, now.Row);
-            }
-            if (snapshot.LastOffset > _lastOffset)
-                await CatchUpMessages(snapshot.LastOffset);
-        }
-        (_databaseId, _users, _lastOffset, _epoch, _nextSequence) = (snapshot.DatabaseId, fresh, snapshot.LastOffset, position.Epoch, position.NextSequence);
     }
 }

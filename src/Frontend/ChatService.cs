@@ -6,7 +6,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using System.Threading.Channels;
 using ProtoReducerResult = Chat.Api.V1.ReducerResult;
-using LogLevel = Chat.Api.V1.LogLevel;
 
 namespace Chat.Frontend;
 
@@ -135,7 +134,7 @@ public sealed partial class ChatService(
         }
         catch (Exception e) when (!live.Failed && (e is OperationCanceledException or IOException or ChannelClosedException || e is RpcException { StatusCode: StatusCode.Cancelled }))
         {
-            reason = connection.EvictedBecause is not null ? "it could not keep up"
+            reason = connection.EvictedBecause is not null ? (connection.EndStatus == StatusCode.NotFound ? "its database was deleted" : "it could not keep up")
                 : lifetime.ApplicationStopping.IsCancellationRequested ? "the gateway is shutting down" : "the client went away";
         }
         finally
@@ -170,7 +169,7 @@ public sealed partial class ChatService(
             }
         }
         if (connection.EvictedBecause is { } evicted)
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, evicted));
+            throw new RpcException(new Status(connection.EndStatus, evicted));
     }
 
     /// <summary>Ends a connection whose connect or disconnect failed as far as this gateway saw, retrying while the cluster recovers.</summary>
@@ -230,68 +229,6 @@ public sealed partial class ChatService(
             throw new RpcException(new Status(answer.Status.ToStatusCode(), answer.Error ?? answer.Status.ToString()));
         return SqlMapping.ToResponse(result);
     }
-
-    private const int LogPage = 1000;
-
-    public override async Task Logs(LogsRequest request, IServerStreamWriter<LogRecord> responseStream, ServerCallContext context)
-    {
-        var caller = await authentication.RequireAsync(context);
-        var database = Authentication.RequireDatabaseName(request.Database);
-        knownDatabases.BeforeCall(AddressLimits.PeerOf(context), database);
-        var descriptor = await grains.GetDatabaseGrain(database).Describe();
-        if (descriptor is null)
-        {
-            knownDatabases.Gone(database);
-            throw new RpcException(new Status(StatusCode.NotFound, $"Database '{database}' does not exist."));
-        }
-        knownDatabases.Exists(database);
-        if (descriptor.Owner != caller)
-            throw new RpcException(new Status(StatusCode.PermissionDenied, $"Only the owner of database '{database}' can read its logs."));
-        if (request.MinLevel is < LogLevel.Unspecified or > LogLevel.Panic)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"Unknown log level {(int)request.MinLevel}."));
-        // A follow stream is held open like a Connect stream, and counts against the same per-address limit.
-        using var addressSlot = request.Follow ? addresses.OpenConnection(AddressLimits.PeerOf(context)) : null;
-
-        var minimum = request.MinLevel == LogLevel.Unspecified ? ModuleLogLevel.Trace : (ModuleLogLevel)((int)request.MinLevel - 1);
-        var log = grains.GetModuleLogGrain(database);
-        var last = await log.StartOfNewest((int)Math.Min(request.NumLines, int.MaxValue), minimum);
-        using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
-        try
-        {
-            // What is there now, a page at a time at the reader's pace; then, when following, what the log pushes.
-            while (true)
-            {
-                var page = await log.ReadAfter(last, minimum, LogPage);
-                foreach (var record in page)
-                {
-                    await responseStream.WriteAsync(ToProto(record), ending.Token);
-                    last = record.Id;
-                }
-                if (page.Count < LogPage) break;
-            }
-            if (!request.Follow) return;
-            var (follower, lease) = logFollowing.Follow(database, minimum, last);
-            using (lease)
-            {
-                await foreach (var record in follower.Records.ReadAllAsync(ending.Token))
-                    await responseStream.WriteAsync(ToProto(record), ending.Token);
-            }
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, follower.EndedBecause ?? "Stopped following; follow again."));
-        }
-        catch (OperationCanceledException) when (ending.IsCancellationRequested)
-        {
-            // The follower went away, or the gateway is shutting down.
-        }
-    }
-
-    private static LogRecord ToProto(ModuleLogRecord record) => new()
-    {
-        Id = (ulong)record.Id,
-        Timestamp = Timestamp.FromDateTime(record.At),
-        Level = (LogLevel)((int)record.Level + 1),
-        Reducer = record.Reducer ?? "",
-        Message = record.Message,
-    };
 
     private async Task<ProtoReducerResult> Call(string database, ReducerCaller caller, CallReducer call, System.Net.IPAddress? peer)
     {
