@@ -8,6 +8,11 @@ namespace Chat.Frontend.Delivery;
 /// The server's end of one Connect stream: everything sent to the client goes through one bounded queue,
 /// written by one writer. A client that lets the queue fill up is evicted rather than allowed to grow the
 /// gateway's memory or hold back other clients.
+/// <para>
+/// Why an engine of its own: deliveries come from the replica's work queue and answers from the connection's calls, and
+/// neither may wait for a slow client; this queue is the one place they meet, with one writer to the stream. It orders
+/// nothing beyond what it is given (<see cref="CallOrder"/> orders the calls, the replica the updates).
+/// </para>
 /// </summary>
 public sealed class ClientConnection
 {

@@ -1,5 +1,4 @@
 using Chat.Api.V1;
-using Chat.Sql;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Logging;
 

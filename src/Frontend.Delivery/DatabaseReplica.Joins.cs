@@ -1,6 +1,5 @@
 using Chat.Api.V1;
 using Chat.Sql;
-using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Logging;
 
 namespace Chat.Frontend.Delivery;

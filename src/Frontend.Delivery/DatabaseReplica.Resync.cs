@@ -1,8 +1,5 @@
 using Chat.Api.V1;
-using Chat.Sql;
-using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
-using Microsoft.Extensions.Logging;
 
 namespace Chat.Frontend.Delivery;
 

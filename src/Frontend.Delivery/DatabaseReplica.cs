@@ -1,7 +1,5 @@
 using System.Threading.Channels;
 using Chat.Api.V1;
-using Chat.Sql;
-using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Logging;
 
 namespace Chat.Frontend.Delivery;
@@ -21,6 +19,12 @@ namespace Chat.Frontend.Delivery;
 /// <see cref="SubscriptionHub.Subscribe"/>): that decision is the hub's, taken under its lock, so a replica the
 /// hub hands out never stops before the subscriber's set is in it. Only a deleted or republished database, or a
 /// first load that fails, stops it regardless; its subscribers then start over with a fresh one.
+/// </para>
+/// <para>
+/// Why an engine of its own (the actor loop below): the order that matters here is one database's, across all its
+/// subscribers, not one connection's (<see cref="CallOrder"/>) nor one client's queue (<see cref="ClientConnection"/>).
+/// The parts: this file the loop and the subscriber side, <c>.Changes</c> applying and sending feed changes,
+/// <c>.Joins</c> the sets with joins, <c>.Resync</c> the repair from PostgreSQL.
 /// </para>
 /// </summary>
 public sealed partial class DatabaseReplica

@@ -7,6 +7,12 @@ namespace Chat.Frontend.Delivery;
 /// its message log grain together in one <see cref="IMessageLogGrain.SendMessages"/> call. The grain commits them in one
 /// group anyway; coalescing here saves an Orleans message, a scheduling turn and a response per message. A send that
 /// finds its database idle goes out at once, so a lone client waits for nothing.
+/// <para>
+/// Why an engine of its own: it is the only place that gathers calls across connections (per database, for the grain);
+/// <see cref="CallOrder"/> orders one connection's calls, a <see cref="DatabaseReplica"/> orders one database's deliveries,
+/// and a <see cref="ClientConnection"/> bounds what waits for one client. It keeps each connection's sends in order itself
+/// because two of its calls may be in flight at once.
+/// </para>
 /// </summary>
 public sealed class MessageSender(IGrainFactory grains)
 {

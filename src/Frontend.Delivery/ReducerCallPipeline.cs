@@ -5,12 +5,11 @@ using ProtoReducerResult = Chat.Api.V1.ReducerResult;
 namespace Chat.Frontend.Delivery;
 
 /// <summary>
-/// The reducer calls of one Connect stream. A client may send its next call before the answer to the last: consecutive
-/// send_message calls then run together (they reach the message log in the order they were made, through
-/// <see cref="MessageSender"/>, and commit in that order), while any other call waits until every call before it has
-/// finished, and every call after it waits for it, so one client's calls take effect in the order it made them, as they
-/// do in SpacetimeDB. Answers go out in call order. At most <see cref="MaxOutstanding"/> calls wait for their answer;
-/// past that the stream is not read until one is answered.
+/// The reducer calls of one Connect stream. A client may send its next call before the answer to the last: the calls
+/// start in <see cref="CallOrder"/>'s order, and their answers go out in call order on the stream, which has one writer.
+/// At most <see cref="MaxOutstanding"/> calls wait for their answer; past that the stream is not read until one is
+/// answered. (A Session has no stream for answers: each SessionCall is answered by its own response; see
+/// <see cref="OpenSession"/>.)
 /// </summary>
 public sealed class ReducerCallPipeline
 {
@@ -18,8 +17,7 @@ public sealed class ReducerCallPipeline
 
     private readonly Channel<Task<ProtoReducerResult>> _answers =
         Channel.CreateBounded<Task<ProtoReducerResult>>(new BoundedChannelOptions(MaxOutstanding) { SingleReader = true, SingleWriter = true });
-    private readonly List<Task> _running = [];
-    private bool _runningAreSends = true;
+    private readonly CallOrder _order = new();
     private readonly Task _responder;
 
     /// <param name="answer">Sends one answer to the client; a failure of it ends the pipeline (see <see cref="Failed"/>).</param>
@@ -34,30 +32,12 @@ public sealed class ReducerCallPipeline
     /// <summary>Starts the call once the calls it must follow have finished, and queues its answer.</summary>
     public async ValueTask CallAsync(CallReducer call, Func<Task<ProtoReducerResult>> start, CancellationToken cancellationToken)
     {
-        var isSend = call.Reducer == "send_message";
-        _running.RemoveAll(t => t.IsCompleted);
-        if (!(isSend && _runningAreSends))
-            await IdleAsync();
-        _runningAreSends = isSend;
-        var running = start();
-        _running.Add(running);
+        var running = await _order.StartAsync(call.Reducer == "send_message", start);
         await _answers.Writer.WriteAsync(running, cancellationToken);
     }
 
     /// <summary>Waits until every call made so far has finished (not necessarily been answered).</summary>
-    public async Task IdleAsync()
-    {
-        try
-        {
-            await Task.WhenAll(_running);
-        }
-        catch
-        {
-            // A call's own failure reaches the client through the responder; here only its end matters.
-        }
-        _running.Clear();
-        _runningAreSends = true;
-    }
+    public Task IdleAsync() => _order.IdleAsync();
 
     /// <summary>No more calls: completes once every answer has been sent.</summary>
     public Task CompleteAsync()

@@ -39,16 +39,23 @@ public sealed class SessionRegistry
     }
 }
 
-/// <summary>One open Session: its calls run one at a time, in arrival order, as on a Connect stream.</summary>
+/// <summary>
+/// One open Session: its calls take effect in arrival order, by the same rule as on a Connect stream (<see cref="CallOrder"/>).
+/// They come as separate requests, possibly at once, so a turn lets one of them start at a time.
+/// </summary>
 public sealed class OpenSession(ServedConnection live)
 {
     private readonly SemaphoreSlim _turn = new(1, 1);
+    private readonly CallOrder _order = new();
     private int _waiting;
 
     public ServedConnection Live { get; } = live;
 
-    /// <summary>Waits for the session's earlier calls; RESOURCE_EXHAUSTED when too many are already waiting.</summary>
-    public async Task<IDisposable> TakeTurnAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the call after the session's earlier calls it must follow, and returns its answer; RESOURCE_EXHAUSTED when too
+    /// many are already waiting for theirs.
+    /// </summary>
+    public async Task<T> CallAsync<T>(bool isSend, Func<Task<T>> start, CancellationToken cancellationToken)
     {
         if (Interlocked.Increment(ref _waiting) > SessionRegistry.MaxWaitingCalls)
         {
@@ -58,26 +65,22 @@ public sealed class OpenSession(ServedConnection live)
         }
         try
         {
-            using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Live.Ending);
-            await _turn.WaitAsync(either.Token);
+            Task<T> running;
+            using (var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Live.Ending))
+                await _turn.WaitAsync(either.Token);
+            try
+            {
+                running = await _order.StartAsync(isSend, start);
+            }
+            finally
+            {
+                _turn.Release();
+            }
+            return await running;
         }
-        catch
+        finally
         {
             Interlocked.Decrement(ref _waiting);
-            throw;
-        }
-        return new Turn(this);
-    }
-
-    private sealed class Turn(OpenSession session) : IDisposable
-    {
-        private int _done;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _done, 1) != 0) return;
-            Interlocked.Decrement(ref session._waiting);
-            session._turn.Release();
         }
     }
 }

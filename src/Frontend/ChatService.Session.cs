@@ -26,8 +26,10 @@ public sealed partial class ChatService
         var identity = await authentication.RequireAsync(context);
         var call = request.Call ?? throw new RpcException(new Status(StatusCode.InvalidArgument, "SessionCall needs a call (reducer and args_json)."));
         var session = sessions.Find(request.ConnectionId, identity);
-        using var turn = await session.TakeTurnAsync(context.CancellationToken);
         var live = session.Live;
-        return await Call(live.Database, live.Caller with { RequestId = call.RequestId, IdempotencyKey = Keyed(call.IdempotencyKey) }, call, AddressLimits.PeerOf(context));
+        var peer = AddressLimits.PeerOf(context);
+        return await session.CallAsync(call.Reducer == "send_message",
+            () => Call(live.Database, live.Caller with { RequestId = call.RequestId, IdempotencyKey = Keyed(call.IdempotencyKey) }, call, peer),
+            context.CancellationToken);
     }
 }

@@ -89,7 +89,7 @@ public sealed class ClusterTrustTests(ClusterTrustTests.Fixture stack) : IClassF
     }
 
     /// <summary>
-    /// The finding as reported: src/Gateway started with an attacker's signing key and the connection string. It used to
+    /// The finding as reported: src/Frontend.Host started with an attacker's signing key and the connection string. It used to
     /// join, accept a token it forged for the victim, read the victim's owner-only logs and delete the database. Now it has
     /// no cluster certificate (it generates one of its own in its own data folder, since PostgreSQL is on this machine),
     /// so its TLS handshakes with the silo fail (neither end's certificate chains to the other's anchor), and it never
