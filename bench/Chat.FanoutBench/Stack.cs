@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using Chat.Gateway;
 using Chat.Grains;
 using Grpc.Core;
 using Grpc.Net.Client;

@@ -1,3 +1,4 @@
+using Chat.Frontend.Delivery;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Npgsql;
@@ -61,7 +62,7 @@ public sealed class Bench(BenchOptions options, string runFolder, string connect
         if (Options.StackProcess)
         {
             // The stack binary with the limits StackHost sets in-process: the benchmark measures speed, not eviction.
-            var settings = new Dictionary<string, string>(global::Chat.Gateway.GatewayOptions.AsEnvironment(global::Chat.Gateway.GatewayOptions.AddressLimitsLifted))
+            var settings = new Dictionary<string, string>(global::Chat.Frontend.Delivery.GatewayOptions.AsEnvironment(global::Chat.Frontend.Delivery.GatewayOptions.AddressLimitsLifted))
             {
                 ["Chat__Gateway__SendQueueCapacity"] = "100000",
                 ["Chat__Gateway__MaxConnectionsPerIdentity"] = "100000",

@@ -1,4 +1,4 @@
-using Chat.Gateway;
+using Chat.Frontend.Delivery;
 using System.Diagnostics;
 using System.Globalization;
 using Chat.LoadBench.Proto;

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
-using Chat.Gateway;
+using Chat.Frontend;
+using Chat.Frontend.Delivery;
 using Chat.Grains;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -50,7 +51,7 @@ public sealed class StackHost : IAsyncDisposable
             ["Chat:Gateway:MaxConnections"] = "100000",
         });
         // Every benchmark client is 127.0.0.1, one client address, making thousands of identities and streams.
-        builder.Configuration.AddInMemoryCollection(global::Chat.Gateway.GatewayOptions.AddressLimitsLifted!);
+        builder.Configuration.AddInMemoryCollection(global::Chat.Frontend.Delivery.GatewayOptions.AddressLimitsLifted!);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);

@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The standalone gRPC gateway (src/Gateway, Chat.Gateway.dll): an Orleans client of the silos,
+# The standalone gRPC gateway (src/Frontend.Host, Chat.Frontend.Host.dll): an Orleans client of the silos,
 # found through the membership table in PostgreSQL. Build from the repository root:
 #   docker build -f deploy/docker/gateway.Dockerfile -t chat-gateway:local .
 # See deploy/README.md.
@@ -15,14 +15,15 @@ COPY src/Module/Module.csproj                         src/Module/
 COPY src/Grains.Interfaces/Grains.Interfaces.csproj   src/Grains.Interfaces/
 COPY src/Development/Development.csproj               src/Development/
 COPY src/Sql/Sql.csproj                               src/Sql/
-COPY src/Gateway.Service/Gateway.Service.csproj       src/Gateway.Service/
-COPY src/Gateway/Gateway.csproj                       src/Gateway/
-RUN dotnet restore src/Gateway/Gateway.csproj
+COPY src/Frontend.Delivery/Frontend.Delivery.csproj   src/Frontend.Delivery/
+COPY src/Frontend/Frontend.csproj                     src/Frontend/
+COPY src/Frontend.Host/Frontend.Host.csproj           src/Frontend.Host/
+RUN dotnet restore src/Frontend.Host/Frontend.Host.csproj
 
 # Then the sources (the proto is compiled by src/Api).
 COPY proto/ proto/
 COPY src/ src/
-RUN dotnet publish src/Gateway -c Release -o /app --no-restore -p:UseAppHost=false
+RUN dotnet publish src/Frontend.Host -c Release -o /app --no-restore -p:UseAppHost=false
 
 # Runtime: ASP.NET Core only, no SDK, not root.
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
@@ -40,4 +41,4 @@ EXPOSE 50051 8080
 # The aspnet image's non-root "app" user (UID 1654, $APP_UID). Numeric, so that Kubernetes'
 # runAsNonRoot can verify it without a runAsUser.
 USER $APP_UID
-ENTRYPOINT ["dotnet", "Chat.Gateway.dll"]
+ENTRYPOINT ["dotnet", "Chat.Frontend.Host.dll"]

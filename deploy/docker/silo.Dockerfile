@@ -18,7 +18,8 @@ COPY src/Storage/Storage.csproj                       src/Storage/
 COPY src/Development/Development.csproj               src/Development/
 COPY src/Sql/Sql.csproj                               src/Sql/
 COPY src/Grains/Grains.csproj                         src/Grains/
-COPY src/Gateway.Service/Gateway.Service.csproj       src/Gateway.Service/
+COPY src/Frontend.Delivery/Frontend.Delivery.csproj   src/Frontend.Delivery/
+COPY src/Frontend/Frontend.csproj                     src/Frontend/
 COPY src/Silo/Silo.csproj                             src/Silo/
 RUN dotnet restore src/Silo/Silo.csproj
 

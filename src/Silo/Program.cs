@@ -1,5 +1,5 @@
 using Chat;
-using Chat.Gateway;
+using Chat.Frontend;
 using Chat.Grains;
 using Chat.Silo;
 using Chat.Development;

@@ -1,4 +1,4 @@
-using Chat.Gateway;
+using Chat.Frontend.Delivery;
 using Chat.Development;
 using Chat.Storage;
 
@@ -44,7 +44,7 @@ public sealed class Stack : IAsyncDisposable
         await ChatSchema.MigrateAsync(postgres.ConnectionString, cancellationToken: cancellationToken);
         log($"PostgreSQL on 127.0.0.1:{postgres.Port}, schema migrated; cluster chaos-{stack.RunId}");
 
-        var (siloDll, gatewayDll) = (BuiltDll("Silo", "Chat.Silo.dll"), BuiltDll("Gateway", "Chat.Gateway.dll"));
+        var (siloDll, gatewayDll) = (BuiltDll("Silo", "Chat.Silo.dll"), BuiltDll("Frontend.Host", "Chat.Frontend.Host.dll"));
         for (var i = 0; i < silos; i++)
         {
             var http = RunFolder.FreePort();
@@ -111,7 +111,7 @@ public sealed class Stack : IAsyncDisposable
     /// <summary>The dll of a project under src/, built in the driver's own configuration (tests/Chat.Chaos/bin/CONFIG/net10.0).</summary>
     private static string BuiltDll(string project, string dll)
     {
-        var variable = $"CHAT_CHAOS_{project.ToUpperInvariant()}_DLL";
+        var variable = $"CHAT_CHAOS_{project.ToUpperInvariant().Replace('.', '_')}_DLL";
         if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } configured) return configured;
         var own = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
         var (framework, configuration) = (own.Name, own.Parent!.Name);

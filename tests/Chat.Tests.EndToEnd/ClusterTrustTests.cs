@@ -89,7 +89,7 @@ public sealed class ClusterTrustTests(ClusterTrustTests.Fixture stack) : IClassF
     }
 
     /// <summary>
-    /// The finding as reported: src/Gateway started with an attacker's signing key and the connection string. It used to
+    /// The finding as reported: src/Frontend.Host started with an attacker's signing key and the connection string. It used to
     /// join, accept a token it forged for the victim, read the victim's owner-only logs and delete the database. Now it has
     /// no cluster certificate (it generates one of its own in its own data folder, since PostgreSQL is on this machine),
     /// so its TLS handshakes with the silo fail (neither end's certificate chains to the other's anchor), and it never
@@ -224,12 +224,12 @@ public sealed class ClusterTrustTests(ClusterTrustTests.Fixture stack) : IClassF
         public void OnFatalException(object? sender = null, string? context = null, Exception? exception = null) { }
     }
 
-    /// <summary>src/Gateway's build, beside this test project's (tests/Chat.Tests/bin/CONFIG/net10.0 → src/Gateway/bin/CONFIG/net10.0).</summary>
+    /// <summary>src/Frontend.Host's build, beside this test project's (tests/Chat.Tests/bin/CONFIG/net10.0 → src/Frontend.Host/bin/CONFIG/net10.0).</summary>
     private static string GatewayDll()
     {
         var own = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
         var root = own.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
-        var path = Path.Combine(root, "src", "Gateway", "bin", own.Parent!.Name, own.Name, "Chat.Gateway.dll");
+        var path = Path.Combine(root, "src", "Frontend.Host", "bin", own.Parent!.Name, own.Name, "Chat.Frontend.Host.dll");
         Assert.True(File.Exists(path), $"{path} is not built");
         return path;
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Net;
-using Chat.Gateway;
+using Chat.Frontend;
+using Chat.Frontend.Delivery;
 using Chat.Grains;
 using Chat.Storage;
 using Grpc.Core;

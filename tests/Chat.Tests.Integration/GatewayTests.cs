@@ -154,7 +154,7 @@ public class GatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixture
         });
 
         using var connection = await gateway.ConnectAsync(Db, Token("chat-app"));
-        Assert.Equal(Chat.Gateway.TokenService.DeriveIdentity("https://login.example.test", "user-42").ToString(), connection.Identity);
+        Assert.Equal(Chat.Frontend.TokenService.DeriveIdentity("https://login.example.test", "user-42").ToString(), connection.Identity);
         await connection.CloseAsync();
         await Refused(() => gateway.ConnectAsync(Db, Token("someone-else")), StatusCode.Unauthenticated, "The token is for another audience.");
         // The same external token means nothing to a gateway that does not trust its issuer.

@@ -60,6 +60,25 @@ public class GrpcWebSessionTests(GatewayFixture fixture) : IClassFixture<Gateway
         new() { ConnectionId = connectionId, Call = new V1.CallReducer { RequestId = requestId, Reducer = reducer, ArgsJson = argsJson } };
 
     [Fact]
+    public async Task Deleting_its_database_ends_a_session_with_NOT_FOUND()
+    {
+        var (db, ownerToken, _) = await fixture.NewDatabaseAsync("web-session-deleted");
+        var (channel, chat) = WebClient(fixture.A);
+        using var _ = channel;
+        using var session = OpenSession(chat, db, ownerToken);
+        Assert.NotNull((await Next(session)).IdentityToken);
+        while ((await Next(session)).SubscribeApplied is not { Last: true }) { }
+
+        await fixture.A.Databases.DeleteAsync(new V1.DeleteRequest { Database = db }, TestGateway.Bearer(ownerToken));
+
+        // The deadline only bounds a hang: a session left open after the delete never ends.
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var ended = await Assert.ThrowsAsync<RpcException>(async () => { while (await session.ResponseStream.MoveNext(bound.Token)) { } });
+        Assert.Equal(StatusCode.NotFound, ended.StatusCode);
+        Assert.Contains($"Database '{db}' was deleted", ended.Status.Detail);
+    }
+
+    [Fact]
     public async Task A_session_gets_its_identity_the_snapshot_and_live_updates_and_its_calls_are_its_own()
     {
         var (db, ownerToken, _) = await fixture.NewDatabaseAsync("web-session");

@@ -89,9 +89,9 @@ public class ModuleLogTrustTests(GatewayFixture fixture) : IClassFixture<Gateway
     {
         var lines = new ConcurrentQueue<string>();
         await using var gateway = await TestGateway.StartAsync(fixture.Cluster.Client,
-            logging: l => l.AddProvider(new CapturingLoggerProvider(lines)).AddFilter<CapturingLoggerProvider>("Chat.Gateway.ChatService", LogLevel.Information));
+            logging: l => l.AddProvider(new CapturingLoggerProvider(lines)).AddFilter<CapturingLoggerProvider>("Chat.Frontend.ChatService", LogLevel.Information));
         var (_, stranger) = await gateway.CreateIdentityAsync();
-        var evil = "\u001b[2J\r\n2026-01-01 info: Chat.Gateway.ChatService[0] fake" + new string('x', 30_000);
+        var evil = "\u001b[2J\r\n2026-01-01 info: Chat.Frontend.ChatService[0] fake" + new string('x', 30_000);
         await Assert.ThrowsAsync<RpcException>(() => gateway.Chat.CallReducerAsync(
             new V1.CallReducerRequest { Database = GatewayFixture.Database, Reducer = evil, ArgsJson = "[]" }, TestGateway.Bearer(stranger)).ResponseAsync);
 

@@ -407,6 +407,22 @@ public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFi
     }
 
     [Fact]
+    public async Task Deleting_a_database_ends_its_subscribed_connections_with_NOT_FOUND()
+    {
+        var (db, owner) = await NewDatabase();
+        using var client = await fixture.A.ConnectAsync(db, owner);
+        var subscription = await client.SubscribeAsync("SELECT * FROM Message");
+        await Applied(client, subscription);
+
+        await fixture.A.Databases.DeleteAsync(new V1.DeleteRequest { Database = db }, TestGateway.Bearer(owner));
+
+        // The deadline only bounds a hang: a stream left open after the delete never ends.
+        await client.Ended.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(StatusCode.NotFound, client.EndedWith?.StatusCode);
+        Assert.Contains($"Database '{db}' was deleted", client.EndedWith!.Status.Detail);
+    }
+
+    [Fact]
     public async Task A_database_republished_under_a_subscription_ends_it_with_an_error_and_a_new_one_starts_from_scratch()
     {
         var (db, owner) = await NewDatabase();

@@ -1,4 +1,4 @@
-using Chat.Gateway;
+using Chat.Frontend.Delivery;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;

@@ -1,4 +1,4 @@
-using Chat.Gateway;
+using Chat.Frontend.Delivery;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;

@@ -1,4 +1,5 @@
-using Chat.Gateway;
+using Chat.Frontend;
+using Chat.Frontend.Delivery;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
