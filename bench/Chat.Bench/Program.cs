@@ -7,8 +7,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Chat;
 using Chat.Bench;
 using Chat.Grains;
@@ -218,16 +216,8 @@ if (logging is { } l)
                       $"{l.On.CpuMicrosecondsPerMessage / l.Off.CpuMicrosecondsPerMessage,9:0.00}x |          |");
 }
 
-var file = Path.Combine(RepositoryRoot(), "bench", "results", $"send-{started:yyyyMMdd-HHmmss}.json");
-Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-await File.WriteAllTextAsync(file, JsonSerializer.Serialize(
-    new Report(started, Environment.ProcessorCount, seconds, rounds, warmupSeconds, durability, mainSettings.LogMessages, results, logging, problems),
-    new JsonSerializerOptions
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals, // a percentile of no calls is NaN
-    }));
+var file = await ResultFiles.WriteJsonAsync("send", started,
+    new Report(started, Environment.ProcessorCount, seconds, rounds, warmupSeconds, durability, mainSettings.LogMessages, results, logging, problems));
 Console.WriteLine($"\nResults: {file}");
 
 var top = results.MaxBy(r => r.Senders)!;
@@ -309,15 +299,6 @@ static int FreePort()
     using var listener = new TcpListener(IPAddress.Loopback, 0);
     listener.Start();
     return ((IPEndPoint)listener.LocalEndpoint).Port;
-}
-
-static string RepositoryRoot()
-{
-    foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Chat.sln")))
-                return dir.FullName;
-    return Directory.GetCurrentDirectory();
 }
 
 internal sealed record Measured(long Messages, long Failures, double Seconds, double MessagesPerSecond, double[] SliceMessagesPerSecond, double P50Ms, double P99Ms,

@@ -6,8 +6,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Chat.FanoutBench;
 using Chat.Storage;
 using Grpc.Core;
@@ -161,16 +159,8 @@ foreach (var r in results)
                       (keptUp ? "; both sides kept up with the offered load, so compare latency" : ""));
 }
 
-var file = Path.Combine(RepositoryRoot(), "bench", "results", $"fanout-{started:yyyyMMdd-HHmmss}.json");
-Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-await File.WriteAllTextAsync(file, JsonSerializer.Serialize(
-    new Report(started, Environment.ProcessorCount, seconds, maxInFlight, TargetRatio, clock.Elapsed.TotalSeconds, idle, results, problems),
-    new JsonSerializerOptions
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    }));
+var file = await ResultFiles.WriteJsonAsync("fanout", started,
+    new Report(started, Environment.ProcessorCount, seconds, maxInFlight, TargetRatio, clock.Elapsed.TotalSeconds, idle, results, problems));
 Console.WriteLine($"\nResults: {file} (total {clock.Elapsed.TotalSeconds:0} s)");
 
 if (problems.Count > 0)
@@ -255,15 +245,6 @@ SideResult Summarize(string side, Round round, CpuUse cpu, List<string> issues, 
 }
 
 static string Latency(SideResult r) => $"{r.P50Ms:0.0} / {r.P99Ms:0.0}";
-
-static string RepositoryRoot()
-{
-    foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Chat.sln")))
-                return dir.FullName;
-    return Directory.GetCurrentDirectory();
-}
 
 internal sealed record LevelResult(int Connections, int Messages, double Rate, SideResult Stack, SideResult Baseline, double Ratio);
 internal sealed record Report(DateTime StartedUtc, int Cores, double SecondsOfSending, int MaxInFlight, double TargetRatio, double TotalSeconds,
