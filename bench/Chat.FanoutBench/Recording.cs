@@ -191,8 +191,7 @@ public sealed record SideResult(
     }
 
     /// <summary>Nearest rank over every delivery.</summary>
-    private static double Percentile(long[] sorted, double q) =>
-        sorted.Length == 0 ? double.NaN : Ms(sorted[Math.Max(0, (int)Math.Ceiling(q * sorted.Length) - 1)]);
+    private static double Percentile(long[] sorted, double q) => Percentiles.StopwatchMs(sorted, q);
 
     private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 }
