@@ -141,28 +141,31 @@ finally
     await postgres.DestroyAsync();
 }
 
-Console.WriteLine();
-Console.WriteLine("Deliveries = message rows received, summed over connections; per second over first send .. last delivery.");
-Console.WriteLine("Latency = delivery - stamp just before the send (stack: before the unary SendMessage call, so it includes the durable commit).");
-Console.WriteLine();
-Console.WriteLine("connections | msgs @ rate/s | offered/s | stack deliveries/s | baseline deliveries/s | ratio | stack p50 / p99 ms | baseline p50 / p99 ms | cpu-us/delivery s / b");
-Console.WriteLine("------------|---------------|-----------|--------------------|-----------------------|-------|--------------------|-----------------------|----------------------");
+var summary = new SummaryWriter("fanout", started, "Chat.FanoutBench");
+summary.Line();
+summary.Line("Deliveries = message rows received, summed over connections; per second over first send .. last delivery.");
+summary.Line("Latency = delivery - stamp just before the send (stack: before the unary SendMessage call, so it includes the durable commit).");
+summary.Line();
+summary.Line("connections | msgs @ rate/s | offered/s | stack deliveries/s | baseline deliveries/s | ratio | stack p50 / p99 ms | baseline p50 / p99 ms | cpu-us/delivery s / b");
+summary.Line("------------|---------------|-----------|--------------------|-----------------------|-------|--------------------|-----------------------|----------------------");
 foreach (var r in results)
-    Console.WriteLine($"{r.Connections,11} | {r.Messages,5} @ {r.Rate,5:0.#} | {r.Rate * r.Connections,9:0} | {r.Stack.DeliveriesPerSecond,18:0} | {r.Baseline.DeliveriesPerSecond,21:0} | " +
+    summary.Line($"{r.Connections,11} | {r.Messages,5} @ {r.Rate,5:0.#} | {r.Rate * r.Connections,9:0} | {r.Stack.DeliveriesPerSecond,18:0} | {r.Baseline.DeliveriesPerSecond,21:0} | " +
                       $"{r.Ratio,4:0.00}x | {Latency(r.Stack),18} | {Latency(r.Baseline),21} | {r.Stack.CpuMicrosecondsPerDelivery,10:0.0} / {r.Baseline.CpuMicrosecondsPerDelivery,-9:0.0}");
-Console.WriteLine();
+summary.Line();
 foreach (var r in results)
 {
     // At an offered load both sides carry, deliveries/s equal the offered load on both and the ratio is ~1 by construction.
     var keptUp = r.Stack.DeliveriesPerSecond >= 0.95 * r.Rate * r.Connections && r.Baseline.DeliveriesPerSecond >= 0.95 * r.Rate * r.Connections;
-    Console.WriteLine($"fan-out at {r.Connections} connections: {r.Ratio:0.00}x baseline (target >= {TargetRatio:0.0}x{(r.Ratio >= TargetRatio ? "" : ", NOT MET")})" +
+    summary.Line($"fan-out at {r.Connections} connections: {r.Ratio:0.00}x baseline (target >= {TargetRatio:0.0}x{SummaryWriter.NotMet(r.Ratio >= TargetRatio)})" +
                       (keptUp ? "; both sides kept up with the offered load, so compare latency" : ""));
 }
 
 var file = await ResultFiles.WriteJsonAsync("fanout", started,
     new Report(started, Environment.ProcessorCount, seconds, maxInFlight, TargetRatio, clock.Elapsed.TotalSeconds, idle, results, problems));
-Console.WriteLine($"\nResults: {file} (total {clock.Elapsed.TotalSeconds:0} s)");
+summary.Line();
+summary.Line($"Results: {file} (total {clock.Elapsed.TotalSeconds:0} s)");
 
+Console.WriteLine($"Summary: {await summary.WriteAsync()}");
 if (problems.Count > 0)
 {
     foreach (var p in problems.Take(20)) Console.Error.WriteLine($"!! {p}");

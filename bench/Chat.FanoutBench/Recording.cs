@@ -185,15 +185,13 @@ public sealed record SideResult(
 
         return new SideResult(round.Receivers.Length, round.Messages, deliveries, window, deliveries / window,
             sendWindow > 0 ? (round.Messages - 1) / sendWindow : double.NaN,
-            Percentile(all, 0.50), Percentile(all, 0.99), all.Length == 0 ? double.NaN : Ms(all[^1]),
+            Percentile(all, 0.50), Percentile(all, 0.99), Percentile(all, 1),
             Percentile(commit, 0.50), Percentile(commit, 0.99), Percentile(afterCommit, 0.50), Percentile(afterCommit, 0.99),
             cpu, deliveries == 0 ? double.NaN : cpu.ProcessCores * cpu.Seconds * 1e6 / deliveries, problems);
     }
 
     /// <summary>Nearest rank over every delivery.</summary>
     private static double Percentile(long[] sorted, double q) => Percentiles.StopwatchMs(sorted, q);
-
-    private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 }
 
 /// <summary>Sends <c>count</c> things at a fixed pace, open loop: item i is due at start + i / rate, whatever happened to the earlier ones.</summary>

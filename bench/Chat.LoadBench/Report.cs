@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 
 namespace Chat.LoadBench;
@@ -39,7 +38,7 @@ public sealed class Report(DateTime started, string command, string postgres)
     private const int IdleTarget = 10_000;
     private const double IdleTargetKb = 50;
 
-    private readonly StringBuilder _md = new();
+    private readonly SummaryWriter _summary = new("load", started, "Chat.LoadBench");
     private readonly List<string> _targets = [];
 
     public SendSection? Send { get; set; }
@@ -51,7 +50,6 @@ public sealed class Report(DateTime started, string command, string postgres)
     /// <summary>Prints the summary and writes the files; returns their paths.</summary>
     public async Task<string[]> WriteAsync(double totalSeconds, List<string> problems)
     {
-        _md.AppendLine($"# Chat.LoadBench {started:yyyy-MM-dd HH:mm:ss} UTC").AppendLine();
         Console.WriteLine();
         Line($"{Environment.ProcessorCount} cores, PostgreSQL {postgres}; `{command}`.");
         if (Send is not null) SendTables(Send);
@@ -64,14 +62,14 @@ public sealed class Report(DateTime started, string command, string postgres)
 
         var json = await ResultFiles.WriteJsonAsync("load", started,
             new ReportFile(started, Environment.ProcessorCount, command, postgres, totalSeconds, Send, Room, Connections, Noisy, ManyRooms, _targets, problems));
-        var markdown = ResultFiles.PathFor("load", started, "md");
         var verified = new List<string>();
         if (Send is not null || Room is not null || ManyRooms is not null) verified.Add("every acknowledged message is in chat.message exactly once");
         if (Room is not null || ManyRooms is not null) verified.Add("every subscriber got every message of its room once, in order");
         if (Connections is not null) verified.Add("every connection opened, went online and offline, and ended cleanly");
         if (Noisy is not null) verified.Add("every attack stopped by itself within its bound");
-        _md.AppendLine().AppendLine(problems.Count == 0 ? $"Verified: {string.Join("; ", verified)}." : $"FAILED: {problems.Count} problem(s).");
-        await File.WriteAllTextAsync(markdown, _md.ToString());
+        _summary.FileOnly();
+        _summary.FileOnly(problems.Count == 0 ? $"Verified: {string.Join("; ", verified)}." : $"FAILED: {problems.Count} problem(s).");
+        var markdown = await _summary.WriteAsync();
         var files = new List<string> { json, markdown };
         if (Send is { Levels.Count: > 0 } && WriteSendChart(ResultFiles.PathFor("load", started, "png"), started, Environment.ProcessorCount, Send) is { } png)
             files.Add(png);
@@ -126,11 +124,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         ];
     }
 
-    private void Line(string text = "")
-    {
-        Console.WriteLine(text);
-        _md.AppendLine(text);
-    }
+    private void Line(string text = "") => _summary.Line(text);
 
     // ---- send ---------------------------------------------------------------------------------------------------
 
@@ -375,5 +369,5 @@ public sealed class Report(DateTime started, string command, string postgres)
 
     private static string Mb(long kb) => (kb / 1024.0).ToString("0", CultureInfo.InvariantCulture);
 
-    private static string Met(bool met) => met ? "MET" : "NOT MET";
+    private static string Met(bool met) => SummaryWriter.Met(met);
 }
