@@ -10,7 +10,7 @@ using ServerMessage = Chat.Api.V1.ServerMessage;
 
 namespace Chat.FanoutBench;
 
-/// <summary>The baseline server: ASP.NET Core gRPC with only <see cref="FanoutBaselineService"/> (bench/Common), on its own loopback port, HTTP/2.</summary>
+/// <summary>The baseline server: ASP.NET Core gRPC with only <see cref="FanoutBaselineService"/> (bench/Bench.Common), on its own loopback port, HTTP/2.</summary>
 public sealed class BaselineHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
