@@ -76,6 +76,14 @@ public abstract class OrderedReceiver(int expected, ulong offsetBase, ReceiveLat
         if (Count == expected) latch.Completed();
     }
 
+    /// <summary>Every delivery's latency over all <paramref name="receivers"/>, sorted, for nearest-rank percentiles.</summary>
+    public static long[] SortedLatencies(IEnumerable<OrderedReceiver> receivers)
+    {
+        var all = receivers.SelectMany(r => r.Latencies.ToArray()).ToArray();
+        Array.Sort(all);
+        return all;
+    }
+
     public void Fail(string error)
     {
         if (Error is not null) return;

@@ -95,21 +95,14 @@ public sealed record SideResult(
         var lastArrival = round.Receivers.Length == 0 ? round.LastSend : round.Receivers.Max(r => r.LastArrival);
         var window = Math.Max(1, lastArrival - round.FirstSend) / (double)Stopwatch.Frequency;
         var sendWindow = (round.LastSend - round.FirstSend) / (double)Stopwatch.Frequency;
-        var all = new long[deliveries];
-        var at = 0;
-        foreach (var receiver in round.Receivers)
-        {
-            receiver.Latencies.CopyTo(all.AsSpan(at));
-            at += receiver.Count;
-        }
-        Array.Sort(all);
+        var all = OrderedReceiver.SortedLatencies(round.Receivers);
 
         // Stack only: the same deliveries measured from the acknowledgement of the commit instead of the send.
         var afterCommit = Array.Empty<long>();
         if (round.CommitLatencies.Count > 0)
         {
             afterCommit = new long[deliveries];
-            at = 0;
+            var at = 0;
             foreach (var receiver in round.Receivers)
             {
                 var arrivals = receiver.Arrivals;

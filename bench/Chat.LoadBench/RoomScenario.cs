@@ -362,14 +362,7 @@ public sealed class RoomScenario(Bench bench)
         List<string> problems)
     {
         var deliveries = round.Receivers.Sum(r => (long)r.Count);
-        var all = new long[deliveries];
-        var at = 0;
-        foreach (var receiver in round.Receivers)
-        {
-            receiver.Latencies.CopyTo(all.AsSpan(at));
-            at += receiver.Count;
-        }
-        Array.Sort(all);
+        var all = OrderedReceiver.SortedLatencies(round.Receivers);
         // Per message: the latest of its room's subscribers (the 'sent' of an offset is the same for all of them).
         var last = new List<long>();
         foreach (var room in round.Receivers.GroupBy(r => r.Room))
