@@ -107,6 +107,35 @@ public sealed class ReceiveLatch
         if (receivers == 0) _done.TrySetResult();
     }
 
+    /// <summary>
+    /// Until every receiver has everything (no problems), or one saw something wrong (none here: that receiver's own error
+    /// says what), or nothing arrived for 20 s or 3 minutes have passed in all (a "stalled" problem).
+    /// </summary>
+    public async Task<List<string>> WaitAsync(IReadOnlyCollection<OrderedReceiver> receivers, CancellationToken cancel)
+    {
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        var progress = -1L;
+        while (true)
+        {
+            try
+            {
+                await AllReceived.WaitAsync(TimeSpan.FromSeconds(20), cancel);
+                return [];
+            }
+            catch (TimeoutException)
+            {
+                var now = receivers.Sum(r => (long)r.Count);
+                if (now == progress || deadline.Elapsed > TimeSpan.FromMinutes(3))
+                    return [$"stalled: {now} of {receivers.Sum(r => (long)r.Expected)} deliveries after the last send"];
+                progress = now;
+            }
+            catch (InvalidOperationException)
+            {
+                return [];
+            }
+        }
+    }
+
     internal void Completed()
     {
         if (Interlocked.Decrement(ref _remaining) == 0) _done.TrySetResult();

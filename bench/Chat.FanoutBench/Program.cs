@@ -208,31 +208,8 @@ async Task<SideResult> RunBaseline(int n, int messages, double rate, string send
     return Summarize("baseline", round, cpu, issues, opened);
 }
 
-// Every connection has everything, or a connection saw something wrong, or nothing arrived for 20 s (or 3 minutes in all).
-async Task<List<string>> WaitAll(Round round)
-{
-    var deadline = Stopwatch.StartNew();
-    var progress = -1L;
-    while (true)
-    {
-        try
-        {
-            await round.AllReceived.WaitAsync(TimeSpan.FromSeconds(20), cancel.Token);
-            return [];
-        }
-        catch (TimeoutException)
-        {
-            var now = round.Progress;
-            if (now == progress || deadline.Elapsed > TimeSpan.FromMinutes(3))
-                return [$"stalled: {now} of {(long)round.Messages * round.Receivers.Length} deliveries after the last send"];
-            progress = now;
-        }
-        catch (InvalidOperationException)
-        {
-            return []; // the receiver's own error is listed by Round.Problems
-        }
-    }
-}
+// Every connection has everything, or a connection saw something wrong (listed by Round.Problems), or a stall.
+Task<List<string>> WaitAll(Round round) => round.WaitAllAsync(cancel.Token);
 
 SideResult Summarize(string side, Round round, CpuUse cpu, List<string> issues, TimeSpan opened)
 {

@@ -54,6 +54,8 @@ public sealed class Round
     public Receiver[] Receivers { get; }
     public Task AllReceived => _latch.AllReceived;
 
+    public Task<List<string>> WaitAllAsync(CancellationToken cancel) => _latch.WaitAsync(Receivers, cancel);
+
     /// <summary>Set by the sender: the stamp of its first message and of its last.</summary>
     public long FirstSend { get; set; }
     public long LastSend { get; set; }
@@ -62,8 +64,6 @@ public sealed class Round
     public long[] Acknowledged { get; }
     public List<long> CommitLatencies { get; } = [];
 
-    /// <summary>Deliveries so far, summed over connections: progress, for the stall timeout.</summary>
-    public long Progress => Receivers.Length == 0 ? 0 : Receivers.Sum(r => (long)r.Count);
 
     public IEnumerable<string> Problems() =>
         Receivers.Where(r => r.Error is not null || r.Count != Messages)

@@ -332,31 +332,8 @@ public sealed class RoomScenario(Bench bench)
 
     // ---- Both -----------------------------------------------------------------------------------------------------
 
-    /// <summary>Every subscriber has everything, or one saw something wrong, or nothing arrived for 20 s (or 3 minutes in all).</summary>
-    internal static async Task<List<string>> WaitAll(RoomRound round, CancellationToken cancel)
-    {
-        var deadline = Stopwatch.StartNew();
-        var progress = -1L;
-        while (true)
-        {
-            try
-            {
-                await round.AllReceived.WaitAsync(TimeSpan.FromSeconds(20), cancel);
-                return [];
-            }
-            catch (TimeoutException)
-            {
-                var now = round.Progress;
-                if (now == progress || deadline.Elapsed > TimeSpan.FromMinutes(3))
-                    return [$"stalled: {now} of {round.Expected} deliveries after the last send"];
-                progress = now;
-            }
-            catch (InvalidOperationException)
-            {
-                return []; // the receiver's own error is listed by RoomRound.Problems
-            }
-        }
-    }
+    /// <summary>Every subscriber has everything, or one saw something wrong (listed by RoomRound.Problems), or a stall.</summary>
+    internal static Task<List<string>> WaitAll(RoomRound round, CancellationToken cancel) => round.WaitAllAsync(cancel);
 
     private static RoomSide Summarize(RoomRound round, int senders, long startUtc, double sendRate, double commitRate, long[] ackTicks, double connected, CpuUse cpu,
         List<string> problems)
@@ -437,8 +414,8 @@ internal sealed class RoomRound
     public int[] PerRoom { get; }
     public RoomReceiver[] Receivers { get; }
     public Task AllReceived => _latch.AllReceived;
-    public long Expected => Receivers.Sum(r => (long)r.Expected);
-    public long Progress => Receivers.Sum(r => (long)r.Count);
+
+    public Task<List<string>> WaitAllAsync(CancellationToken cancel) => _latch.WaitAsync(Receivers, cancel);
 
     /// <summary>
     /// Every subscriber got its room's messages exactly once, in order, each with the text sent (by hash) for that offset;
