@@ -7,8 +7,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Chat;
 using Chat.Bench;
 using Chat.Grains;
@@ -198,44 +196,39 @@ finally
     await postgres.DestroyAsync();
 }
 
-Console.WriteLine();
-Console.WriteLine($"grains (send_message logging {OnOff(mainSettings.LogMessages)}, the default) vs baseline (one INSERT + commit per message):");
-Console.WriteLine("senders | grains msg/s | baseline msg/s | ratio  | grains p50 ms | grains p99 ms | avg group | baseline p50 ms | cpu us/msg g / b | order");
-Console.WriteLine("--------|-------------|----------------|--------|---------------|---------------|-----------|-----------------|------------------|------");
+var summary = new SummaryWriter("send", started, "Chat.Bench");
+summary.Line();
+summary.Line($"grains (send_message logging {OnOff(mainSettings.LogMessages)}, the default) vs baseline (one INSERT + commit per message):");
+summary.Line("senders | grains msg/s | baseline msg/s | ratio  | grains p50 ms | grains p99 ms | avg group | baseline p50 ms | cpu us/msg g / b | order");
+summary.Line("--------|-------------|----------------|--------|---------------|---------------|-----------|-----------------|------------------|------");
 foreach (var r in results)
-    Console.WriteLine($"{r.Senders,7} | {r.Grains.MessagesPerSecond,11:0} | {r.Baseline.MessagesPerSecond,14:0} | {r.Ratio,5:0.00}x | " +
+    summary.Line($"{r.Senders,7} | {r.Grains.MessagesPerSecond,11:0} | {r.Baseline.MessagesPerSecond,14:0} | {r.Ratio,5:0.00}x | " +
                       $"{r.Grains.P50Ms,13:0.00} | {r.Grains.P99Ms,13:0.00} | {r.Grains.AverageGroupSize,9:0.0} | {r.Baseline.P50Ms,15:0.00} | " +
                       $"{r.Grains.CpuMicrosecondsPerMessage,7:0} / {r.Baseline.CpuMicrosecondsPerMessage,6:0} | {r.Order}");
 if (logging is { } l)
 {
-    Console.WriteLine();
-    Console.WriteLine($"grains with send_message logging off vs on, {l.Senders} senders:");
-    Console.WriteLine("logging  |  msg/s | p50 ms | p99 ms | avg group | cpu us/msg | log rows | order");
-    Console.WriteLine("---------|--------|--------|--------|-----------|------------|----------|------");
+    summary.Line();
+    summary.Line($"grains with send_message logging off vs on, {l.Senders} senders:");
+    summary.Line("logging  |  msg/s | p50 ms | p99 ms | avg group | cpu us/msg | log rows | order");
+    summary.Line("---------|--------|--------|--------|-----------|------------|----------|------");
     foreach (var (label, m, rows) in new[] { ("off", l.Off, l.OffLogRows), ("on", l.On, l.OnLogRows) })
-        Console.WriteLine($"{label,-8} | {m.MessagesPerSecond,6:0} | {m.P50Ms,6:0.00} | {m.P99Ms,6:0.00} | {m.AverageGroupSize,9:0.0} | " +
+        summary.Line($"{label,-8} | {m.MessagesPerSecond,6:0} | {m.P50Ms,6:0.00} | {m.P99Ms,6:0.00} | {m.AverageGroupSize,9:0.0} | " +
                           $"{m.CpuMicrosecondsPerMessage,10:0} | {rows,8} | {l.Order}");
-    Console.WriteLine($"on / off | {l.Ratio,5:0.00}x |        |        |           | " +
+    summary.Line($"on / off | {l.Ratio,5:0.00}x |        |        |           | " +
                       $"{l.On.CpuMicrosecondsPerMessage / l.Off.CpuMicrosecondsPerMessage,9:0.00}x |          |");
 }
 
-var file = Path.Combine(RepositoryRoot(), "bench", "results", $"send-{started:yyyyMMdd-HHmmss}.json");
-Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-await File.WriteAllTextAsync(file, JsonSerializer.Serialize(
-    new Report(started, Environment.ProcessorCount, seconds, rounds, warmupSeconds, durability, mainSettings.LogMessages, results, logging, problems),
-    new JsonSerializerOptions
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals, // a percentile of no calls is NaN
-    }));
-Console.WriteLine($"\nResults: {file}");
+var file = await ResultFiles.WriteJsonAsync("send", started,
+    new Report(started, Environment.ProcessorCount, seconds, rounds, warmupSeconds, durability, mainSettings.LogMessages, results, logging, problems));
+summary.Line();
+summary.Line($"Results: {file}");
 
 var top = results.MaxBy(r => r.Senders)!;
-Console.WriteLine($"ratio at {top.Senders} senders: {top.Ratio:0.0}x (target >= {TargetRatio:0}x{(top.Ratio >= TargetRatio ? "" : ", NOT MET")})");
+summary.Line($"ratio at {top.Senders} senders: {top.Ratio:0.0}x (target >= {TargetRatio:0}x{SummaryWriter.NotMet(top.Ratio >= TargetRatio)})");
 if (logging is not null)
-    Console.WriteLine($"logging on vs off at {logging.Senders} senders: {logging.Ratio:0.00}x " +
-                      $"(target >= {LoggingTarget:0.00}x{(logging.Ratio >= LoggingTarget ? "" : ", NOT MET")})");
+    summary.Line($"logging on vs off at {logging.Senders} senders: {logging.Ratio:0.00}x " +
+                      $"(target >= {LoggingTarget:0.00}x{SummaryWriter.NotMet(logging.Ratio >= LoggingTarget)})");
+Console.WriteLine($"Summary: {await summary.WriteAsync()}");
 if (problems.Count > 0)
 {
     Console.Error.WriteLine($"FAILED: {problems.Count} problem(s): acknowledged messages missing/duplicated or calls failed (see '!!' above).");
@@ -310,15 +303,6 @@ static int FreePort()
     using var listener = new TcpListener(IPAddress.Loopback, 0);
     listener.Start();
     return ((IPEndPoint)listener.LocalEndpoint).Port;
-}
-
-static string RepositoryRoot()
-{
-    foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Chat.sln")))
-                return dir.FullName;
-    return Directory.GetCurrentDirectory();
 }
 
 internal sealed record Measured(long Messages, long Failures, double Seconds, double MessagesPerSecond, double[] SliceMessagesPerSecond, double P50Ms, double P99Ms,

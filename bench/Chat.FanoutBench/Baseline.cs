@@ -10,7 +10,7 @@ using ServerMessage = Chat.Api.V1.ServerMessage;
 
 namespace Chat.FanoutBench;
 
-/// <summary>The baseline server: ASP.NET Core gRPC with only <see cref="FanoutBaselineService"/> (bench/Common), on its own loopback port, HTTP/2.</summary>
+/// <summary>The baseline server: ASP.NET Core gRPC with only <see cref="FanoutBaselineService"/> (bench/Bench.Common), on its own loopback port, HTTP/2.</summary>
 public sealed class BaselineHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
@@ -47,21 +47,9 @@ public sealed class BaselineHost : IAsyncDisposable
 }
 
 /// <summary>N Listen streams (one channel per 100, as on the stack side) and their readers.</summary>
-public sealed class BaselineClients : IAsyncDisposable
+public sealed class BaselineClients : StreamClients<AsyncServerStreamingCall<ServerMessage>>
 {
-    private readonly GrpcChannel[] _channels;
-    private readonly AsyncServerStreamingCall<ServerMessage>?[] _calls;
-    private readonly Task[] _reading;
-    private readonly CancellationTokenSource _abort = new();
-
-    private BaselineClients(int count, string address)
-    {
-        _channels = Enumerable.Range(0, (count + StackHost.StreamsPerChannel - 1) / StackHost.StreamsPerChannel)
-            .Select(_ => GrpcChannel.ForAddress(address)).ToArray();
-        _calls = new AsyncServerStreamingCall<ServerMessage>?[count];
-        _reading = new Task[count];
-        Array.Fill(_reading, Task.CompletedTask);
-    }
+    private BaselineClients(int count, string address) : base(count, address) { }
 
     public static async Task<BaselineClients> OpenAsync(string address, Round round, CancellationToken cancellationToken)
     {
@@ -84,18 +72,18 @@ public sealed class BaselineClients : IAsyncDisposable
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(60));
-        var client = new FanoutBaseline.FanoutBaselineClient(_channels[i / StackHost.StreamsPerChannel]);
-        var call = _calls[i] = client.Listen(new ListenRequest(), cancellationToken: _abort.Token);
+        var client = new FanoutBaseline.FanoutBaselineClient(Channels[i / StackHost.StreamsPerChannel]);
+        var call = Calls[i] = client.Listen(new ListenRequest(), cancellationToken: Abort.Token);
         if (!await call.ResponseStream.MoveNext(timeout.Token) || call.ResponseStream.Current.MessageCase != ServerMessage.MessageOneofCase.IdentityToken)
             throw new InvalidOperationException($"listener {i}: no hello first");
-        _reading[i] = Task.Run(async () =>
+        Reading[i] = Task.Run(async () =>
         {
             try
             {
                 while (await call.ResponseStream.MoveNext(CancellationToken.None))
                     receiver.OnMessage(call.ResponseStream.Current);
             }
-            catch (RpcException e) when (!_abort.IsCancellationRequested)
+            catch (RpcException e) when (!Abort.IsCancellationRequested)
             {
                 receiver.Fail($"the stream failed: {e.Status}");
             }
@@ -103,16 +91,7 @@ public sealed class BaselineClients : IAsyncDisposable
     }
 
     /// <summary>After the hub has completed every queue: each stream must end cleanly.</summary>
-    public Task WaitEndedAsync() => Task.WhenAll(_reading).WaitAsync(TimeSpan.FromSeconds(60));
-
-    public async ValueTask DisposeAsync()
-    {
-        _abort.Cancel();
-        foreach (var call in _calls) call?.Dispose();
-        try { await Task.WhenAll(_reading).WaitAsync(TimeSpan.FromSeconds(10)); } catch (Exception) { /* aborted on purpose */ }
-        foreach (var channel in _channels) channel.Dispose();
-        _abort.Dispose();
-    }
+    public Task WaitEndedAsync() => Task.WhenAll(Reading).WaitAsync(TimeSpan.FromSeconds(60));
 }
 
 /// <summary>The baseline's publisher: the same number of payloads at the same pace, each stamped just before it is queued.</summary>

@@ -6,8 +6,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Chat.FanoutBench;
 using Chat.Development;
 using Chat.Storage;
@@ -144,36 +142,31 @@ finally
     await postgres.DestroyAsync();
 }
 
-Console.WriteLine();
-Console.WriteLine("Deliveries = message rows received, summed over connections; per second over first send .. last delivery.");
-Console.WriteLine("Latency = delivery - stamp just before the send (stack: before the unary SendMessage call, so it includes the durable commit).");
-Console.WriteLine();
-Console.WriteLine("connections | msgs @ rate/s | offered/s | stack deliveries/s | baseline deliveries/s | ratio | stack p50 / p99 ms | baseline p50 / p99 ms | cpu-us/delivery s / b");
-Console.WriteLine("------------|---------------|-----------|--------------------|-----------------------|-------|--------------------|-----------------------|----------------------");
+var summary = new SummaryWriter("fanout", started, "Chat.FanoutBench");
+summary.Line();
+summary.Line("Deliveries = message rows received, summed over connections; per second over first send .. last delivery.");
+summary.Line("Latency = delivery - stamp just before the send (stack: before the unary SendMessage call, so it includes the durable commit).");
+summary.Line();
+summary.Line("connections | msgs @ rate/s | offered/s | stack deliveries/s | baseline deliveries/s | ratio | stack p50 / p99 ms | baseline p50 / p99 ms | cpu-us/delivery s / b");
+summary.Line("------------|---------------|-----------|--------------------|-----------------------|-------|--------------------|-----------------------|----------------------");
 foreach (var r in results)
-    Console.WriteLine($"{r.Connections,11} | {r.Messages,5} @ {r.Rate,5:0.#} | {r.Rate * r.Connections,9:0} | {r.Stack.DeliveriesPerSecond,18:0} | {r.Baseline.DeliveriesPerSecond,21:0} | " +
+    summary.Line($"{r.Connections,11} | {r.Messages,5} @ {r.Rate,5:0.#} | {r.Rate * r.Connections,9:0} | {r.Stack.DeliveriesPerSecond,18:0} | {r.Baseline.DeliveriesPerSecond,21:0} | " +
                       $"{r.Ratio,4:0.00}x | {Latency(r.Stack),18} | {Latency(r.Baseline),21} | {r.Stack.CpuMicrosecondsPerDelivery,10:0.0} / {r.Baseline.CpuMicrosecondsPerDelivery,-9:0.0}");
-Console.WriteLine();
+summary.Line();
 foreach (var r in results)
 {
     // At an offered load both sides carry, deliveries/s equal the offered load on both and the ratio is ~1 by construction.
     var keptUp = r.Stack.DeliveriesPerSecond >= 0.95 * r.Rate * r.Connections && r.Baseline.DeliveriesPerSecond >= 0.95 * r.Rate * r.Connections;
-    Console.WriteLine($"fan-out at {r.Connections} connections: {r.Ratio:0.00}x baseline (target >= {TargetRatio:0.0}x{(r.Ratio >= TargetRatio ? "" : ", NOT MET")})" +
+    summary.Line($"fan-out at {r.Connections} connections: {r.Ratio:0.00}x baseline (target >= {TargetRatio:0.0}x{SummaryWriter.NotMet(r.Ratio >= TargetRatio)})" +
                       (keptUp ? "; both sides kept up with the offered load, so compare latency" : ""));
 }
 
-var file = Path.Combine(RepositoryRoot(), "bench", "results", $"fanout-{started:yyyyMMdd-HHmmss}.json");
-Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-await File.WriteAllTextAsync(file, JsonSerializer.Serialize(
-    new Report(started, Environment.ProcessorCount, seconds, maxInFlight, TargetRatio, clock.Elapsed.TotalSeconds, idle, results, problems),
-    new JsonSerializerOptions
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    }));
-Console.WriteLine($"\nResults: {file} (total {clock.Elapsed.TotalSeconds:0} s)");
+var file = await ResultFiles.WriteJsonAsync("fanout", started,
+    new Report(started, Environment.ProcessorCount, seconds, maxInFlight, TargetRatio, clock.Elapsed.TotalSeconds, idle, results, problems));
+summary.Line();
+summary.Line($"Results: {file} (total {clock.Elapsed.TotalSeconds:0} s)");
 
+Console.WriteLine($"Summary: {await summary.WriteAsync()}");
 if (problems.Count > 0)
 {
     foreach (var p in problems.Take(20)) Console.Error.WriteLine($"!! {p}");
@@ -216,31 +209,8 @@ async Task<SideResult> RunBaseline(int n, int messages, double rate, string send
     return Summarize("baseline", round, cpu, issues, opened);
 }
 
-// Every connection has everything, or a connection saw something wrong, or nothing arrived for 20 s (or 3 minutes in all).
-async Task<List<string>> WaitAll(Round round)
-{
-    var deadline = Stopwatch.StartNew();
-    var progress = -1L;
-    while (true)
-    {
-        try
-        {
-            await round.AllReceived.WaitAsync(TimeSpan.FromSeconds(20), cancel.Token);
-            return [];
-        }
-        catch (TimeoutException)
-        {
-            var now = round.Progress;
-            if (now == progress || deadline.Elapsed > TimeSpan.FromMinutes(3))
-                return [$"stalled: {now} of {(long)round.Messages * round.Receivers.Length} deliveries after the last send"];
-            progress = now;
-        }
-        catch (InvalidOperationException)
-        {
-            return []; // the receiver's own error is listed by Round.Problems
-        }
-    }
-}
+// Every connection has everything, or a connection saw something wrong (listed by Round.Problems), or a stall.
+Task<List<string>> WaitAll(Round round) => round.WaitAllAsync(cancel.Token);
 
 SideResult Summarize(string side, Round round, CpuUse cpu, List<string> issues, TimeSpan opened)
 {
@@ -256,15 +226,6 @@ SideResult Summarize(string side, Round round, CpuUse cpu, List<string> issues, 
 }
 
 static string Latency(SideResult r) => $"{r.P50Ms:0.0} / {r.P99Ms:0.0}";
-
-static string RepositoryRoot()
-{
-    foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Chat.sln")))
-                return dir.FullName;
-    return Directory.GetCurrentDirectory();
-}
 
 internal sealed record LevelResult(int Connections, int Messages, double Rate, SideResult Stack, SideResult Baseline, double Ratio);
 internal sealed record Report(DateTime StartedUtc, int Cores, double SecondsOfSending, int MaxInFlight, double TargetRatio, double TotalSeconds,

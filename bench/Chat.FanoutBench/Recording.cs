@@ -18,7 +18,7 @@ public static class Payload
 
     public static long Stamp(string text) => long.Parse(text.AsSpan(0, StampDigits), NumberStyles.None, CultureInfo.InvariantCulture);
 
-    /// <summary>What the gateway sends a subscriber for one committed send_message without a connection (bench/Common).</summary>
+    /// <summary>What the gateway sends a subscriber for one committed send_message without a connection (bench/Bench.Common).</summary>
     public static ServerMessage Update(string sender, DateTime sent, string text, ulong offset) => GatewayShape.MessageUpdate(sender, sent, text, offset);
 }
 
@@ -26,87 +26,35 @@ public static class Payload
 /// One connection's record of what it received: every message exactly once, offsets 1, 2, 3, ... in order,
 /// and the latency of each (arrival minus the stamp in its text).
 /// </summary>
-public sealed class Receiver(int index, int expected, Round round)
+public sealed class Receiver(int index, int expected, ReceiveLatch latch) : OrderedReceiver(expected, 0, latch)
 {
-    private readonly long[] _latencies = new long[expected];
-    private readonly long[] _arrivals = new long[expected];
-    private ulong _lastOffset;
-
     public int Index => index;
-    public int Count { get; private set; }
-    public long LastArrival { get; private set; }
-    public string? Error { get; private set; }
-    public ReadOnlySpan<long> Latencies => _latencies.AsSpan(0, Count);
 
-    /// <summary>Arrival time of offset i + 1 at index i.</summary>
-    public ReadOnlySpan<long> Arrivals => _arrivals.AsSpan(0, Count);
+    protected override string Name => $"connection {index}";
 
-    /// <summary>Called by the connection's single reader for every message after the subscription is live.</summary>
-    public void OnMessage(ServerMessage message)
-    {
-        var now = Stopwatch.GetTimestamp();
-        if (message.MessageCase != ServerMessage.MessageOneofCase.TransactionUpdate)
-        {
-            Fail($"unexpected {message.MessageCase}");
-            return;
-        }
-        foreach (var table in message.TransactionUpdate.Tables)
-        {
-            if (table.Table != "Message" || table.InsertedUsers.Count > 0 || table.DeletedUsers.Count > 0)
-            {
-                Fail($"unexpected rows of table {table.Table}");
-                continue;
-            }
-            foreach (var row in table.InsertedMessages)
-                OnRow(row.Offset, row.Text, now);
-        }
-    }
+    protected override long Now() => Stopwatch.GetTimestamp();
 
-    private void OnRow(ulong offset, string text, long now)
-    {
-        if (offset != _lastOffset + 1)
-        {
-            Fail(offset <= _lastOffset ? $"offset {offset} again or out of order after {_lastOffset}" : $"offset {offset} after {_lastOffset}: {offset - _lastOffset - 1} missing");
-            return;
-        }
-        if (Count >= expected)
-        {
-            Fail($"offset {offset}: more messages than the {expected} sent");
-            return;
-        }
-        _arrivals[Count] = now;
-        _latencies[Count++] = now - Payload.Stamp(text);
-        _lastOffset = offset;
-        LastArrival = now;
-        if (Count == expected) round.Completed();
-    }
-
-    public void Fail(string error)
-    {
-        if (Error is not null) return;
-        Error = error;
-        round.Failed(this);
-    }
+    protected override long Latency(Api.V1.MessageRow row, long now) => now - Payload.Stamp(row.Text);
 }
 
 /// <summary>One side at one level: its receivers, and a task that completes when all of them have everything.</summary>
 public sealed class Round
 {
-    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _remaining;
+    private readonly ReceiveLatch _latch = new();
 
     public Round(int connections, int messages)
     {
         Messages = messages;
         Acknowledged = new long[messages + 1];
-        _remaining = connections;
-        Receivers = Enumerable.Range(0, connections).Select(i => new Receiver(i, messages, this)).ToArray();
-        if (connections == 0 || messages == 0) _done.TrySetResult();
+        Receivers = Enumerable.Range(0, connections).Select(i => new Receiver(i, messages, _latch)).ToArray();
+        _latch.Expect(messages == 0 ? 0 : connections);
     }
 
     public int Messages { get; }
     public Receiver[] Receivers { get; }
-    public Task AllReceived => _done.Task;
+    public Task AllReceived => _latch.AllReceived;
+
+    public Task<List<string>> WaitAllAsync(CancellationToken cancel) => _latch.WaitAsync(Receivers, cancel);
 
     /// <summary>Set by the sender: the stamp of its first message and of its last.</summary>
     public long FirstSend { get; set; }
@@ -116,16 +64,6 @@ public sealed class Round
     public long[] Acknowledged { get; }
     public List<long> CommitLatencies { get; } = [];
 
-    /// <summary>Deliveries so far, summed over connections: progress, for the stall timeout.</summary>
-    public long Progress => Receivers.Length == 0 ? 0 : Receivers.Sum(r => (long)r.Count);
-
-    internal void Completed()
-    {
-        if (Interlocked.Decrement(ref _remaining) == 0) _done.TrySetResult();
-    }
-
-    internal void Failed(Receiver receiver) =>
-        _done.TrySetException(new InvalidOperationException($"connection {receiver.Index}: {receiver.Error}"));
 
     public IEnumerable<string> Problems() =>
         Receivers.Where(r => r.Error is not null || r.Count != Messages)
@@ -157,21 +95,14 @@ public sealed record SideResult(
         var lastArrival = round.Receivers.Length == 0 ? round.LastSend : round.Receivers.Max(r => r.LastArrival);
         var window = Math.Max(1, lastArrival - round.FirstSend) / (double)Stopwatch.Frequency;
         var sendWindow = (round.LastSend - round.FirstSend) / (double)Stopwatch.Frequency;
-        var all = new long[deliveries];
-        var at = 0;
-        foreach (var receiver in round.Receivers)
-        {
-            receiver.Latencies.CopyTo(all.AsSpan(at));
-            at += receiver.Count;
-        }
-        Array.Sort(all);
+        var all = OrderedReceiver.SortedLatencies(round.Receivers);
 
         // Stack only: the same deliveries measured from the acknowledgement of the commit instead of the send.
         var afterCommit = Array.Empty<long>();
         if (round.CommitLatencies.Count > 0)
         {
             afterCommit = new long[deliveries];
-            at = 0;
+            var at = 0;
             foreach (var receiver in round.Receivers)
             {
                 var arrivals = receiver.Arrivals;
@@ -185,16 +116,13 @@ public sealed record SideResult(
 
         return new SideResult(round.Receivers.Length, round.Messages, deliveries, window, deliveries / window,
             sendWindow > 0 ? (round.Messages - 1) / sendWindow : double.NaN,
-            Percentile(all, 0.50), Percentile(all, 0.99), all.Length == 0 ? double.NaN : Ms(all[^1]),
+            Percentile(all, 0.50), Percentile(all, 0.99), Percentile(all, 1),
             Percentile(commit, 0.50), Percentile(commit, 0.99), Percentile(afterCommit, 0.50), Percentile(afterCommit, 0.99),
             cpu, deliveries == 0 ? double.NaN : cpu.ProcessCores * cpu.Seconds * 1e6 / deliveries, problems);
     }
 
     /// <summary>Nearest rank over every delivery.</summary>
-    private static double Percentile(long[] sorted, double q) =>
-        sorted.Length == 0 ? double.NaN : Ms(sorted[Math.Max(0, (int)Math.Ceiling(q * sorted.Length) - 1)]);
-
-    private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+    private static double Percentile(long[] sorted, double q) => Percentiles.StopwatchMs(sorted, q);
 }
 
 /// <summary>Sends <c>count</c> things at a fixed pace, open loop: item i is due at start + i / rate, whatever happened to the earlier ones.</summary>

@@ -13,21 +13,9 @@ using V1 = Chat.Api.V1;
 namespace Chat.FanoutBench;
 
 /// <summary>N anonymous Connect streams to one database, each subscribed to <c>SELECT * FROM Message</c>, and their readers.</summary>
-public sealed class StackClients : IAsyncDisposable
+public sealed class StackClients : StreamClients<AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage>>
 {
-    private readonly GrpcChannel[] _channels;
-    private readonly AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage>?[] _calls;
-    private readonly Task[] _reading;
-    private readonly CancellationTokenSource _abort = new();
-
-    private StackClients(int count, string address)
-    {
-        _channels = Enumerable.Range(0, (count + StackHost.StreamsPerChannel - 1) / StackHost.StreamsPerChannel)
-            .Select(_ => GrpcChannel.ForAddress(address)).ToArray();
-        _calls = new AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage>?[count];
-        _reading = new Task[count];
-        Array.Fill(_reading, Task.CompletedTask);
-    }
+    private StackClients(int count, string address) : base(count, address) { }
 
     /// <summary>Opens the streams (a few at a time), subscribes each and reads its snapshot, then starts its reader.</summary>
     public static async Task<StackClients> OpenAsync(string address, string database, Round round, CancellationToken cancellationToken)
@@ -51,8 +39,8 @@ public sealed class StackClients : IAsyncDisposable
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(60));
-        var client = new V1.Chat.ChatClient(_channels[i / StackHost.StreamsPerChannel]);
-        var call = _calls[i] = client.Connect(new Metadata { { "database", database } }, cancellationToken: _abort.Token);
+        var client = new V1.Chat.ChatClient(Channels[i / StackHost.StreamsPerChannel]);
+        var call = Calls[i] = client.Connect(new Metadata { { "database", database } }, cancellationToken: Abort.Token);
         if (!await call.ResponseStream.MoveNext(timeout.Token) || call.ResponseStream.Current.MessageCase != V1.ServerMessage.MessageOneofCase.IdentityToken)
             throw new InvalidOperationException($"connection {i}: no IdentityToken first");
         await call.RequestStream.WriteAsync(new V1.ClientMessage { Subscribe = new V1.Subscribe { RequestId = 1, Queries = { "SELECT * FROM Message" } } }, timeout.Token);
@@ -67,7 +55,7 @@ public sealed class StackClients : IAsyncDisposable
                 throw new InvalidOperationException($"connection {i}: the database should be empty");
             if (message.SubscribeApplied.Last) break;
         }
-        _reading[i] = Task.Run(() => Read(call, receiver, _abort.Token));
+        Reading[i] = Task.Run(() => Read(call, receiver, Abort.Token));
     }
 
     private static async Task Read(AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage> call, Receiver receiver, CancellationToken aborted)
@@ -86,22 +74,13 @@ public sealed class StackClients : IAsyncDisposable
     /// <summary>A polite goodbye on every stream (identity_disconnected runs), then the readers must have ended cleanly.</summary>
     public async Task CloseAsync(CancellationToken cancellationToken)
     {
-        await Parallel.ForEachAsync(Enumerable.Range(0, _calls.Length), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },
+        await Parallel.ForEachAsync(Enumerable.Range(0, Calls.Length), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },
             async (i, token) =>
             {
-                if (_calls[i] is not { } call) return;
+                if (Calls[i] is not { } call) return;
                 await call.RequestStream.CompleteAsync();
-                await _reading[i].WaitAsync(TimeSpan.FromSeconds(60), token);
+                await Reading[i].WaitAsync(TimeSpan.FromSeconds(60), token);
             });
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        _abort.Cancel();
-        foreach (var call in _calls) call?.Dispose();
-        try { await Task.WhenAll(_reading).WaitAsync(TimeSpan.FromSeconds(10)); } catch (Exception) { /* aborted on purpose */ }
-        foreach (var channel in _channels) channel.Dispose();
-        _abort.Dispose();
     }
 }
 

@@ -31,7 +31,7 @@ public sealed class BaselineService : LoadBaseline.LoadBaselineBase
 
 /// <summary>
 /// The baseline server: ASP.NET Core gRPC with only <see cref="BaselineService"/> and the fan-out baseline
-/// (<see cref="FanoutBaselineService"/>, bench/Common), on a loopback port, HTTP/2.
+/// (<see cref="FanoutBaselineService"/>, bench/Bench.Common), on a loopback port, HTTP/2.
 /// </summary>
 public sealed class BaselineHost : IAsyncDisposable
 {

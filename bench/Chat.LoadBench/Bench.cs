@@ -100,13 +100,4 @@ public sealed class Bench(BenchOptions options, string runFolder, string connect
     public static GrpcChannel[] Channels(string address, int streams) =>
         Enumerable.Range(0, (streams + StackHost.StreamsPerChannel - 1) / StackHost.StreamsPerChannel)
             .Select(_ => GrpcChannel.ForAddress(address)).ToArray();
-
-    public static string RepositoryRoot()
-    {
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "Chat.sln")))
-                    return dir.FullName;
-        return Directory.GetCurrentDirectory();
-    }
 }

@@ -34,7 +34,8 @@ public sealed class BenchOptions
         "         [--noisy-seconds N] [--attacks subscriptions,stalled,...]     (noisy; not run unless named)\n" +
         "         [--many-rooms 1000x4] [--rates 250,500,1000,2000,4000] [--rate-seconds N] (rooms; not run unless named)\n" +
         "         [--stack-process]   (send, room, rooms: the stack binary in a process of its own, its CPU reported apart)\n" +
-        "         [--gateway http://127.0.0.1:50051 --postgres CONNECTION_STRING] (send and room against a running stack)";
+        "         [--gateway http://127.0.0.1:50051 --postgres CONNECTION_STRING] (send and room against a running stack)\n" +
+        "   or: Chat.LoadBench --chart-from bench/results/load-STAMP.json [--chart-to FILE.png]   (redraw the send chart, measure nothing)";
 
     /// <summary>What runs when --scenarios is not given.</summary>
     public static readonly string[] AllScenarios = ["send", "room", "connections"];

@@ -19,6 +19,27 @@ using Npgsql;
 
 if (args is ["--serve-baseline", var servePort])
     return await BaselineHost.ServeAsync(int.Parse(servePort, CultureInfo.InvariantCulture));
+// Redraws a chart from an earlier run's results (e.g. after a change to the chart) without measuring anything.
+if (args is ["--chart-from", var chartJson, .. var chartRest])
+{
+    if (chartRest is not ([] or ["--chart-to", _]))
+    {
+        Console.Error.WriteLine("usage: Chat.LoadBench --chart-from bench/results/load-STAMP.json [--chart-to FILE.png]");
+        return 2;
+    }
+    string? drawn;
+    try
+    {
+        drawn = Report.ChartFrom(chartJson, chartRest is [_, var chartTo] ? chartTo : null);
+    }
+    catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidDataException)
+    {
+        Console.Error.WriteLine($"{chartJson} could not be read as a Chat.LoadBench results file: {e.Message}");
+        return 2;
+    }
+    if (drawn is not null) Console.WriteLine(drawn);
+    return drawn is null ? 1 : 0;
+}
 
 BenchOptions options;
 try

@@ -1,7 +1,5 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace Chat.LoadBench;
 
@@ -40,7 +38,7 @@ public sealed class Report(DateTime started, string command, string postgres)
     private const int IdleTarget = 10_000;
     private const double IdleTargetKb = 50;
 
-    private readonly StringBuilder _md = new();
+    private readonly SummaryWriter _summary = new("load", started, "Chat.LoadBench");
     private readonly List<string> _targets = [];
 
     public SendSection? Send { get; set; }
@@ -52,7 +50,6 @@ public sealed class Report(DateTime started, string command, string postgres)
     /// <summary>Prints the summary and writes the files; returns their paths.</summary>
     public async Task<string[]> WriteAsync(double totalSeconds, List<string> problems)
     {
-        _md.AppendLine($"# Chat.LoadBench {started:yyyy-MM-dd HH:mm:ss} UTC").AppendLine();
         Console.WriteLine();
         Line($"{Environment.ProcessorCount} cores, PostgreSQL {postgres}; `{command}`.");
         if (Send is not null) SendTables(Send);
@@ -63,43 +60,52 @@ public sealed class Report(DateTime started, string command, string postgres)
         Line();
         foreach (var target in _targets) Line(target);
 
-        var stamp = started.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
-        var dir = Path.Combine(Bench.RepositoryRoot(), "bench", "results");
-        Directory.CreateDirectory(dir);
-        var json = Path.Combine(dir, $"load-{stamp}.json");
-        await File.WriteAllTextAsync(json, JsonSerializer.Serialize(
-            new ReportFile(started, Environment.ProcessorCount, command, postgres, totalSeconds, Send, Room, Connections, Noisy, ManyRooms, _targets, problems),
-            new JsonSerializerOptions
-            {
-                WriteIndented = true,
-                PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-                NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals, // a percentile of nothing is NaN
-            }));
-        var markdown = Path.Combine(dir, $"load-{stamp}.md");
+        var json = await ResultFiles.WriteJsonAsync("load", started,
+            new ReportFile(started, Environment.ProcessorCount, command, postgres, totalSeconds, Send, Room, Connections, Noisy, ManyRooms, _targets, problems));
         var verified = new List<string>();
         if (Send is not null || Room is not null || ManyRooms is not null) verified.Add("every acknowledged message is in chat.message exactly once");
         if (Room is not null || ManyRooms is not null) verified.Add("every subscriber got every message of its room once, in order");
         if (Connections is not null) verified.Add("every connection opened, went online and offline, and ended cleanly");
         if (Noisy is not null) verified.Add("every attack stopped by itself within its bound");
-        _md.AppendLine().AppendLine(problems.Count == 0 ? $"Verified: {string.Join("; ", verified)}." : $"FAILED: {problems.Count} problem(s).");
-        await File.WriteAllTextAsync(markdown, _md.ToString());
+        _summary.FileOnly();
+        _summary.FileOnly(problems.Count == 0 ? $"Verified: {string.Join("; ", verified)}." : $"FAILED: {problems.Count} problem(s).");
+        var markdown = await _summary.WriteAsync();
         var files = new List<string> { json, markdown };
-        if (Send is { Levels.Count: > 0 })
-        {
-            var png = Path.Combine(dir, $"load-{stamp}.png");
-            try
-            {
-                ThroughputLatencyChart.WritePng(png, "Chat.LoadBench: send_message, closed loop",
-                    $"{started:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {Send.SecondsPerMeasurement:0.#} s per point; solid p99, dashed p50",
-                    SendSeries(Send));
-                files.Add(png);
-            }
-            catch (Exception e) when (e is IOException or InvalidOperationException or ArgumentException or DllNotFoundException or TypeInitializationException)
-            {
-                Console.Error.WriteLine($"The chart could not be drawn: {e.Message}");
-            }
-        }
+        if (Send is { Levels.Count: > 0 } && WriteSendChart(ResultFiles.PathFor("load", started, "png"), started, Environment.ProcessorCount, Send) is { } png)
+            files.Add(png);
         return [.. files];
+    }
+
+    /// <summary>
+    /// Draws the send scenario's chart again from a results file (bench/results/load-STAMP.json) of this or an earlier run, next to
+    /// it (load-STAMP.png) or at <paramref name="png"/>; returns the path, or null (with the reason on stderr) when it has no send data.
+    /// </summary>
+    public static string? ChartFrom(string json, string? png)
+    {
+        var file = JsonSerializer.Deserialize<ReportFile>(File.ReadAllText(json), ResultFiles.Json)
+                   ?? throw new InvalidDataException($"{json} holds no report");
+        if (file.Send is not { Levels.Count: > 0 } send)
+        {
+            Console.Error.WriteLine($"{json} has no send scenario to chart");
+            return null;
+        }
+        return WriteSendChart(png ?? Path.ChangeExtension(json, ".png"), file.StartedUtc, file.Cores, send);
+    }
+
+    private static string? WriteSendChart(string png, DateTime started, int cores, SendSection send)
+    {
+        try
+        {
+            ThroughputLatencyChart.WritePng(png, "Chat.LoadBench: send_message, closed loop",
+                $"{started:yyyy-MM-dd HH:mm} UTC, {cores} cores, {send.SecondsPerMeasurement:0.#} s per point; solid p99, dashed p50; labels: connections",
+                SendSeries(send));
+            return png;
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ArgumentException or DllNotFoundException or TypeInitializationException)
+        {
+            Console.Error.WriteLine($"The chart could not be drawn: {e.Message}");
+            return null;
+        }
     }
 
     /// <summary>The chart hook: one series per send kind, one point per concurrency level.</summary>
@@ -118,11 +124,7 @@ public sealed class Report(DateTime started, string command, string postgres)
         ];
     }
 
-    private void Line(string text = "")
-    {
-        Console.WriteLine(text);
-        _md.AppendLine(text);
-    }
+    private void Line(string text = "") => _summary.Line(text);
 
     // ---- send ---------------------------------------------------------------------------------------------------
 
@@ -367,5 +369,5 @@ public sealed class Report(DateTime started, string command, string postgres)
 
     private static string Mb(long kb) => (kb / 1024.0).ToString("0", CultureInfo.InvariantCulture);
 
-    private static string Met(bool met) => met ? "MET" : "NOT MET";
+    private static string Met(bool met) => SummaryWriter.Met(met);
 }

@@ -332,44 +332,14 @@ public sealed class RoomScenario(Bench bench)
 
     // ---- Both -----------------------------------------------------------------------------------------------------
 
-    /// <summary>Every subscriber has everything, or one saw something wrong, or nothing arrived for 20 s (or 3 minutes in all).</summary>
-    internal static async Task<List<string>> WaitAll(RoomRound round, CancellationToken cancel)
-    {
-        var deadline = Stopwatch.StartNew();
-        var progress = -1L;
-        while (true)
-        {
-            try
-            {
-                await round.AllReceived.WaitAsync(TimeSpan.FromSeconds(20), cancel);
-                return [];
-            }
-            catch (TimeoutException)
-            {
-                var now = round.Progress;
-                if (now == progress || deadline.Elapsed > TimeSpan.FromMinutes(3))
-                    return [$"stalled: {now} of {round.Expected} deliveries after the last send"];
-                progress = now;
-            }
-            catch (InvalidOperationException)
-            {
-                return []; // the receiver's own error is listed by RoomRound.Problems
-            }
-        }
-    }
+    /// <summary>Every subscriber has everything, or one saw something wrong (listed by RoomRound.Problems), or a stall.</summary>
+    internal static Task<List<string>> WaitAll(RoomRound round, CancellationToken cancel) => round.WaitAllAsync(cancel);
 
     private static RoomSide Summarize(RoomRound round, int senders, long startUtc, double sendRate, double commitRate, long[] ackTicks, double connected, CpuUse cpu,
         List<string> problems)
     {
         var deliveries = round.Receivers.Sum(r => (long)r.Count);
-        var all = new long[deliveries];
-        var at = 0;
-        foreach (var receiver in round.Receivers)
-        {
-            receiver.Latencies.CopyTo(all.AsSpan(at));
-            at += receiver.Count;
-        }
-        Array.Sort(all);
+        var all = OrderedReceiver.SortedLatencies(round.Receivers);
         // Per message: the latest of its room's subscribers (the 'sent' of an offset is the same for all of them).
         var last = new List<long>();
         foreach (var room in round.Receivers.GroupBy(r => r.Room))
@@ -408,106 +378,44 @@ public sealed class RoomScenario(Bench bench)
 /// One subscriber's record: every message of its room exactly once, offsets 1, 2, 3, ... in order; per offset the latency
 /// (arrival minus the row's 'sent', both UTC ticks of this machine's clock) and a hash of the text, checked at the end.
 /// </summary>
-internal sealed class RoomReceiver(int room, int index, int expected, ulong offsetBase, RoomRound round)
+internal sealed class RoomReceiver(int room, int index, int expected, ulong offsetBase, ReceiveLatch latch)
+    : OrderedReceiver(expected, offsetBase, latch)
 {
     private static readonly long Epoch = DateTime.UnixEpoch.Ticks;
-    private readonly long[] _latencies = new long[expected];
-    private readonly long[] _arrivals = new long[expected];
     private readonly int[] _hashes = new int[expected];
 
     public int Room => room;
     public int Index => index;
-    public int Expected => expected;
-    public int Count { get; private set; }
-    public long LastArrival { get; private set; }
-    public string? Error { get; private set; }
-    public ReadOnlySpan<long> Latencies => _latencies.AsSpan(0, Count);
-
-    /// <summary>When each message arrived (UTC ticks), by offset - offsetBase - 1.</summary>
-    public ReadOnlySpan<long> Arrivals => _arrivals.AsSpan(0, Count);
     public ReadOnlySpan<int> Hashes => _hashes.AsSpan(0, Count);
 
-    /// <summary>Called by the stream's single reader for every message after the subscription is live.</summary>
-    public void OnMessage(V1.ServerMessage message)
-    {
-        var now = DateTime.UtcNow.Ticks;
-        if (message.MessageCase != V1.ServerMessage.MessageOneofCase.TransactionUpdate)
-        {
-            Fail($"unexpected {message.MessageCase}");
-            return;
-        }
-        foreach (var table in message.TransactionUpdate.Tables)
-        {
-            if (table.Table != "Message" || table.InsertedUsers.Count > 0 || table.DeletedUsers.Count > 0)
-            {
-                Fail($"unexpected rows of table {table.Table}");
-                continue;
-            }
-            foreach (var row in table.InsertedMessages)
-                OnRow(row, now);
-        }
-    }
+    protected override string Name => $"subscriber {room}/{index}";
 
-    private void OnRow(V1.MessageRow row, long now)
-    {
-        if (Error is not null) return;
-        var last = offsetBase + (ulong)Count;
-        if (row.Offset != last + 1)
-        {
-            Fail(row.Offset <= last ? $"offset {row.Offset} again or out of order after {last}" : $"offset {row.Offset} after {last}: {row.Offset - last - 1} missing");
-            return;
-        }
-        if (Count >= expected)
-        {
-            Fail($"offset {row.Offset}: more messages than the {expected} sent");
-            return;
-        }
-        var sent = Epoch + row.Sent.Seconds * TimeSpan.TicksPerSecond + row.Sent.Nanos / 100;
-        _latencies[Count] = now - sent;
-        _arrivals[Count] = now;
-        _hashes[Count] = row.Text.GetHashCode(StringComparison.Ordinal);
-        Count++;
-        LastArrival = now;
-        if (Count == expected) round.Completed();
-    }
+    protected override long Now() => DateTime.UtcNow.Ticks;
 
-    public void Fail(string error)
-    {
-        if (Error is not null) return;
-        Error = error;
-        round.Failed(this);
-    }
+    protected override long Latency(V1.MessageRow row, long now) => now - (Epoch + row.Sent.Seconds * TimeSpan.TicksPerSecond + row.Sent.Nanos / 100);
+
+    protected override void Keep(int index, V1.MessageRow row) => _hashes[index] = row.Text.GetHashCode(StringComparison.Ordinal);
 }
 
 /// <summary>One side of one configuration: its subscribers, and a task that completes when all of them have everything.</summary>
 internal sealed class RoomRound
 {
-    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _remaining;
+    private readonly ReceiveLatch _latch = new();
 
     /// <param name="offsetBase">Per room, the offsets taken by earlier rounds on the same databases (none when null).</param>
     public RoomRound(RoomConfig config, int[] perRoom, ulong[]? offsetBase = null)
     {
         PerRoom = perRoom;
         Receivers = Enumerable.Range(0, config.Rooms * config.Users)
-            .Select(i => new RoomReceiver(i / config.Users, i % config.Users, perRoom[i / config.Users], offsetBase?[i / config.Users] ?? 0, this)).ToArray();
-        _remaining = Receivers.Count(r => r.Expected > 0);
-        if (_remaining == 0) _done.TrySetResult();
+            .Select(i => new RoomReceiver(i / config.Users, i % config.Users, perRoom[i / config.Users], offsetBase?[i / config.Users] ?? 0, _latch)).ToArray();
+        _latch.Expect(Receivers.Count(r => r.Expected > 0));
     }
 
     public int[] PerRoom { get; }
     public RoomReceiver[] Receivers { get; }
-    public Task AllReceived => _done.Task;
-    public long Expected => Receivers.Sum(r => (long)r.Expected);
-    public long Progress => Receivers.Sum(r => (long)r.Count);
+    public Task AllReceived => _latch.AllReceived;
 
-    internal void Completed()
-    {
-        if (Interlocked.Decrement(ref _remaining) == 0) _done.TrySetResult();
-    }
-
-    internal void Failed(RoomReceiver receiver) =>
-        _done.TrySetException(new InvalidOperationException($"subscriber {receiver.Room}/{receiver.Index}: {receiver.Error}"));
+    public Task<List<string>> WaitAllAsync(CancellationToken cancel) => _latch.WaitAsync(Receivers, cancel);
 
     /// <summary>
     /// Every subscriber got its room's messages exactly once, in order, each with the text sent (by hash) for that offset;

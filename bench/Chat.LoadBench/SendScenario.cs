@@ -110,7 +110,7 @@ public sealed class SendScenario(Bench bench)
                 });
             _groups.Start();
             var cpu = new CpuSampler(bench.Postmaster, bench.StackPid);
-            var run = await Load.Drive(n, time, async (w, seq) =>
+            var run = await ClosedLoop.Drive(n, time, async (w, seq) =>
             {
                 var call = calls[w];
                 var id = (uint)seq;
@@ -131,7 +131,7 @@ public sealed class SendScenario(Bench bench)
                     acks[w].Add((result.Outcome.MessageOffset, text));
                     return null;
                 }
-            }, bench.Cancel);
+            }, stopWorkerAtFailure: true, bench.Cancel);
             var used = cpu.Stop();
             var groups = _groups.Stop();
             // Goodbye on every stream: its end must come cleanly.
@@ -162,7 +162,7 @@ public sealed class SendScenario(Bench bench)
         {
             _groups.Start();
             var cpu = new CpuSampler(bench.Postmaster, bench.StackPid);
-            var run = await Load.Drive(n, time, async (w, seq) =>
+            var run = await ClosedLoop.Drive(n, time, async (w, seq) =>
             {
                 var text = Text(w, seq);
                 try
@@ -175,7 +175,7 @@ public sealed class SendScenario(Bench bench)
                 {
                     return $"SendMessage failed: {e.Status}";
                 }
-            }, bench.Cancel);
+            }, stopWorkerAtFailure: true, bench.Cancel);
             var used = cpu.Stop();
             var groups = _groups.Stop();
             return await Verified("send unary", database, n, run, used, acks, groups);
@@ -192,8 +192,8 @@ public sealed class SendScenario(Bench bench)
         await BaselineTable.Truncate(bench.Db);
         var senders = Enumerable.Range(0, n).Select(_ => System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).ToArray();
         var cpu = new CpuSampler(bench.Postmaster, bench.StackPid);
-        var run = await Load.Drive(n, time, (w, seq) => BaselineTable.Insert(bench.Db, _baselineDatabaseId, senders[w], Text(w, seq), CancellationToken.None),
-            bench.Cancel);
+        var run = await ClosedLoop.Drive(n, time, (w, seq) => BaselineTable.Insert(bench.Db, _baselineDatabaseId, senders[w], Text(w, seq), CancellationToken.None),
+            stopWorkerAtFailure: true, bench.Cancel);
         var used = cpu.Stop();
         var issues = Failures("raw PostgreSQL", run);
         var (rows, distinct) = await Sql.CountBaseline(bench.Db, _baselineDatabaseId);
@@ -230,7 +230,7 @@ public sealed class SendScenario(Bench bench)
         var empty = new EmptyMessage();
         try
         {
-            var run = await Load.Drive(n, time, async (w, _) =>
+            var run = await ClosedLoop.Drive(n, time, async (w, _) =>
             {
                 try
                 {
@@ -241,7 +241,7 @@ public sealed class SendScenario(Bench bench)
                 {
                     return $"Empty failed: {e.Status}";
                 }
-            }, bench.Cancel);
+            }, stopWorkerAtFailure: true, bench.Cancel);
             return Print("raw gRPC unary", n, run, Failures("raw gRPC unary", run));
         }
         finally
@@ -259,13 +259,13 @@ public sealed class SendScenario(Bench bench)
             for (var i = 0; i < n; i++)
                 calls[i] = new LoadBaseline.LoadBaselineClient(channels[i / StackHost.StreamsPerChannel]).PingPong(cancellationToken: bench.Cancel);
             _groups.Start();
-            var run = await Load.Drive(n, time, async (w, seq) =>
+            var run = await ClosedLoop.Drive(n, time, async (w, seq) =>
             {
                 var call = calls[w];
                 await call.RequestStream.WriteAsync(new Ping { Id = (uint)seq });
                 if (!await call.ResponseStream.MoveNext(CancellationToken.None)) return "the stream ended";
                 return call.ResponseStream.Current.Id == (uint)seq ? null : $"pong {call.ResponseStream.Current.Id} for ping {seq}";
-            }, bench.Cancel);
+            }, stopWorkerAtFailure: true, bench.Cancel);
             foreach (var call in calls)
             {
                 await call.RequestStream.CompleteAsync();

@@ -44,7 +44,7 @@ public sealed class ServerProcess(ChildProcess child, string address) : IAsyncDi
     /// <summary>src/Silo's build output, built first (Release) when absent or older than the sources under src/, or with --build-silo.</summary>
     public static async Task<string> StackBinaryAsync(Bench bench)
     {
-        var root = Bench.RepositoryRoot();
+        var root = ResultFiles.RepositoryRoot();
         var dll = Path.Combine(root, "src", "Silo", "bin", "Release", "net10.0", "Chat.Silo.dll");
         var built = File.Exists(dll) ? File.GetLastWriteTimeUtc(dll) : DateTime.MinValue;
         var newest = Directory.EnumerateFiles(Path.Combine(root, "src"), "*", SearchOption.AllDirectories)

@@ -1,3 +1,4 @@
+using Chat.Development;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Frontend;

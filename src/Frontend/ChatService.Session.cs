@@ -28,7 +28,7 @@ public sealed partial class ChatService
         var session = sessions.Find(request.ConnectionId, identity);
         var live = session.Live;
         var peer = AddressLimits.PeerOf(context);
-        return await session.CallAsync(call.Reducer == "send_message",
+        return await session.CallAsync(call.Reducer == ChatModule.SendMessage,
             () => Call(live.Database, live.Caller with { RequestId = call.RequestId, IdempotencyKey = Keyed(call.IdempotencyKey) }, call, peer),
             context.CancellationToken);
     }

@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace Chat.LoadBench;
+namespace Chat.Benchmarks;
 
 /// <summary>
 /// What the message log reported about its group commits during one measurement (meter <c>Chat</c>, in this process,
@@ -56,8 +56,7 @@ public sealed class GroupCommitRecorder : IDisposable
             _recording = false;
             if (_sizes.Count == 0) return new GroupCommits(0, double.NaN, double.NaN, double.NaN);
             var sorted = _durations.Order().ToArray();
-            double At(double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Max(0, (int)Math.Ceiling(p * sorted.Length) - 1)];
-            return new GroupCommits(_sizes.Count, _sizes.Average(), At(0.50), At(0.99));
+            return new GroupCommits(_sizes.Count, _sizes.Average(), Percentiles.Of(sorted, 0.50), Percentiles.Of(sorted, 0.99));
         }
     }
 
