@@ -10,7 +10,10 @@ namespace Chat.Grains;
 /// <summary>Everything a silo needs to host the chat module; shared by the silo host, the tests and the benchmark.</summary>
 public static class ChatSiloConfiguration
 {
-    /// <summary>The Orleans grain storage (ADO.NET, PostgreSQL) that holds database metadata and settings.</summary>
+    /// <summary>
+    /// The Orleans grain storage (ADO.NET, PostgreSQL) that held database settings before migration 0011; kept so that a
+    /// database grain can move them to its catalog row.
+    /// </summary>
     public const string GrainStorage = "chat";
 
     /// <summary>The ADO.NET invariant the Orleans providers use for PostgreSQL.</summary>
@@ -31,6 +34,7 @@ public static class ChatSiloConfiguration
         };
         silo.Services.AddSingleton(_ => NpgsqlDataSource.Create(prepared.ConnectionString));
         silo.Services.AddSingleton<ChatStore>();
+        silo.Services.AddSingleton<DatabaseDescriptorCache>();
         silo.Services.AddOptions<ConnectionCleanupOptions>().BindConfiguration("Chat:Connections");
         silo.Services.AddHostedService<ConnectionJanitor>();
         silo.Services.AddOptions<IdempotencyOptions>().BindConfiguration("Chat:Idempotency");
