@@ -12,8 +12,22 @@ namespace Chat.Grains;
 /// settings change or a delete applies to every call made after it was answered.
 /// </summary>
 /// <remarks>Thread-safe: grains on different threads share it.</remarks>
-public sealed class DatabaseDescriptorCache(IGrainFactory grains) : IDatabaseWatcher
+public sealed class DatabaseDescriptorCache : IDatabaseWatcher
 {
+    private readonly IGrainFactory _grains;
+
+    /// <summary>
+    /// This cache as the database grains see it. Made off any grain's scheduler, as Orleans makes a silo's observer
+    /// references only from outside grains; once per silo.
+    /// </summary>
+    private readonly Lazy<Task<IDatabaseWatcher>> _reference;
+
+    public DatabaseDescriptorCache(IGrainFactory grains)
+    {
+        _grains = grains;
+        _reference = new(() => Task.Run(() => _grains.CreateObjectReference<IDatabaseWatcher>(this)));
+    }
+
     /// <summary>How long a descriptor is used without asking again; also how long a pushed change may take to land.</summary>
     public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(1);
 
@@ -25,7 +39,6 @@ public sealed class DatabaseDescriptorCache(IGrainFactory grains) : IDatabaseWat
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private long _stamp;
-    private IDatabaseWatcher? _reference;
 
     /// <summary>The database named <paramref name="name"/>, or null when there is none; from memory while fresh.</summary>
     public ValueTask<DatabaseDescriptor?> Get(string name) =>
@@ -44,7 +57,7 @@ public sealed class DatabaseDescriptorCache(IGrainFactory grains) : IDatabaseWat
         // Both taken before asking: the entry expires counting from here, and a push from here on wins over this answer.
         var since = Stopwatch.GetTimestamp();
         var stamp = Interlocked.Read(ref _stamp);
-        var descriptor = await grains.GetDatabaseGrain(name).Watch(Reference());
+        var descriptor = await _grains.GetDatabaseGrain(name).Watch(await _reference.Value);
         return Store(name, new Entry(descriptor, since, stamp)).Descriptor;
     }
 
@@ -71,7 +84,4 @@ public sealed class DatabaseDescriptorCache(IGrainFactory grains) : IDatabaseWat
             if (Stopwatch.GetElapsedTime(entry.Since) >= MaxAge)
                 _entries.TryRemove(new KeyValuePair<string, Entry>(name, entry));
     }
-
-    private IDatabaseWatcher Reference() =>
-        LazyInitializer.EnsureInitialized(ref _reference, () => grains.CreateObjectReference<IDatabaseWatcher>(this));
 }
