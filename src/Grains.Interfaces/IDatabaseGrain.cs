@@ -36,6 +36,18 @@ public interface IDatabaseGrain : IGrainWithStringKey
     /// <summary>The database, or null when it does not exist.</summary>
     [ReadOnly]
     Task<DatabaseDescriptor?> Describe();
+
+    /// <summary>
+    /// <see cref="Describe"/>, and tells <paramref name="watcher"/> of every change this activation makes from now on, before
+    /// answering the call that made it. A silo's descriptor cache asks this way.
+    /// </summary>
+    Task<DatabaseDescriptor?> Watch(IDatabaseWatcher watcher);
+}
+
+/// <summary>Told by a database grain when its database was published, changed or deleted (null).</summary>
+public interface IDatabaseWatcher : IGrainObserver
+{
+    Task Changed(string name, DatabaseDescriptor? database);
 }
 
 /// <summary>Lists the published databases (a read of the catalog table, from any silo).</summary>

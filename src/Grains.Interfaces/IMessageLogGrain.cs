@@ -11,9 +11,6 @@ public interface IMessageLogGrain : IGrainWithStringKey
     /// in the given order, and answered at the same index, each only after its row is durably committed. One grain call instead of many is what makes it worth it.
     /// </summary>
     Task<ReducerResult[]> SendMessages(IReadOnlyList<MessageToSend> messages);
-
-    /// <summary>Told by the database grain when the database was published, changed or deleted, so the next call sees it.</summary>
-    Task DatabaseChanged(DatabaseDescriptor? database);
 }
 
 /// <summary>One send_message call inside a <see cref="IMessageLogGrain.SendMessages"/> batch.</summary>

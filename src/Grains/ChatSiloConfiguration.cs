@@ -11,7 +11,10 @@ namespace Chat.Grains;
 /// <summary>Everything a silo needs to host the chat module; shared by the silo host, the tests and the benchmark.</summary>
 public static class ChatSiloConfiguration
 {
-    /// <summary>The Orleans grain storage (ADO.NET, PostgreSQL) that holds database metadata and settings.</summary>
+    /// <summary>
+    /// The Orleans grain storage (ADO.NET, PostgreSQL) that held database settings before migration 0011; kept so that a
+    /// database grain can move them to its catalog row.
+    /// </summary>
     public const string GrainStorage = "chat";
 
     /// <summary>PostgreSQL's application_name of the silos' own sessions, unless the connection string names one.</summary>
@@ -50,6 +53,7 @@ public static class ChatSiloConfiguration
         silo.Services.AddSingleton<MessageStore>();
         silo.Services.AddSingleton<ModuleLogStore>();
         silo.Services.AddSingleton<GatewayRegistryStore>();
+        silo.Services.AddSingleton<DatabaseDescriptorCache>();
         silo.Services.AddOptions<ConnectionCleanupOptions>().BindConfiguration("Chat:Connections");
         silo.Services.AddHostedService<ConnectionJanitor>();
         silo.Services.AddOptions<IdempotencyOptions>().BindConfiguration("Chat:Idempotency");

@@ -3,6 +3,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Chat.Grains;
 
+/// <summary>
+/// Where a database's settings were kept before migration 0011 (Orleans grain state); read only to move them onto the
+/// catalog row. Its shape must not change while deployments may still hold it.
+/// </summary>
 [GenerateSerializer]
 public sealed class DatabaseState
 {
@@ -10,56 +14,64 @@ public sealed class DatabaseState
 }
 
 /// <summary>
-/// A published database: its catalog row in <c>chat.database</c> (which users and messages hang off)
-/// and its metadata and settings as grain state in the Orleans ADO.NET storage.
+/// A published database. Its one home is its catalog row in <c>chat.database</c> (id, owner, creation time and
+/// settings; users and messages hang off the id), so every publish, clear, settings change and delete is one
+/// PostgreSQL transaction, and an activation starts from the row.
 /// </summary>
-/// <remarks>
-/// The two cannot be written in one transaction (the grain state belongs to Orleans' storage provider), so the catalog
-/// row is the truth about whether the database exists and under which id: a publish or delete that fails between the
-/// two writes deactivates the grain, and every activation first brings the state in line with the catalog row.
-/// </remarks>
 public sealed class DatabaseGrain(
-    [PersistentState("database", ChatSiloConfiguration.GrainStorage)] IPersistentState<DatabaseState> state,
+    [PersistentState("database", ChatSiloConfiguration.GrainStorage)] IPersistentState<DatabaseState> legacyState,
     DatabaseCatalogStore store,
     ModuleLogStore logStore,
     ILogger<DatabaseGrain> logger) : Grain, IDatabaseGrain
 {
     private string Name => this.GetPrimaryKeyString();
 
+    /// <summary>The catalog row as last read or written by this activation; null when there is none.</summary>
+    private DatabaseDescriptor? _database;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (state.State.Database is { } stored)
-            await ReconcileWithCatalogAsync(stored);
+        var legacy = legacyState.State.Database;
+        if (await store.LoadDatabaseAsync(Name) is { } row)
+        {
+            var settings = row.Settings ?? await AdoptLegacySettingsAsync(row.Id, legacy);
+            _database = settings is null ? null : new DatabaseDescriptor(Name, row.Id, row.Owner, row.CreatedAt, settings);
+        }
+        if (legacy is not null)
+            await ForgetLegacyStateAsync();
     }
 
     /// <summary>
-    /// Heals what a failure between the catalog write and the state write leaves behind: a delete that removed the row
-    /// but not the state, or a clear that replaced the row but did not record the new id. (State without a row can also
-    /// only mean a delete; a row without state is a first publish whose state write failed, which the owner's retry heals.)
+    /// A database published before migration 0011 keeps its settings in its grain state: they move to the row (whatever
+    /// id the state recorded: a clear that did not finish recording itself kept them too). A row with neither is a first
+    /// publish whose state write failed; it gets the defaults, as that publish would have. Null when the row is gone.
     /// </summary>
-    private async Task ReconcileWithCatalogAsync(DatabaseDescriptor stored)
+    private async Task<ModuleSettings?> AdoptLegacySettingsAsync(long id, DatabaseDescriptor? legacy)
     {
-        var row = await store.FindDatabaseAsync(Name);
-        if (row?.Id == stored.Id)
-            return;
-        if (row is not { } current)
+        var adopted = await store.AdoptDatabaseSettingsAsync(id, legacy?.Settings ?? ModuleSettings.Default);
+        logger.LogInformation("Moved the settings of database {Database} (id {DatabaseId}) from its grain state to its catalog row{Note}",
+            Name, id, legacy is null ? " (none were stored: defaults)" : "");
+        return adopted;
+    }
+
+    /// <summary>Best effort: a state left behind is ignored by every later activation, as the row has settings by then.</summary>
+    private async Task ForgetLegacyStateAsync()
+    {
+        try
         {
-            logger.LogWarning("Database {Database} (id {DatabaseId}) has no catalog row, so a delete did not finish recording itself; it is deleted",
-                Name, stored.Id);
-            await state.ClearStateAsync();
-            return;
+            await legacyState.ClearStateAsync();
         }
-        logger.LogWarning("Database {Database} has catalog id {DatabaseId} but its state recorded {StoredId}, so a clear did not finish recording itself; " +
-                          "taking the catalog's (settings kept)", Name, current.Id, stored.Id);
-        state.State.Database = new DatabaseDescriptor(Name, current.Id, current.Owner, current.CreatedAt, stored.Settings);
-        await state.WriteStateAsync();
+        catch (Exception e)
+        {
+            logger.LogWarning("Could not clear the old grain state of database {Database} ({Reason}); it is no longer read", Name, e.GetBaseException().Message);
+        }
     }
 
     public async Task<PublishResult> Publish(Identity caller, bool clear = false, SettingsChange? settings = null)
     {
         if (DatabaseName.Validate(Name) is { } nameError)
             return new(ReducerResult.Fail(ReducerStatus.InvalidArgument, nameError), null, false);
-        var existing = state.State.Database;
+        var existing = _database;
         var wanted = settings?.ApplyTo(existing?.Settings ?? ModuleSettings.Default);
         if (wanted?.Validate() is { } settingsError)
             return new(ReducerResult.Fail(ReducerStatus.InvalidArgument, settingsError), null, false);
@@ -73,21 +85,21 @@ public sealed class DatabaseGrain(
                 var updated = await UpdateSettings(caller, wanted);
                 if (!updated.IsCommitted) return new(updated, null, false);
             }
-            return new(ReducerResult.Committed(DateTime.UtcNow), state.State.Database, Created: false);
+            return new(ReducerResult.Committed(DateTime.UtcNow), _database, Created: false);
         }
 
         try
         {
             var now = ChatReducers.TruncateToMicroseconds(DateTime.UtcNow);
+            var newSettings = wanted ?? existing?.Settings ?? ModuleSettings.Default;
             // A clear deletes the old rows and inserts the new catalog row in one transaction: never a name without a row.
             var (id, owner, createdAt) = existing is null
-                ? await store.CreateDatabaseAsync(Name, caller, now)
-                : await store.ReplaceDatabaseAsync(existing.Id, Name, caller, now);
+                ? await store.CreateDatabaseAsync(Name, caller, now, newSettings)
+                : await store.ReplaceDatabaseAsync(existing.Id, Name, caller, now, newSettings);
             if (ChatModule.MayNotPublish(Name, owner, caller) is { } lost)
                 return new(ReducerResult.Fail(ReducerStatus.PermissionDenied, lost), null, false);
-            var created = new DatabaseDescriptor(Name, id, owner, createdAt, wanted ?? existing?.Settings ?? ModuleSettings.Default);
-            state.State.Database = created;
-            await state.WriteStateAsync();
+            var created = new DatabaseDescriptor(Name, id, owner, createdAt, newSettings);
+            _database = created;
             logger.LogInformation("Published database {Database} (id {DatabaseId}, owner {Owner}{Cleared})",
                 Name, id, owner, existing is null ? "" : ", cleared");
             await Announce(created);
@@ -97,9 +109,8 @@ public sealed class DatabaseGrain(
         }
         catch (Exception e)
         {
-            // The catalog may have changed even so (the state write failed, or the commit's answer was lost): the next
-            // activation takes the catalog's word.
-            state.State.Database = existing;
+            // The catalog may have changed even so (the commit's answer was lost): the next activation reads it.
+            _database = existing;
             DeactivateOnIdle();
             return new(StorageFailure.ToResult(e, Name, logger, "publishing"), null, false);
         }
@@ -107,7 +118,7 @@ public sealed class DatabaseGrain(
 
     public async Task<ReducerResult> Delete(Identity caller)
     {
-        var existing = state.State.Database;
+        var existing = _database;
         if (existing is null)
             return ReducerResult.DatabaseNotFound(Name);
         if (ChatModule.MayNotChange(Name, existing.Owner, caller) is { } refusal)
@@ -118,24 +129,11 @@ public sealed class DatabaseGrain(
         }
         catch (Exception e)
         {
-            state.State.Database = existing;
-            // A lost commit answer may hide a delete that happened: the next activation checks the catalog.
+            // A lost commit answer may hide a delete that happened: the next activation reads the catalog.
             DeactivateOnIdle();
             return StorageFailure.ToResult(e, Name, logger, "deleting");
         }
-        try
-        {
-            await state.ClearStateAsync();
-        }
-        catch (Exception e)
-        {
-            // The catalog row and every row under it are gone, so the database is: the stale state is dropped by the
-            // next activation (ReconcileWithCatalogAsync), which this one makes room for.
-            state.State.Database = null;
-            DeactivateOnIdle();
-            logger.LogWarning("Deleted database {Database}, but could not clear its state ({Reason}); its next activation will",
-                Name, e.GetBaseException().Message);
-        }
+        _database = null;
         logger.LogInformation("Deleted database {Database} (id {DatabaseId}) and all its rows", Name, existing.Id);
         await Announce(null);
         return ReducerResult.Committed(DateTime.UtcNow);
@@ -143,33 +141,37 @@ public sealed class DatabaseGrain(
 
     public async Task<ReducerResult> UpdateSettings(Identity caller, ModuleSettings settings)
     {
-        var existing = state.State.Database;
+        var existing = _database;
         if (existing is null)
             return ReducerResult.DatabaseNotFound(Name);
         if (ChatModule.MayNotChange(Name, existing.Owner, caller) is { } refusal)
             return ReducerResult.Fail(ReducerStatus.PermissionDenied, refusal);
         if (settings.Validate() is { } error)
             return ReducerResult.Fail(ReducerStatus.InvalidArgument, error);
-        state.State.Database = existing with { Settings = settings };
         try
         {
-            await state.WriteStateAsync();
+            if (!await store.SaveDatabaseSettingsAsync(existing.Id, settings))
+            {
+                // Only a delete behind this activation's back removes the row; the next activation reads the catalog.
+                DeactivateOnIdle();
+                return ReducerResult.DatabaseNotFound(Name);
+            }
         }
         catch (Exception e)
         {
-            state.State.Database = existing;
             return StorageFailure.ToResult(e, Name, logger, "updating settings");
         }
+        _database = existing with { Settings = settings };
         logger.LogInformation("Updated settings of database {Database}: {Settings}", Name, settings);
-        await Announce(state.State.Database);
+        await Announce(_database);
         await LogBestEffort(existing.Id, $"Settings changed by {caller}: {settings}");
         return ReducerResult.Committed(DateTime.UtcNow);
     }
 
     public Task<DatabaseDescriptor?> Describe()
     {
-        if (state.State.Database is null) (_grace ??= new UnknownDatabaseGrace(this, () => state.State.Database is null)).Unknown();
-        return Task.FromResult(state.State.Database);
+        if (_database is null) (_grace ??= new UnknownDatabaseGrace(this, () => _database is null)).Unknown();
+        return Task.FromResult(_database);
     }
 
     private UnknownDatabaseGrace? _grace;
@@ -188,19 +190,38 @@ public sealed class DatabaseGrain(
         }
     }
 
+    /// <summary>The silos' descriptor caches that asked this activation; told of every change (see <see cref="DatabaseDescriptorCache"/>).</summary>
+    private readonly HashSet<IDatabaseWatcher> _watchers = [];
+
+    /// <summary>One per silo is expected; the bound only stops a misbehaving client from growing the set.</summary>
+    private const int MaxWatchers = 1_000;
+
+    public Task<DatabaseDescriptor?> Watch(IDatabaseWatcher watcher)
+    {
+        if (_watchers.Count < MaxWatchers) _watchers.Add(watcher);
+        return Describe();
+    }
+
     /// <summary>
-    /// The message log caches the descriptor between groups; telling it makes a change apply to the very next call.
-    /// Best effort: if it cannot be told, it still re-reads the descriptor before its next commit.
+    /// Tells every watching cache, so a change applies to the very next call on any silo. Waits at most
+    /// <see cref="DatabaseDescriptorCache.MaxAge"/>: by then any cache this could not reach has let the old descriptor expire.
+    /// A watcher that failed is dropped; its silo asks again when it next needs the descriptor.
     /// </summary>
     private async Task Announce(DatabaseDescriptor? database)
     {
-        try
+        var deadline = Task.Delay(DatabaseDescriptorCache.MaxAge);
+        var told = _watchers.ToList().Select(async watcher =>
         {
-            await GrainFactory.GetMessageLogGrain(Name).DatabaseChanged(database);
-        }
-        catch (Exception e)
-        {
-            logger.LogWarning(e, "Could not tell the message log of {Database} about a change; it will notice before its next commit", Name);
-        }
+            try
+            {
+                await watcher.Changed(Name, database);
+            }
+            catch (Exception e)
+            {
+                _watchers.Remove(watcher);
+                logger.LogWarning("Could not tell a silo about a change of {Database} ({Reason}); its cached descriptor expires instead", Name, e.GetBaseException().Message);
+            }
+        }).ToList();
+        await Task.WhenAny(Task.WhenAll(told), deadline);
     }
 }

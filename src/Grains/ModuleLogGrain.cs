@@ -16,6 +16,7 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
     private sealed record Entry(DateTime At, ModuleLogLevel Level, string? Reducer, string Message, Identity? CausedBy = null);
 
     private readonly ModuleLogStore _store;
+    private readonly DatabaseDescriptorCache _descriptors;
     private readonly ILogger<ModuleLogGrain> _logger;
     private readonly GroupCommitLoop<Entry> _writes;
     private readonly LogPruner _pruner;
@@ -26,9 +27,9 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
     /// <summary>Gateways renew well within this; one that stops renewing (it died, or its followers left) is forgotten.</summary>
     public static readonly TimeSpan FollowerExpiry = TimeSpan.FromSeconds(60);
 
-    public ModuleLogGrain(ModuleLogStore store, IOptions<ModuleLogOptions> options, ILogger<ModuleLogGrain> logger)
+    public ModuleLogGrain(ModuleLogStore store, DatabaseDescriptorCache descriptors, IOptions<ModuleLogOptions> options, ILogger<ModuleLogGrain> logger)
     {
-        (_store, _logger) = (store, logger);
+        (_store, _descriptors, _logger) = (store, descriptors, logger);
         _writes = new GroupCommitLoop<Entry>(Commit);
         _pruner = new LogPruner(store, options.Value, logger);
         _followers = new ObserverManager<ILogObserver>(FollowerExpiry, logger);
@@ -71,7 +72,7 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
     public async Task<long> StartOfNewest(int count, ModuleLogLevel minimum)
     {
         await _writes.Drained; // read your own writes
-        return count > 0 && await GrainFactory.GetDatabaseGrain(Database).Describe() is { } database
+        return count > 0 && await _descriptors.Get(Database) is { } database
             ? await _store.LogIdBeforeNewestAsync(database.Id, count, minimum)
             : 0;
     }
@@ -79,7 +80,7 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
     public async Task<IReadOnlyList<ModuleLogRecord>> ReadAfter(long afterId, ModuleLogLevel minimum, int limit)
     {
         await _writes.Drained;
-        return await GrainFactory.GetDatabaseGrain(Database).Describe() is { } database
+        return await _descriptors.Get(Database) is { } database
             ? await _store.ReadLogAfterAsync(database.Id, afterId, minimum, Math.Clamp(limit, 1, 10_000))
             : [];
     }
@@ -94,7 +95,7 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
     {
         try
         {
-            if (await GrainFactory.GetDatabaseGrain(Database).Describe() is not { } database)
+            if (await _descriptors.Get(Database) is not { } database)
                 return;
             group = _others.Admit(group, e => e.CausedBy, e => e.At, database.Owner);
             if (group.Count == 0) return;

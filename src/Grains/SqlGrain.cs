@@ -23,7 +23,7 @@ public sealed class SqlOptions
 /// number of cores; otherwise one client's slow joins would queue everyone else's one-row queries behind them.
 /// </summary>
 [StatelessWorker, Reentrant]
-public sealed class SqlGrain(NpgsqlDataSource dataSource, IOptions<SqlOptions> options, ILogger<SqlGrain> logger) : Grain, ISqlGrain
+public sealed class SqlGrain(NpgsqlDataSource dataSource, DatabaseDescriptorCache descriptors, IOptions<SqlOptions> options, ILogger<SqlGrain> logger) : Grain, ISqlGrain
 {
     public async Task<SqlAnswer> Query(string database, string query, Identity caller)
     {
@@ -36,7 +36,7 @@ public sealed class SqlGrain(NpgsqlDataSource dataSource, IOptions<SqlOptions> o
         {
             return new SqlAnswer(null, ReducerStatus.InvalidArgument, e.Message);
         }
-        if (await GrainFactory.GetDatabaseGrain(database).Describe() is not { } descriptor)
+        if (await descriptors.Get(database) is not { } descriptor)
             return new SqlAnswer(null, ReducerStatus.NotFound, $"Database '{database}' does not exist.");
         var limits = new SqlLimits { RowCap = options.Value.RowCap, StatementTimeout = options.Value.StatementTimeout, MaxResultBytes = options.Value.MaxResultBytes, MaxCost = options.Value.MaxCost };
         try

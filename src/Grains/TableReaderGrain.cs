@@ -5,11 +5,11 @@ using Orleans.Concurrency;
 namespace Chat.Grains;
 
 [StatelessWorker]
-public sealed class TableReaderGrain(UserStore userStore, MessageStore messageStore) : Grain, ITableReaderGrain
+public sealed class TableReaderGrain(UserStore userStore, MessageStore messageStore, DatabaseDescriptorCache descriptors) : Grain, ITableReaderGrain
 {
     public async Task<DatabaseSnapshot?> LoadSnapshot(string database)
     {
-        if (await GrainFactory.GetDatabaseGrain(database).Describe() is not { } descriptor)
+        if (await descriptors.Get(database) is not { } descriptor)
             return null;
         var (users, lastOffset) = await userStore.LoadSnapshotAsync(descriptor.Id);
         return new DatabaseSnapshot(descriptor.Id, users.Select(u => new VersionedUser(u.Row, u.Version)).ToList(), lastOffset);

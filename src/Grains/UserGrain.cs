@@ -7,7 +7,7 @@ namespace Chat.Grains;
 /// One identity in one database: applies set_name and the lifecycle reducers and is the only writer
 /// of that user's row. Memory changes only after PostgreSQL has committed, so a failed call changes nothing.
 /// </summary>
-public sealed class UserGrain(UserStore store, ReducerCallStore callStore, ILogger<UserGrain> logger) : Grain, IUserGrain
+public sealed class UserGrain(UserStore store, ReducerCallStore callStore, DatabaseDescriptorCache descriptors, ILogger<UserGrain> logger) : Grain, IUserGrain
 {
     private string _database = "";
     private Identity _identity;
@@ -157,6 +157,7 @@ public sealed class UserGrain(UserStore store, ReducerCallStore callStore, ILogg
     {
         if (e is not DatabaseGoneException) return false;
         _stale = true;
+        descriptors.Forget(_database); // or the database itself is gone, or published anew
         var (database, _) = await Prepare(new ReducerCaller(_identity), "reloading a user whose row is gone");
         return database is not null && _user is null;
     }
@@ -187,7 +188,7 @@ public sealed class UserGrain(UserStore store, ReducerCallStore callStore, ILogg
     {
         if (ChatModule.CallerMismatch(reducer, _identity, caller.Identity) is { } mismatch)
             return (null, ReducerResult.Fail(ReducerStatus.PermissionDenied, mismatch));
-        var database = await GrainFactory.GetDatabaseGrain(_database).Describe();
+        var database = await descriptors.Get(_database);
         if (database is null)
         {
             (_grace ??= new UnknownDatabaseGrace(this, () => _loadedFor == -1)).Unknown();

@@ -6,35 +6,35 @@ namespace Chat.Storage;
 /// The catalog of published databases (<c>chat.database</c>): publish, look up, list, delete. Deleting or replacing a
 /// database also deletes every row under it, in the same transaction.
 /// </summary>
-public sealed class DatabaseCatalogStore(NpgsqlDataSource dataSource)
+public sealed partial class DatabaseCatalogStore(NpgsqlDataSource dataSource)
 {
-    /// <summary>Inserts the catalog row, or returns the one already there under that name.</summary>
-    public async Task<(long Id, Identity Owner, DateTime CreatedAt)> CreateDatabaseAsync(string name, Identity owner, DateTime createdAt)
+    /// <summary>Inserts the catalog row (with the default settings unless given), or returns the one already there under that name.</summary>
+    public async Task<(long Id, Identity Owner, DateTime CreatedAt)> CreateDatabaseAsync(string name, Identity owner, DateTime createdAt, ModuleSettings? settings = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        return await InsertDatabaseAsync(connection, null, name, owner, createdAt);
+        return await InsertDatabaseAsync(connection, null, name, owner, createdAt, settings ?? ModuleSettings.Default);
     }
 
     /// <summary>
     /// A published database cleared: the old catalog row and everything under it deleted and a new row inserted, in one
     /// transaction, so that no failure leaves the name without a catalog row or with half of its old rows.
     /// </summary>
-    public async Task<(long Id, Identity Owner, DateTime CreatedAt)> ReplaceDatabaseAsync(long oldId, string name, Identity owner, DateTime createdAt)
+    public async Task<(long Id, Identity Owner, DateTime CreatedAt)> ReplaceDatabaseAsync(long oldId, string name, Identity owner, DateTime createdAt, ModuleSettings? settings = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
         await DeleteDatabaseRowsAsync(connection, transaction, oldId);
-        var created = await InsertDatabaseAsync(connection, transaction, name, owner, createdAt);
+        var created = await InsertDatabaseAsync(connection, transaction, name, owner, createdAt, settings ?? ModuleSettings.Default);
         await transaction.CommitAsync();
         return created;
     }
 
     private static async Task<(long Id, Identity Owner, DateTime CreatedAt)> InsertDatabaseAsync(
-        NpgsqlConnection connection, NpgsqlTransaction? transaction, string name, Identity owner, DateTime createdAt)
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, string name, Identity owner, DateTime createdAt, ModuleSettings settings)
     {
         await using var command = new NpgsqlCommand("""
             WITH inserted AS (
-                INSERT INTO chat.database (name, owner, created_at) VALUES (@name, @owner, @created_at)
+                INSERT INTO chat.database (name, owner, created_at, settings) VALUES (@name, @owner, @created_at, @settings)
                 ON CONFLICT (name) DO NOTHING
                 RETURNING id, owner, created_at)
             SELECT id, owner, created_at FROM inserted
@@ -45,6 +45,7 @@ public sealed class DatabaseCatalogStore(NpgsqlDataSource dataSource)
         command.Parameters.AddWithValue("name", name);
         command.Parameters.AddWithValue("owner", owner.ToBytes());
         command.Parameters.AddWithValue("created_at", createdAt);
+        command.Parameters.Add(SettingsParameter(settings));
         await using var reader = await command.ExecuteReaderAsync();
         await reader.ReadAsync();
         return (reader.GetInt64(0), Identity.FromBytes((byte[])reader[1]), reader.GetDateTime(2));
