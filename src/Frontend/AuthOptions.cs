@@ -1,4 +1,3 @@
-using Chat.Development;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Frontend;

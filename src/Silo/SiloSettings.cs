@@ -1,4 +1,4 @@
-using Chat.Development;
+using Chat.Frontend;
 
 namespace Chat.Silo;
 

@@ -12,7 +12,8 @@ public class StorageLayoutTests
     [Fact]
     public void Production_storage_and_grains_use_nothing_from_the_development_hosting_assembly()
     {
-        foreach (var assembly in new[] { typeof(ChatSchema).Assembly, typeof(ChatSiloConfiguration).Assembly })
+        foreach (var assembly in new[] { typeof(ChatSchema).Assembly, typeof(ChatSiloConfiguration).Assembly,
+                     typeof(Chat.Frontend.AuthOptions).Assembly, typeof(Chat.Frontend.Delivery.GatewayOptions).Assembly })
             Assert.DoesNotContain(assembly.GetReferencedAssemblies(), reference => reference.Name == "Chat.Development");
     }
 }

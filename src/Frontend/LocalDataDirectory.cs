@@ -1,6 +1,10 @@
-namespace Chat.Development;
+namespace Chat.Frontend;
 
-/// <summary>Where a local run keeps its files (PostgreSQL cluster, token signing key): <c>.data</c> in the repository.</summary>
+/// <summary>
+/// Where the stack keeps its files unless told (<c>Chat:DataDirectory</c>): <c>.data</c> in the repository, else the
+/// user's local application data. The gateway's generated token key lives there, and a local run's PostgreSQL cluster;
+/// so it is here, beside the gateway, and not in Chat.Development, which production does not reference.
+/// </summary>
 public static class LocalDataDirectory
 {
     public static string Resolve(string? configured)
