@@ -14,7 +14,7 @@ public readonly record struct Outcome<T>(T? Value, ReducerStatus Status, string?
     public static implicit operator Outcome<T>(T value) => new(value, ReducerStatus.Committed, null);
 }
 
-/// <summary>Makes failed <see cref="Outcome{T}"/>s; outside the generic type so callers name the value type once.</summary>
+/// <summary>Makes failed <see cref="Outcome{T}"/>s: a generic method beside the generic type rather than a static member of it (CA1000), as Task.FromResult sits beside Task{T}.</summary>
 public static class Outcome
 {
     public static Outcome<T> Fail<T>(ReducerStatus status, string error) => new(default, status, error);
