@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -132,7 +133,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         _password = LoadOrCreatePassword();
         if (File.Exists(Path.Combine(DataDirectory, "PG_VERSION")))
             return;
-        _logger.LogInformation("Creating a local PostgreSQL cluster in {DataDirectory}", DataDirectory);
+        _logger.CreatingCluster(DataDirectory);
         // initdb runs as the server's user, who cannot read our password file when we are root: it gets a copy of
         // its own for the moment initdb needs it.
         var passwordForInitdb = IsRoot ? Path.Combine(_root, "initdb-password") : PasswordFile;
@@ -206,8 +207,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
     private async Task RequirePasswordAsync(CancellationToken cancellationToken)
     {
         if (!HbaTrustsAnyone()) return;
-        _logger.LogWarning("The local PostgreSQL in {DataDirectory} lets every local user in without a password; setting one (in {PasswordFile}) and requiring it",
-            DataDirectory, PasswordFile);
+        _logger.RequiringPassword(DataDirectory, PasswordFile);
         var trusted = new NpgsqlConnectionStringBuilder(ConnectionStringFor("postgres")) { Password = null, Pooling = false }.ConnectionString;
         await using var connection = new NpgsqlConnection(trusted);
         await connection.OpenAsync(cancellationToken);
@@ -252,15 +252,15 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         if (ReadRunningPort() is { } running)
         {
             Port = running;
-            _logger.LogInformation("Using the local PostgreSQL already running on 127.0.0.1:{Port}", Port);
+            _logger.UsingRunningServer(Port);
             return;
         }
         var portFile = Path.Combine(_root, "port");
         Port = File.Exists(portFile) && int.TryParse(File.ReadAllText(portFile), out var saved) && IsFree(saved) ? saved : FreePort();
         await StartOnPortAsync(cancellationToken);
         StartedHere = true;
-        File.WriteAllText(portFile, Port.ToString());
-        _logger.LogInformation("Started local PostgreSQL on 127.0.0.1:{Port} (data in {DataDirectory})", Port, DataDirectory);
+        File.WriteAllText(portFile, Port.ToString(CultureInfo.InvariantCulture));
+        _logger.StartedServer(Port, DataDirectory);
     }
 
     private Task StartOnPortAsync(CancellationToken cancellationToken)
@@ -362,7 +362,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable
         }
         catch (Exception e)
         {
-            _logger.LogWarning(e, "Stopping the local PostgreSQL cluster failed");
+            _logger.StopFailed(e);
         }
     }
 

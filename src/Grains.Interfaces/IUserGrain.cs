@@ -20,7 +20,7 @@ public interface IUserGrain : IGrainWithStringKey
 
     /// <summary>The user's row, or null when this identity has never connected to the database.</summary>
     [AlwaysInterleave]
-    Task<UserRow?> Get();
+    Task<UserRow?> Read();
 }
 
 public static class UserGrainKey

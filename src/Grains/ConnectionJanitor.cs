@@ -57,7 +57,7 @@ public sealed class ConnectionJanitor(
         if (_reachableSince is null)
         {
             _reachableSince = Stopwatch.GetTimestamp();
-            logger.LogInformation("Storage reachable; gateways get {GatewayTimeout} to heartbeat before any is taken for dead", timeout);
+            logger.StorageReachable(timeout);
         }
         if (Stopwatch.GetElapsedTime(_reachableSince.Value) < timeout)
             return;
@@ -65,8 +65,7 @@ public sealed class ConnectionJanitor(
         {
             cancellationToken.ThrowIfCancellationRequested();
             var result = await grains.GetUserGrain(database, identity).IdentityDisconnected(new ReducerCaller(identity, connection));
-            logger.LogInformation("Ended connection {ConnectionId} of {Identity} in {Database}: its gateway stopped responding ({Result})",
-                connection, identity, database, result);
+            logger.EndedOrphanedConnection(connection, identity, database, result);
         }
         await store.ForgetSilentGatewaysAsync(timeout);
     }

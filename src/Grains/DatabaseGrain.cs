@@ -49,8 +49,7 @@ public sealed class DatabaseGrain(
     private async Task<ModuleSettings?> AdoptLegacySettingsAsync(long id, DatabaseDescriptor? legacy)
     {
         var adopted = await store.AdoptDatabaseSettingsAsync(id, legacy?.Settings ?? ModuleSettings.Default);
-        logger.LogInformation("Moved the settings of database {Database} (id {DatabaseId}) from its grain state to its catalog row{Note}",
-            Name, id, legacy is null ? " (none were stored: defaults)" : "");
+        logger.AdoptedLegacySettings(Name, id, legacy is null ? " (none were stored: defaults)" : "");
         return adopted;
     }
 
@@ -63,7 +62,7 @@ public sealed class DatabaseGrain(
         }
         catch (Exception e)
         {
-            logger.LogWarning("Could not clear the old grain state of database {Database} ({Reason}); it is no longer read", Name, e.GetBaseException().Message);
+            logger.LegacyStateNotCleared(Name, e.GetBaseException().Message);
         }
     }
 
@@ -100,8 +99,7 @@ public sealed class DatabaseGrain(
                 return new(ReducerResult.Fail(ReducerStatus.PermissionDenied, lost), null, false);
             var created = new DatabaseDescriptor(Name, id, owner, createdAt, newSettings);
             _database = created;
-            logger.LogInformation("Published database {Database} (id {DatabaseId}, owner {Owner}{Cleared})",
-                Name, id, owner, existing is null ? "" : ", cleared");
+            logger.PublishedDatabase(Name, id, owner, existing is null ? "" : ", cleared");
             await Announce(created);
             // Awaited, so that the record comes before anything logged by calls made after the publish was answered.
             await LogBestEffort(id, existing is null ? $"Database {Name} published by {owner}" : $"Database {Name} cleared and published again by {owner}");
@@ -134,7 +132,7 @@ public sealed class DatabaseGrain(
             return StorageFailure.ToResult(e, Name, logger, "deleting");
         }
         _database = null;
-        logger.LogInformation("Deleted database {Database} (id {DatabaseId}) and all its rows", Name, existing.Id);
+        logger.DeletedDatabase(Name, existing.Id);
         await Announce(null);
         return ReducerResult.Committed(DateTime.UtcNow);
     }
@@ -162,7 +160,7 @@ public sealed class DatabaseGrain(
             return StorageFailure.ToResult(e, Name, logger, "updating settings");
         }
         _database = existing with { Settings = settings };
-        logger.LogInformation("Updated settings of database {Database}: {Settings}", Name, settings);
+        logger.UpdatedSettings(Name, settings);
         await Announce(_database);
         await LogBestEffort(existing.Id, $"Settings changed by {caller}: {settings}");
         return ReducerResult.Committed(DateTime.UtcNow);
@@ -186,7 +184,7 @@ public sealed class DatabaseGrain(
         }
         catch (Exception e)
         {
-            logger.LogWarning("Could not write to the module log of {Database} ({Reason}): {Message}", Name, e.GetBaseException().Message, message);
+            logger.ModuleLogRecordLost(Name, e.GetBaseException().Message, message);
         }
     }
 
@@ -219,7 +217,7 @@ public sealed class DatabaseGrain(
             catch (Exception e)
             {
                 _watchers.Remove(watcher);
-                logger.LogWarning("Could not tell a silo about a change of {Database} ({Reason}); its cached descriptor expires instead", Name, e.GetBaseException().Message);
+                logger.WatcherNotTold(Name, e.GetBaseException().Message);
             }
         }).ToList();
         await Task.WhenAny(Task.WhenAll(told), deadline);

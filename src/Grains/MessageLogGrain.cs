@@ -82,7 +82,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain, IMessageGroupOutc
 
     private async Task<Dictionary<Identity, UserRow?>> LookUp(IEnumerable<Identity> identities)
     {
-        var lookups = identities.Select(async identity => (identity, await GrainFactory.GetUserGrain(Database, identity).Get()));
+        var lookups = identities.Select(async identity => (identity, await GrainFactory.GetUserGrain(Database, identity).Read()));
         return (await Task.WhenAll(lookups)).ToDictionary(l => l.identity, l => l.Item2);
     }
 
@@ -194,8 +194,7 @@ public sealed class MessageLogGrain : Grain, IMessageLogGrain, IMessageGroupOutc
         }
         catch (Exception e)
         {
-            _logger.LogWarning("Could not publish messages {First}..{Last} of {Database}: {Reason}; subscribers catch up by offset",
-                rows[0].Offset, rows[^1].Offset, Database, e.GetBaseException().Message);
+            _logger.MessagesNotPublished(rows[0].Offset, rows[^1].Offset, Database, e.GetBaseException().Message);
         }
     }
 

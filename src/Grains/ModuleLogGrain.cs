@@ -106,8 +106,8 @@ public sealed class ModuleLogGrain : Grain, IModuleLogGrain
         catch (Exception e)
         {
             // The module log is not worth failing anyone's call over; the silo's own log keeps the lines.
-            _logger.LogWarning("Could not write {Count} module log records of {Database} ({Reason}): {Records}",
-                group.Count, Database, e.GetBaseException().Message, string.Join(" | ", group.Select(g => $"{g.Level} {g.Reducer}: {g.Message}")));
+            if (_logger.IsEnabled(LogLevel.Warning))
+                _logger.ModuleLogRecordsLost(group.Count, Database, e.GetBaseException().Message, string.Join(" | ", group.Select(g => $"{g.Level} {g.Reducer}: {g.Message}")));
         }
     }
 }

@@ -44,7 +44,7 @@ internal sealed class LogPruner(Chat.Storage.ModuleLogStore store, ModuleLogOpti
             }
             catch (Exception e)
             {
-                Microsoft.Extensions.Logging.LoggerExtensions.LogWarning(logger, "Pruning the module log failed ({Reason}); will retry later", e.GetBaseException().Message);
+                logger.ModuleLogPruneFailed(e.GetBaseException().Message);
             }
         });
     }

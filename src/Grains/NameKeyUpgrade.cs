@@ -25,13 +25,12 @@ public sealed class NameKeyUpgrade(UserStore store, ILogger<NameKeyUpgrade> logg
             {
                 var (updated, clashes) = await RunAsync();
                 if (updated > 0)
-                    logger.LogInformation("Recomputed {Count} stored name keys for the current rules ({Version}); {Clashes} names now look like another and were kept",
-                        updated, NameKeys.Version, clashes);
+                    logger.RecomputedNameKeys(updated, NameKeys.Version, clashes);
                 return;
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
-                logger.LogWarning("Could not recompute stored name keys ({Reason}); trying again in {Delay}", e.GetBaseException().Message, delay);
+                logger.NameKeysNotRecomputed(e.GetBaseException().Message, delay);
                 await Task.Delay(delay, stoppingToken);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMinutes(1).Ticks));
             }

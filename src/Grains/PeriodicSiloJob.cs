@@ -32,7 +32,7 @@ public abstract class PeriodicSiloJob(ILogger logger) : BackgroundService
             catch (Exception e)
             {
                 if (stoppingToken.IsCancellationRequested) break;
-                logger.LogWarning("Could not {Purpose} ({Reason}); will try again in {Interval}", Purpose, e.GetBaseException().Message, Interval);
+                logger.PeriodicJobFailed(Purpose, e.GetBaseException().Message, Interval);
             }
         }
     }

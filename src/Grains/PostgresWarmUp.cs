@@ -44,7 +44,7 @@ public sealed class PostgresWarmUp(NpgsqlDataSource dataSource, IOptions<Postgre
         catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException)
         {
             // Only a head start: the silo serves without it, and PostgreSQL being down is reported by readiness.
-            logger.LogWarning("Could not open {Count} PostgreSQL connections ahead of the first calls: {Reason}", count, e.GetBaseException().Message);
+            logger.WarmUpFailed(count, e.GetBaseException().Message);
         }
         finally
         {

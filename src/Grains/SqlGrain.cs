@@ -49,7 +49,7 @@ public sealed class SqlGrain(NpgsqlDataSource dataSource, DatabaseDescriptorCach
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
-            logger.LogWarning("SQL on {Database} failed: {Reason}", database, e.GetBaseException().Message);
+            logger.SqlFailed(database, e.GetBaseException().Message);
             return new SqlAnswer(null, ReducerStatus.Unavailable, $"Storage is unavailable; try again shortly ({e.GetBaseException().Message})");
         }
     }

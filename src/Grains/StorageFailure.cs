@@ -20,16 +20,16 @@ internal static class StorageFailure
             return ReducerResult.DatabaseNotFound(database);
         if (exception is IdempotencyKeyTakenException)
         {
-            logger.LogWarning("Two calls with one idempotency key raced in database {Database} while {Action}; the later one was refused", database, action);
+            logger.IdempotencyKeyRaced(database, action);
             return ReducerResult.Fail(ReducerStatus.Unavailable, KeyTaken);
         }
         if (exception is CommitOutcomeUnknownException)
         {
-            logger.LogError(exception, "Storage failed while {Action} in database {Database}, after the commit was sent; it may have taken effect", action, database);
+            logger.CommitOutcomeUnknown(exception, action, database);
             return ReducerResult.Fail(ReducerStatus.Unavailable,
                 $"{CommitOutcomeUnknown} ({exception.GetBaseException().Message})");
         }
-        logger.LogError(exception, "Storage failed while {Action} in database {Database}; nothing was committed", action, database);
+        logger.StorageFailed(exception, action, database);
         return ReducerResult.Fail(ReducerStatus.Unavailable,
             $"Storage is unavailable, nothing was changed; try again shortly ({exception.GetBaseException().Message})");
     }

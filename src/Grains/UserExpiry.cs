@@ -53,11 +53,9 @@ public sealed class UserExpiry(UserStore store, IGrainFactory grains, IOptions<U
                 catch (Exception e)
                 {
                     // Deleted all the same; subscribers' gateways find the rows gone when they resynchronise.
-                    logger.LogWarning("Could not publish the expiry of {Count} users in {Database}: {Reason}",
-                        events.Count, database.Key.Database, e.GetBaseException().Message);
+                    logger.ExpiryNotPublished(events.Count, database.Key.Database, e.GetBaseException().Message);
                 }
-                logger.LogInformation("Expired {Count} anonymous users of {Database} (never named, offline, no messages, not seen for {Retention})",
-                    events.Count, database.Key.Database, retention);
+                logger.ExpiredUsers(events.Count, database.Key.Database, retention);
             }
             if (deleted.Count < Batch) break;
         }

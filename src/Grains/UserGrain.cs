@@ -102,7 +102,7 @@ public sealed class UserGrain(UserStore store, ReducerCallStore callStore, Datab
         var (next, warning) = ChatReducers.IdentityDisconnected(_user, caller);
         if (warning is not null)
         {
-            logger.LogWarning("[{Database}] {Warning}", _database, warning);
+            logger.ReducerWarning(_database, warning);
             GrainFactory.GetModuleLogGrain(_database).Write(ModuleLogLevel.Warn, ChatModule.IdentityDisconnected, warning).Ignore();
             return ReducerResult.Committed(Now());
         }
@@ -119,7 +119,7 @@ public sealed class UserGrain(UserStore store, ReducerCallStore callStore, Datab
         return result;
     }
 
-    public async Task<UserRow?> Get()
+    public async Task<UserRow?> Read()
     {
         var (database, _) = await Prepare(new ReducerCaller(_identity), "reading the user");
         return database is null ? null : _user?.Row;
@@ -139,7 +139,7 @@ public sealed class UserGrain(UserStore store, ReducerCallStore callStore, Datab
             {
                 // As for any unknown user: the seed's warning, and nothing changes.
                 var (_, warning) = ChatReducers.IdentityDisconnected(null, caller);
-                logger.LogWarning("[{Database}] {Warning}", _database, warning);
+                logger.ReducerWarning(_database, warning);
                 GrainFactory.GetModuleLogGrain(_database).Write(ModuleLogLevel.Warn, reducer, warning!).Ignore();
                 return ReducerResult.Committed(Now());
             }
@@ -177,7 +177,7 @@ public sealed class UserGrain(UserStore store, ReducerCallStore callStore, Datab
             catch (Exception e)
             {
                 // Committed all the same; subscribers' gateways repair from PostgreSQL when they resynchronise.
-                logger.LogWarning("Could not publish the {Reducer} change of {Identity} in {Database}: {Reason}", reducer, _identity, _database, e.GetBaseException().Message);
+                logger.UserChangeNotPublished(reducer, _identity, _database, e.GetBaseException().Message);
             }
         }
         return ReducerResult.Committed(now);

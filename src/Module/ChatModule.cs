@@ -66,7 +66,7 @@ public sealed record ReducerDefinition(string Name, IReadOnlyList<ReducerParamet
         }
     }
 
-    private static Outcome<string[]> Invalid(string error) => Outcome<string[]>.Fail(ReducerStatus.InvalidArgument, error);
+    private static Outcome<string[]> Invalid(string error) => Outcome.Fail<string[]>(ReducerStatus.InvalidArgument, error);
 
     private static string Describe(JsonValueKind kind) => kind switch
     {
@@ -111,11 +111,11 @@ public static class ChatModule
     public static Outcome<ReducerDefinition> ClientReducer(string name, string database)
     {
         if (!ByName.TryGetValue(name, out var reducer))
-            return Outcome<ReducerDefinition>.Fail(ReducerStatus.NotFound,
+            return Outcome.Fail<ReducerDefinition>(ReducerStatus.NotFound,
                 $"No reducer '{LogText.ReducerName(name)}' in database '{database}'. " +
                 $"Reducers: {string.Join(", ", Reducers.Where(r => r.ClientCallable).Select(r => r.Signature))}.");
         if (!reducer.ClientCallable)
-            return Outcome<ReducerDefinition>.Fail(ReducerStatus.PermissionDenied,
+            return Outcome.Fail<ReducerDefinition>(ReducerStatus.PermissionDenied,
                 $"{name} is a lifecycle reducer: the server runs it when a client connects or disconnects; clients cannot call it.");
         return reducer;
     }

@@ -12,7 +12,12 @@ public readonly record struct Outcome<T>(T? Value, ReducerStatus Status, string?
 {
     public bool IsOk => Status == ReducerStatus.Committed;
     public static implicit operator Outcome<T>(T value) => new(value, ReducerStatus.Committed, null);
-    public static Outcome<T> Fail(ReducerStatus status, string error) => new(default, status, error);
+}
+
+/// <summary>Makes failed <see cref="Outcome{T}"/>s: a generic method beside the generic type rather than a static member of it (CA1000), as Task.FromResult sits beside Task{T}.</summary>
+public static class Outcome
+{
+    public static Outcome<T> Fail<T>(ReducerStatus status, string error) => new(default, status, error);
 }
 
 /// <summary>
@@ -26,24 +31,24 @@ public static class ChatReducers
     public static Outcome<string> ValidateName(string? name, ModuleSettings settings)
     {
         if (string.IsNullOrEmpty(name))
-            return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Names must not be empty");
+            return Outcome.Fail<string>(ReducerStatus.InvalidArgument, "Names must not be empty");
         if (!IsWellFormed(name))
-            return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Names must be valid Unicode text");
+            return Outcome.Fail<string>(ReducerStatus.InvalidArgument, "Names must be valid Unicode text");
         name = name.Normalize(NormalizationForm.FormC);
         if (FirstUnprintable(name, allowLineBreaksAndTabs: false) is { } bad)
-            return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
+            return Outcome.Fail<string>(ReducerStatus.InvalidArgument,
                 $"Names must not contain control or other non-printable characters (found U+{bad:X4})");
         if (NameKeys.FirstInvisible(name) is { } invisible)
-            return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
+            return Outcome.Fail<string>(ReducerStatus.InvalidArgument,
                 $"Names must not contain invisible characters such as joiners, fillers or variation selectors (found U+{invisible:X4})");
         if (string.IsNullOrWhiteSpace(name))
-            return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Names must not be only white space");
+            return Outcome.Fail<string>(ReducerStatus.InvalidArgument, "Names must not be only white space");
         // Refused rather than trimmed: the name stored is the name sent, and "Alice " would otherwise pass for "Alice".
         if (Rune.IsWhiteSpace(Rune.GetRuneAt(name, 0)) || Rune.IsWhiteSpace(name.EnumerateRunes().Last()))
-            return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Names must not start or end with white space");
+            return Outcome.Fail<string>(ReducerStatus.InvalidArgument, "Names must not start or end with white space");
         var length = CodePoints(name);
         if (length > settings.MaxNameLength)
-            return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
+            return Outcome.Fail<string>(ReducerStatus.InvalidArgument,
                 $"Names must be at most {settings.MaxNameLength} characters long (this one has {length})");
         return name;
     }
@@ -51,15 +56,15 @@ public static class ChatReducers
     public static Outcome<string> ValidateMessage(string? text, ModuleSettings settings)
     {
         if (string.IsNullOrEmpty(text))
-            return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Messages must not be empty");
+            return Outcome.Fail<string>(ReducerStatus.InvalidArgument, "Messages must not be empty");
         if (!IsWellFormed(text))
-            return Outcome<string>.Fail(ReducerStatus.InvalidArgument, "Messages must be valid Unicode text");
+            return Outcome.Fail<string>(ReducerStatus.InvalidArgument, "Messages must be valid Unicode text");
         if (FirstUnprintable(text, allowLineBreaksAndTabs: true) is { } bad)
-            return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
+            return Outcome.Fail<string>(ReducerStatus.InvalidArgument,
                 $"Messages must not contain control characters other than newline and tab (found U+{bad:X4}{(bad == '\r' ? ", a carriage return: end lines with \\n alone" : "")})");
         var length = CodePoints(text);
         if (length > settings.MaxMessageLength)
-            return Outcome<string>.Fail(ReducerStatus.InvalidArgument,
+            return Outcome.Fail<string>(ReducerStatus.InvalidArgument,
                 $"Messages must be at most {settings.MaxMessageLength} characters long (this one has {length})");
         return text;
     }
@@ -72,11 +77,11 @@ public static class ChatReducers
     {
         var valid = ValidateName(name, settings);
         if (!valid.IsOk)
-            return Outcome<UserState>.Fail(valid.Status, valid.Error!);
+            return Outcome.Fail<UserState>(valid.Status, valid.Error!);
         if (user is null)
-            return Outcome<UserState>.Fail(ReducerStatus.FailedPrecondition, "Cannot set name for unknown user");
+            return Outcome.Fail<UserState>(ReducerStatus.FailedPrecondition, "Cannot set name for unknown user");
         if (settings.RateLimited && !bucket.TryTake(now, settings.MessagesPerSecond, settings.MessageBurst))
-            return Outcome<UserState>.Fail(ReducerStatus.ResourceExhausted,
+            return Outcome.Fail<UserState>(ReducerStatus.ResourceExhausted,
                 $"Too many name changes: at most {settings.MessagesPerSecond:0.##} per second with bursts of {settings.MessageBurst}; wait a moment and try again");
         return user with { Row = user.Row with { Name = valid.Value } };
     }
@@ -122,16 +127,16 @@ public static class ChatReducers
         if (!valid.IsOk)
             return valid;
         if (settings.RequireNameToSend && sender?.Name is null)
-            return Outcome<string>.Fail(ReducerStatus.FailedPrecondition, "Set a name before sending messages");
+            return Outcome.Fail<string>(ReducerStatus.FailedPrecondition, "Set a name before sending messages");
         if (!settings.RateLimited)
             return valid;
         if (!bucket.TryTake(now, settings.MessagesPerSecond, settings.MessageBurst))
-            return Outcome<string>.Fail(ReducerStatus.ResourceExhausted,
+            return Outcome.Fail<string>(ReducerStatus.ResourceExhausted,
                 $"Too many messages: at most {settings.MessagesPerSecond:0.##} per second with bursts of {settings.MessageBurst}; wait a moment and try again");
         if (settings.DatabaseMessagesPerSecond > 0 && !database.TryTake(now, settings.DatabaseMessagesPerSecond, settings.DatabaseMessageBurst))
         {
             bucket.Refund(settings.MessageBurst);
-            return Outcome<string>.Fail(ReducerStatus.ResourceExhausted,
+            return Outcome.Fail<string>(ReducerStatus.ResourceExhausted,
                 $"This database is taking too many messages: at most {settings.DatabaseMessagesPerSecond:0.##} per second from everyone together, " +
                 $"with bursts of {settings.DatabaseMessageBurst}; wait a moment and try again");
         }

@@ -30,7 +30,7 @@ var gatewayEnabled = builder.Configuration.GetValue("Chat:Gateway:Enabled", true
 var ports = PortCheck.Of(settings, listenOnAny ? System.Net.IPAddress.Any : siloAddress, builder.Configuration, gatewayEnabled).ToList();
 if (PortCheck.FirstBusy(ports) is { } busy)
 {
-    startupLog.LogCritical("Cannot start: {Reason}", busy);
+    startupLog.CannotStart(busy);
     return 1;
 }
 
@@ -49,12 +49,12 @@ try
     }
     // Before the schema: a deployment without its cluster certificate stops here, having changed nothing.
     clusterCredentials = ClusterCredentials.Resolve(builder.Configuration, connectionString, settings.ResolveDataDirectory());
-    startupLog.LogInformation("Cluster certificate: {Certificate}", clusterCredentials.Origin);
+    startupLog.ClusterCertificate(clusterCredentials.Origin);
     await ChatSchema.MigrateAsync(connectionString, startupLog);
 }
 catch (Exception e) when (e is InvalidOperationException or Npgsql.NpgsqlException or System.Security.Cryptography.CryptographicException)
 {
-    startupLog.LogCritical("Cannot start: {Reason}", e.Message);
+    startupLog.CannotStart(e.Message);
     if (localPostgres is not null) await localPostgres.DisposeAsync();
     return 1;
 }
@@ -103,24 +103,25 @@ host.MapChatMetrics();
 if (dashboard)
     host.MapOrleansDashboard("/dashboard");
 var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
-lifetime.ApplicationStarted.Register(() => startupLog.LogInformation(
-    "Chat is up: cluster {ClusterId}, silo {Silo} in namespace {Namespace}, PostgreSQL {Postgres}, gRPC gateway {Gateway}, HTTP {Http} (/healthz, /readyz, /metrics{Dashboard}). Press Ctrl+C to stop.",
-    clusterId, podName ?? Environment.MachineName, Environment.GetEnvironmentVariable("POD_NAMESPACE") ?? "-", Describe(connectionString),
-    gatewayEnabled ? builder.Configuration["Kestrel:Endpoints:Grpc:Url"] : "off", builder.Configuration["Kestrel:Endpoints:Http:Url"], dashboard ? ", /dashboard" : ""));
+lifetime.ApplicationStarted.Register(() =>
+{
+    if (!startupLog.IsEnabled(LogLevel.Information)) return;
+    startupLog.Up(clusterId, podName ?? Environment.MachineName, Environment.GetEnvironmentVariable("POD_NAMESPACE") ?? "-", Describe(connectionString),
+        gatewayEnabled ? builder.Configuration["Kestrel:Endpoints:Grpc:Url"] : "off", builder.Configuration["Kestrel:Endpoints:Http:Url"], dashboard ? ", /dashboard" : "");
+});
 try
 {
     // Again just before binding: another stack may have taken a port while PostgreSQL was starting.
     if (PortCheck.FirstBusy(ports) is { } taken)
     {
-        startupLog.LogCritical("Cannot start: {Reason}", taken);
+        startupLog.CannotStart(taken);
         return 1;
     }
     await host.RunAsync();
 }
 catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
 {
-    startupLog.LogCritical("Cannot start: {Reason} Is the stack already running? Otherwise choose other ports with " +
-        "Kestrel__Endpoints__Grpc__Url / Kestrel__Endpoints__Http__Url.", e.Message);
+    startupLog.PortTaken(e.Message);
     return 1;
 }
 finally
@@ -128,7 +129,7 @@ finally
     // Orleans has stopped by now (grains deactivated, pending group commits flushed); the database goes last.
     if (localPostgres is { StartedHere: true })
     {
-        startupLog.LogInformation("Stopping local PostgreSQL");
+        startupLog.StoppingLocalPostgres();
         await localPostgres.DisposeAsync();
     }
     stackLock?.Dispose();

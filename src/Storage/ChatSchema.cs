@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Reflection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -54,7 +55,7 @@ public static class ChatSchema
                     await record.ExecuteNonQueryAsync(cancellationToken);
                 }
                 await transaction.CommitAsync(cancellationToken);
-                logger.LogInformation("Applied schema migration {Version} ({Name})", version, name);
+                logger.AppliedMigration(version, name);
             }
         }
         finally
@@ -79,7 +80,7 @@ public static class ChatSchema
         foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(prefix, StringComparison.Ordinal)))
         {
             var fileName = resource[prefix.Length..^".sql".Length];
-            var version = int.Parse(fileName[..fileName.IndexOf('_')]);
+            var version = int.Parse(fileName[..fileName.IndexOf('_')], CultureInfo.InvariantCulture);
             using var stream = assembly.GetManifestResourceStream(resource)!;
             using var text = new StreamReader(stream);
             result.Add((version, fileName, text.ReadToEnd()));

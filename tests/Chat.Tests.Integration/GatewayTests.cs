@@ -196,7 +196,7 @@ public class GatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixture
         Assert.Equal(0, (await onA.CallAsync("set_name", """["Bea"]""")).Outcome.Code);
         // B has never seen this identity, but the user exists in the cluster: set_name through B works.
         await B.Chat.SetNameAsync(new V1.SetNameRequest { Database = Db, Name = "Beatrice" }, TestGateway.Bearer(onA.Token));
-        var user = await fixture.Cluster.Client.GetUserGrain(Db, Identity.Parse(onA.Identity)).Get();
+        var user = await fixture.Cluster.Client.GetUserGrain(Db, Identity.Parse(onA.Identity)).Read();
         Assert.Equal("Beatrice", user!.Name);
         await onA.CloseAsync();
     }
@@ -223,7 +223,7 @@ public class GatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixture
         Assert.Equal(reducer, streamed.Reducer);
 
         Assert.Equal(before, await MessageCount());
-        Assert.Null((await fixture.Cluster.Client.GetUserGrain(Db, Identity.Parse(connection.Identity)).Get())!.Name);
+        Assert.Null((await fixture.Cluster.Client.GetUserGrain(Db, Identity.Parse(connection.Identity)).Read())!.Name);
         Assert.True(await Online(connection.Identity)); // the connection survives its bad calls
         await connection.CloseAsync();
     }

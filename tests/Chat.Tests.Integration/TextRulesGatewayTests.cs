@@ -19,7 +19,7 @@ public class TextRulesGatewayTests(GatewayFixture fixture) : IClassFixture<Gatew
     }
 
     private async Task<string?> NameOf(string database, string identity) =>
-        (await fixture.Cluster.Client.GetUserGrain(database, Identity.Parse(identity)).Get())?.Name;
+        (await fixture.Cluster.Client.GetUserGrain(database, Identity.Parse(identity)).Read())?.Name;
 
     public static TheoryData<string, string, StatusCode, string> LookAlikes => new()
     {

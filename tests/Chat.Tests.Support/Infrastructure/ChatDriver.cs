@@ -23,5 +23,5 @@ public sealed class ChatDriver(IClusterClient client, string database)
     public async Task<ReducerResult> Send(Identity identity, string text, string? idempotencyKey = null) =>
         (await client.GetMessageLogGrain(database).SendMessages([new MessageToSend(new ReducerCaller(identity, IdempotencyKey: idempotencyKey), text)]))[0];
 
-    public Task<UserRow?> User(Identity identity) => client.GetUserGrain(database, identity).Get();
+    public Task<UserRow?> User(Identity identity) => client.GetUserGrain(database, identity).Read();
 }
