@@ -1,3 +1,4 @@
+using System.Globalization;
 using Chat.Frontend.Delivery;
 using Chat.Development;
 using Chat.Storage;
@@ -5,12 +6,12 @@ using Chat.Storage;
 namespace Chat.Chaos;
 
 /// <summary>The system under test: a throwaway PostgreSQL, silo processes and standalone gateway processes.</summary>
-public sealed class Stack : IAsyncDisposable
+public sealed class RunningStack : IAsyncDisposable
 {
     private readonly RunFolder _run;
     private readonly Action<string> _log;
 
-    private Stack(RunFolder run, LocalPostgresCluster postgres, Action<string> log)
+    private RunningStack(RunFolder run, LocalPostgresCluster postgres, Action<string> log)
     {
         (_run, Postgres, _log) = (run, postgres, log);
         RunId = Guid.NewGuid().ToString("N")[..8];
@@ -36,11 +37,11 @@ public sealed class Stack : IAsyncDisposable
     /// <summary>How long a node may take to become ready (the machine may be loaded).</summary>
     public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
 
-    public static async Task<Stack> StartAsync(RunFolder run, int silos, int gateways, IReadOnlyDictionary<string, string> settings,
+    public static async Task<RunningStack> StartAsync(RunFolder run, int silos, int gateways, IReadOnlyDictionary<string, string> settings,
         Action<string> log, CancellationToken cancellationToken)
     {
         var postgres = await LocalPostgresCluster.StartAsync(run.Postgres, durable: false, cancellationToken: cancellationToken);
-        var stack = new Stack(run, postgres, log);
+        var stack = new RunningStack(run, postgres, log);
         await ChatSchema.MigrateAsync(postgres.ConnectionString, cancellationToken: cancellationToken);
         log($"PostgreSQL on 127.0.0.1:{postgres.Port}, schema migrated; cluster chaos-{stack.RunId}");
 
@@ -50,8 +51,8 @@ public sealed class Stack : IAsyncDisposable
             var http = RunFolder.FreePort();
             var environment = stack.Common(settings);
             environment["Chat__Gateway__Enabled"] = "false";
-            environment["Chat__SiloPort"] = RunFolder.FreePort().ToString();
-            environment["Chat__GatewayPort"] = RunFolder.FreePort().ToString();
+            environment["Chat__SiloPort"] = RunFolder.FreePort().ToString(CultureInfo.InvariantCulture);
+            environment["Chat__GatewayPort"] = RunFolder.FreePort().ToString(CultureInfo.InvariantCulture);
             environment["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}";
             environment["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{RunFolder.FreePort()}";
             environment["Chat__Dashboard__Enabled"] = "false";
