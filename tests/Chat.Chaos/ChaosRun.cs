@@ -18,13 +18,13 @@ public sealed class ChaosRun(ChaosOptions options, RunFolder run, Stopwatch cloc
 
     private readonly List<string> _executed = [];
 
-    public async Task<int> RunAsync(Action<RunningStack> started, CancellationToken cancellationToken)
+    public async Task<int> RunAsync(Action<Stack> started, CancellationToken cancellationToken)
     {
         var schedule = FaultSchedule.Plan(options.Seed, options.Load, options.Faults, silos: 3, gateways: 2);
         Console.WriteLine($"seed {options.Seed}: {options.Load.TotalSeconds:0} s of load, {schedule.Count} faults planned");
         foreach (var fault in schedule) Console.WriteLine("  " + fault);
 
-        await using var stack = await RunningStack.StartAsync(run, silos: 3, gateways: 2, options.Settings, Log, cancellationToken);
+        await using var stack = await Stack.StartAsync(run, silos: 3, gateways: 2, options.Settings, Log, cancellationToken);
         started(stack);
         Log($"up: {string.Join(", ", stack.Nodes.Select(n => $"{n.Name} pid {n.Pid}"))}");
         var channels = stack.Gateways.Select(g => Clients.Channel(g.GrpcAddress)).ToList();
@@ -39,7 +39,7 @@ public sealed class ChaosRun(ChaosOptions options, RunFolder run, Stopwatch cloc
         }
     }
 
-    private async Task<int> RunLoadAsync(RunningStack stack, List<Fault> schedule, List<V1.Chat.ChatClient> gateways, V1.Databases.DatabasesClient admin,
+    private async Task<int> RunLoadAsync(Stack stack, List<Fault> schedule, List<V1.Chat.ChatClient> gateways, V1.Databases.DatabasesClient admin,
         CancellationToken cancellationToken)
     {
         // Identities and databases, the rate limit off.
@@ -132,7 +132,7 @@ public sealed class ChaosRun(ChaosOptions options, RunFolder run, Stopwatch cloc
     /// <summary>The janitor's timeout (5 s here) plus its interval, and room for a loaded machine.</summary>
     private static readonly TimeSpan PresenceWait = TimeSpan.FromSeconds(30);
 
-    private async Task ExecuteAsync(RunningStack stack, Fault fault, TimeSpan loadStart, SemaphoreSlim siloGate, CancellationToken cancellationToken)
+    private async Task ExecuteAsync(Stack stack, Fault fault, TimeSpan loadStart, SemaphoreSlim siloGate, CancellationToken cancellationToken)
     {
         var wait = loadStart + fault.At - clock.Elapsed;
         if (wait > TimeSpan.Zero) await Task.Delay(wait, cancellationToken);

@@ -21,9 +21,9 @@ public sealed class FailoverRun(int databases, int kills, IReadOnlyDictionary<st
 
     private void Log(string line) => Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{clock.Elapsed.TotalSeconds,7:0.0}s] {line}"));
 
-    public async Task<int> RunAsync(Action<RunningStack> started, CancellationToken cancellationToken)
+    public async Task<int> RunAsync(Action<Stack> started, CancellationToken cancellationToken)
     {
-        await using var stack = await RunningStack.StartAsync(run, silos: 3, gateways: 1, settings, Log, cancellationToken);
+        await using var stack = await Stack.StartAsync(run, silos: 3, gateways: 1, settings, Log, cancellationToken);
         started(stack);
         using var channel = Clients.Channel(stack.Gateways[0].GrpcAddress);
         var chat = new V1.Chat.ChatClient(channel);
@@ -94,7 +94,7 @@ public sealed class FailoverRun(int databases, int kills, IReadOnlyDictionary<st
     private static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(p * sorted.Count))];
 
     /// <summary>Every silo ready, then every database served within the last second, for 3 s in a row (bounded).</summary>
-    private async Task SettleAsync(RunningStack stack, CancellationToken cancellationToken)
+    private async Task SettleAsync(Stack stack, CancellationToken cancellationToken)
     {
         await stack.HealAsync(cancellationToken);
         var settle = Stopwatch.StartNew();

@@ -45,7 +45,7 @@ if (arguments.ContainsKey("plan-only") || args.Contains("--plan-only"))
 RunFolder.RemoveLeftovers();
 var run = new RunFolder();
 var clock = Stopwatch.StartNew();
-RunningStack? stack = null;
+Stack? stack = null;
 using var cancel = new CancellationTokenSource();
 var killed = 0;
 void KillEverything()

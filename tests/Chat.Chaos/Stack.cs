@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Chat.Frontend.Delivery;
 using Chat.Development;
@@ -6,12 +7,14 @@ using Chat.Storage;
 namespace Chat.Chaos;
 
 /// <summary>The system under test: a throwaway PostgreSQL, silo processes and standalone gateway processes.</summary>
-public sealed class RunningStack : IAsyncDisposable
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix",
+    Justification = "A running chat stack (PostgreSQL, silos, gateways), not a Stack<T> collection; every name for it here ends in Stack.")]
+public sealed class Stack : IAsyncDisposable
 {
     private readonly RunFolder _run;
     private readonly Action<string> _log;
 
-    private RunningStack(RunFolder run, LocalPostgresCluster postgres, Action<string> log)
+    private Stack(RunFolder run, LocalPostgresCluster postgres, Action<string> log)
     {
         (_run, Postgres, _log) = (run, postgres, log);
         RunId = Guid.NewGuid().ToString("N")[..8];
@@ -37,11 +40,11 @@ public sealed class RunningStack : IAsyncDisposable
     /// <summary>How long a node may take to become ready (the machine may be loaded).</summary>
     public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
 
-    public static async Task<RunningStack> StartAsync(RunFolder run, int silos, int gateways, IReadOnlyDictionary<string, string> settings,
+    public static async Task<Stack> StartAsync(RunFolder run, int silos, int gateways, IReadOnlyDictionary<string, string> settings,
         Action<string> log, CancellationToken cancellationToken)
     {
         var postgres = await LocalPostgresCluster.StartAsync(run.Postgres, durable: false, cancellationToken: cancellationToken);
-        var stack = new RunningStack(run, postgres, log);
+        var stack = new Stack(run, postgres, log);
         await ChatSchema.MigrateAsync(postgres.ConnectionString, cancellationToken: cancellationToken);
         log($"PostgreSQL on 127.0.0.1:{postgres.Port}, schema migrated; cluster chaos-{stack.RunId}");
 
