@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace Chat.Benchmarks;
 
@@ -98,6 +99,9 @@ public sealed class CpuSampler
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
+    // The kernel writes /proc numbers as plain ASCII digits, whatever the locale this program runs in.
+    private static long Ticks(string field) => long.Parse(field, CultureInfo.InvariantCulture);
+
     /// <summary>The fields after the command name in parentheses: state [0], ppid [1], ... utime [11], stime [12], cutime [13], cstime [14].</summary>
     private static string[]? Stat(int pid)
     {
@@ -111,13 +115,13 @@ public sealed class CpuSampler
 
     /// <summary>utime + stime of one process, with what its exited children used.</summary>
     private static long? ReadOwn(int pid) =>
-        Stat(pid) is { } f ? long.Parse(f[11]) + long.Parse(f[12]) + long.Parse(f[13]) + long.Parse(f[14]) : null;
+        Stat(pid) is { } f ? Ticks(f[11]) + Ticks(f[12]) + Ticks(f[13]) + Ticks(f[14]) : null;
 
     /// <summary>
     /// cutime + cstime of this process: its children once waited for (.NET reaps them as they exit). Only a child that exited inside
     /// the window counts, which is how a <c>pgbench</c> run is measured.
     /// </summary>
-    private static long ReadReapedChildren() => Stat(Environment.ProcessId) is { } f ? long.Parse(f[13]) + long.Parse(f[14]) : 0;
+    private static long ReadReapedChildren() => Stat(Environment.ProcessId) is { } f ? Ticks(f[13]) + Ticks(f[14]) : 0;
 
     /// <summary>utime + stime of the postmaster and its live children, plus its exited children's (cutime + cstime).</summary>
     private static long ReadTree(int? root)
@@ -127,8 +131,8 @@ public sealed class CpuSampler
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(dir), out var pid) || Stat(pid) is not { } f) continue;
-            if (pid == parent) ticks += long.Parse(f[11]) + long.Parse(f[12]) + long.Parse(f[13]) + long.Parse(f[14]);
-            else if (int.Parse(f[1]) == parent) ticks += long.Parse(f[11]) + long.Parse(f[12]);
+            if (pid == parent) ticks += Ticks(f[11]) + Ticks(f[12]) + Ticks(f[13]) + Ticks(f[14]);
+            else if (int.Parse(f[1], CultureInfo.InvariantCulture) == parent) ticks += Ticks(f[11]) + Ticks(f[12]);
         }
         return ticks;
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace Chat.Benchmarks;
@@ -9,7 +10,7 @@ namespace Chat.Benchmarks;
 /// </summary>
 public sealed class SummaryWriter(string prefix, DateTime started, string program)
 {
-    private readonly StringBuilder _md = new StringBuilder().AppendLine($"# {program} {started:yyyy-MM-dd HH:mm:ss} UTC").AppendLine();
+    private readonly StringBuilder _md = new StringBuilder().AppendLine(CultureInfo.InvariantCulture, $"# {program} {started:yyyy-MM-dd HH:mm:ss} UTC").AppendLine();
 
     public void Line(string text = "")
     {

@@ -83,7 +83,7 @@ var postgres = await LocalPostgresCluster.StartAsync(Path.Combine(Path.GetTempPa
 IHost? host = null;
 try
 {
-    Load.Postmaster = int.Parse(File.ReadLines(Path.Combine(postgres.DataDirectory, "postmaster.pid")).First());
+    Load.Postmaster = int.Parse(File.ReadLines(Path.Combine(postgres.DataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
     var cs = postgres.ConnectionString;
     await ChatSchema.MigrateAsync(cs, cancellationToken: cancel.Token);
     await using var db = NpgsqlDataSource.Create(cs);

@@ -76,6 +76,7 @@ public sealed class BaselineClients : StreamClients<AsyncServerStreamingCall<Ser
         var call = Calls[i] = client.Listen(new ListenRequest(), cancellationToken: Abort.Token);
         if (!await call.ResponseStream.MoveNext(timeout.Token) || call.ResponseStream.Current.MessageCase != ServerMessage.MessageOneofCase.IdentityToken)
             throw new InvalidOperationException($"listener {i}: no hello first");
+        // The reader outlives the opening (whose token only bounds the handshake); Abort is what ends it.
         Reading[i] = Task.Run(async () =>
         {
             try
@@ -87,7 +88,7 @@ public sealed class BaselineClients : StreamClients<AsyncServerStreamingCall<Ser
             {
                 receiver.Fail($"the stream failed: {e.Status}");
             }
-        });
+        }, CancellationToken.None);
     }
 
     /// <summary>After the hub has completed every queue: each stream must end cleanly.</summary>

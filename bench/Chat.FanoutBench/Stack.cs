@@ -55,7 +55,8 @@ public sealed class StackClients : StreamClients<AsyncDuplexStreamingCall<V1.Cli
                 throw new InvalidOperationException($"connection {i}: the database should be empty");
             if (message.SubscribeApplied.Last) break;
         }
-        Reading[i] = Task.Run(() => Read(call, receiver, Abort.Token));
+        // The reader outlives the opening (whose token only bounds the handshake); Abort is what ends it.
+        Reading[i] = Task.Run(() => Read(call, receiver, Abort.Token), CancellationToken.None);
     }
 
     private static async Task Read(AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage> call, Receiver receiver, CancellationToken aborted)

@@ -104,7 +104,10 @@ try
         await bench.StartInProcessAsync("chat-load-bench");
         Console.WriteLine($"{(bench.External ? "running stack (--gateway)" : "silo + gateway")} at {bench.Stack.Address}, raw gRPC baseline at {bench.Baseline.Address} ({clock.Elapsed.TotalSeconds:0.0} s to start)");
         if (options.Runs("send"))
-            report.Send = new SendSection(options.SendSeconds, options.WarmupSeconds, Bench.PostgresPool, await new SendScenario(bench).RunAsync());
+        {
+            using var send = new SendScenario(bench);
+            report.Send = new SendSection(options.SendSeconds, options.WarmupSeconds, Bench.PostgresPool, await send.RunAsync());
+        }
         if (options.Runs("room"))
             report.Room = new RoomSection(options.RoomSeconds, await new RoomScenario(bench).RunAsync());
         if (options.Runs("rooms"))

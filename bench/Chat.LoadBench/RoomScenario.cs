@@ -221,11 +221,11 @@ public sealed class RoomScenario(Bench bench)
     /// <summary>Goodbye on every subscriber's stream; what goes wrong is the receiver's problem, listed by RoomRound.Problems.</summary>
     private static async Task Close(AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage>?[] calls, Task[] reading, RoomRound round)
     {
-        await Parallel.ForEachAsync(Enumerable.Range(0, calls.Length), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, _) =>
+        await Parallel.ForEachAsync(Enumerable.Range(0, calls.Length), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, cancel) =>
         {
             if (calls[i] is not { } call) return;
             await call.RequestStream.CompleteAsync();
-            try { await reading[i].WaitAsync(TimeSpan.FromSeconds(60)); }
+            try { await reading[i].WaitAsync(TimeSpan.FromSeconds(60), cancel); }
             catch (TimeoutException) { round.Receivers[i].Fail("the stream did not end within 60 s of the client's goodbye"); }
         });
     }

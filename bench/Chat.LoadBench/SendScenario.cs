@@ -23,9 +23,11 @@ public sealed record LevelResult(int Connections, Measured Connect, Measured Una
 /// unary call / ping-pong on a bidi stream, N workers). Levels alternate which goes first, the stack or raw PostgreSQL. Every
 /// acknowledged message is checked in chat.message afterwards, and every pgbench transaction in the baseline table.
 /// </summary>
-public sealed class SendScenario(Bench bench)
+public sealed class SendScenario(Bench bench) : IDisposable
 {
     private readonly GroupCommitRecorder _groups = new();
+
+    public void Dispose() => _groups.Dispose();
 
     private long _baselineDatabaseId;
 

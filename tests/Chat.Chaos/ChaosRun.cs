@@ -43,7 +43,7 @@ public sealed class ChaosRun(ChaosOptions options, RunFolder run, Stopwatch cloc
         CancellationToken cancellationToken)
     {
         // Identities and databases, the rate limit off.
-        var owner = await gateways[0].CreateIdentityAsync(new V1.CreateIdentityRequest());
+        var owner = await gateways[0].CreateIdentityAsync(new V1.CreateIdentityRequest(), cancellationToken: cancellationToken);
         var databases = Enumerable.Range(1, options.Databases).Select(i => $"chaos-{options.Seed}-{i}").ToList();
         foreach (var database in databases)
             await admin.PublishAsync(new V1.PublishRequest { Database = database, Settings = new V1.DatabaseSettings { MessagesPerSecond = 0 } },
@@ -54,12 +54,12 @@ public sealed class ChaosRun(ChaosOptions options, RunFolder run, Stopwatch cloc
         {
             for (var s = 0; s < options.SendersPerDatabase; s++)
             {
-                var identity = await gateways[0].CreateIdentityAsync(new V1.CreateIdentityRequest());
+                var identity = await gateways[0].CreateIdentityAsync(new V1.CreateIdentityRequest(), cancellationToken: cancellationToken);
                 senders.Add(new Sender(senders.Count + 1, database, identity.Token, gateways, options.Seed * 1000 + senders.Count, options.CallTimeout, options.Pace));
             }
             for (var g = 0; g < gateways.Count; g++)
             {
-                var identity = await gateways[0].CreateIdentityAsync(new V1.CreateIdentityRequest());
+                var identity = await gateways[0].CreateIdentityAsync(new V1.CreateIdentityRequest(), cancellationToken: cancellationToken);
                 subscribers.Add(new Subscriber(subscribers.Count + 1, database, identity.Token, gateways[g], stack.Gateways[g].Name));
             }
         }
@@ -81,7 +81,7 @@ public sealed class ChaosRun(ChaosOptions options, RunFolder run, Stopwatch cloc
                 try { await Task.Delay(5000, stopNew.Token); } catch (OperationCanceledException) { break; }
                 Log($"acknowledged {senders.Sum(s => s.Sent)}; down: {string.Join(", ", stack.Nodes.Where(n => !n.IsUp).Select(n => n.Name).DefaultIfEmpty(stack.PostgresUp ? "nothing" : ""))}{(stack.PostgresUp ? "" : " postgresql")}");
             }
-        });
+        }, cancellationToken);
 
         await Task.Delay(options.Load, cancellationToken);
         await Task.WhenAll(faults);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Grpc.Core;
 using Grpc.Net.Client;
 using V1 = Chat.Api.V1;
@@ -35,6 +36,8 @@ public sealed record Ack(string Database, string Key, ulong Offset, bool Replaye
 /// <summary>
 /// A Connect stream used for reducer calls: a reader hands each ReducerResult to the call waiting for its request id.
 /// </summary>
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix",
+    Justification = "It is a stream: one Connect call carrying reducer calls and their results, not a System.IO.Stream look-alike.")]
 public sealed class ReducerStream : IDisposable
 {
     private readonly AsyncDuplexStreamingCall<V1.ClientMessage, V1.ServerMessage> _call;
@@ -285,7 +288,7 @@ public sealed class Subscriber(int id, string database, string token, V1.Chat.Ch
             {
                 var headers = Clients.Bearer(token);
                 headers.Add("database", Database);
-                using var call = chat.Connect(headers);
+                using var call = chat.Connect(headers, cancellationToken: stop);
                 _call = call;
                 if (!await call.ResponseStream.MoveNext(stop)) throw new RpcException(new Status(StatusCode.Unavailable, "ended before the identity token"));
                 var subscribe = new V1.Subscribe { RequestId = 1 };

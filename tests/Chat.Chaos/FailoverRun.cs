@@ -28,7 +28,7 @@ public sealed class FailoverRun(int databases, int kills, IReadOnlyDictionary<st
         using var channel = Clients.Channel(stack.Gateways[0].GrpcAddress);
         var chat = new V1.Chat.ChatClient(channel);
         var admin = new V1.Databases.DatabasesClient(channel);
-        var owner = await chat.CreateIdentityAsync(new V1.CreateIdentityRequest());
+        var owner = await chat.CreateIdentityAsync(new V1.CreateIdentityRequest(), cancellationToken: cancellationToken);
         var names = Enumerable.Range(1, databases).Select(i => $"failover-{i}").ToList();
         foreach (var name in names)
             await admin.PublishAsync(new V1.PublishRequest { Database = name, Settings = new V1.DatabaseSettings { MessagesPerSecond = 0 } },

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using Chat.Frontend.Delivery;
 using Chat.Development;
 using Chat.Storage;
@@ -5,6 +7,8 @@ using Chat.Storage;
 namespace Chat.Chaos;
 
 /// <summary>The system under test: a throwaway PostgreSQL, silo processes and standalone gateway processes.</summary>
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix",
+    Justification = "A running chat stack (PostgreSQL, silos, gateways), not a Stack<T> collection; every name for it here ends in Stack.")]
 public sealed class Stack : IAsyncDisposable
 {
     private readonly RunFolder _run;
@@ -50,8 +54,8 @@ public sealed class Stack : IAsyncDisposable
             var http = RunFolder.FreePort();
             var environment = stack.Common(settings);
             environment["Chat__Gateway__Enabled"] = "false";
-            environment["Chat__SiloPort"] = RunFolder.FreePort().ToString();
-            environment["Chat__GatewayPort"] = RunFolder.FreePort().ToString();
+            environment["Chat__SiloPort"] = RunFolder.FreePort().ToString(CultureInfo.InvariantCulture);
+            environment["Chat__GatewayPort"] = RunFolder.FreePort().ToString(CultureInfo.InvariantCulture);
             environment["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}";
             environment["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{RunFolder.FreePort()}";
             environment["Chat__Dashboard__Enabled"] = "false";

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Grpc.Net.Client;
 using V1 = Chat.Api.V1;
 
@@ -12,8 +13,8 @@ public class StackPortTests
         var (siloPort, gatewayPort) = (StackProcess.FreePort(), StackProcess.FreePort());
         Dictionary<string, string> Settings(string name) => new()
         {
-            ["Chat__SiloPort"] = siloPort.ToString(),
-            ["Chat__GatewayPort"] = gatewayPort.ToString(),
+            ["Chat__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
+            ["Chat__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
             ["Chat__DataDirectory"] = Path.Combine(Path.GetTempPath(), $"chat-ports-{name}-{Guid.NewGuid():N}"),
         };
         // Each stack has its own database (as with its own data folder) and its own gRPC and HTTP ports; only Orleans' ports are the same.

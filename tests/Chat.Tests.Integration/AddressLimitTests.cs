@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using System.Globalization;
 using System.Net;
 using Chat.Frontend;
 using Chat.Frontend.Delivery;
@@ -173,8 +174,8 @@ public class AddressLimitTests(GatewayFixture fixture) : IClassFixture<GatewayFi
         TestGateway.StartAsync(fixture.Cluster.Client, new Dictionary<string, string?>
         {
             ["Chat:Gateway:IdentitiesPerMinutePerAddress"] = "0.0001",
-            ["Chat:Gateway:IdentityBurstPerAddress"] = identityBurst.ToString(),
-            ["Chat:Gateway:MaxConnectionsPerAddress"] = streams.ToString(),
+            ["Chat:Gateway:IdentityBurstPerAddress"] = identityBurst.ToString(CultureInfo.InvariantCulture),
+            ["Chat:Gateway:MaxConnectionsPerAddress"] = streams.ToString(CultureInfo.InvariantCulture),
         });
 
     [Fact]

@@ -25,7 +25,7 @@ public class GatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixture
         "SELECT count(*) FROM chat.message m JOIN chat.database d ON d.id = m.database_id WHERE d.name = @db", ("db", Db));
 
     /// <summary>Disconnects run after the stream ends, asynchronously to the client: wait for them, bounded.</summary>
-    private async Task WaitUntil(Func<Task<bool>> condition, string what, int seconds = 15)
+    private static async Task WaitUntil(Func<Task<bool>> condition, string what, int seconds = 15)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
         while (!await condition())
@@ -258,8 +258,8 @@ public class GatewayTests(GatewayFixture fixture) : IClassFixture<GatewayFixture
         }));
         var answers = await Task.WhenAll(streamed.Concat(unary));
 
-        Assert.All(answers.Where(a => !a.Text.StartsWith(run)), a => Assert.Equal((int)StatusCode.InvalidArgument, a.Code));
-        var good = answers.Where(a => a.Text.StartsWith(run)).ToList();
+        Assert.All(answers.Where(a => !a.Text.StartsWith(run, StringComparison.Ordinal)), a => Assert.Equal((int)StatusCode.InvalidArgument, a.Code));
+        var good = answers.Where(a => a.Text.StartsWith(run, StringComparison.Ordinal)).ToList();
         Assert.All(good, a => Assert.Equal(0, a.Code));
         Assert.Equal(12 * 7 + 12 * 3, good.Count);
         Assert.Equal(good.Count, good.Select(a => a.MessageOffset).Distinct().Count());

@@ -1,3 +1,4 @@
+using System.Globalization;
 using V1 = Chat.Api.V1;
 
 namespace Chat.Tests;
@@ -300,7 +301,7 @@ public class JoinSubscriptionTests(GatewayFixture fixture) : IClassFixture<Gatew
         foreach (var watcher in watchers)
         {
             await CatchUp(db, watcher, seconds: 90);
-            Assert.NotEmpty(watcher.View.Users.Keys.Concat(watcher.View.Messages.Keys.Select(k => k.ToString())));
+            Assert.NotEmpty(watcher.View.Users.Keys.Concat(watcher.View.Messages.Keys.Select(k => k.ToString(CultureInfo.InvariantCulture))));
             watcher.Connection.Dispose();
         }
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Grpc.Core;
 using V1 = Chat.Api.V1;
 
@@ -21,7 +22,7 @@ public class LogsTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
         return records;
     }
 
-    private Task Send(string database, string token, string text) =>
+    private Task<V1.ReducerResponse> Send(string database, string token, string text) =>
         Gateway.Chat.SendMessageAsync(new V1.SendMessageRequest { Database = database, Text = text }, TestGateway.Bearer(token)).ResponseAsync;
 
     [Fact]
@@ -33,7 +34,7 @@ public class LogsTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
         var hello = Assert.Single(records, r => r.Message == "Hello, World!");
         Assert.Equal(V1.LogLevel.Info, hello.Level);
         Assert.Equal("send_message", hello.Reducer);
-        Assert.Contains(records, r => r.Message.StartsWith($"Database {db} published by"));
+        Assert.Contains(records, r => r.Message.StartsWith($"Database {db} published by", StringComparison.Ordinal));
         Assert.True(records.Zip(records.Skip(1)).All(p => p.First.Id < p.Second.Id));
     }
 
@@ -50,7 +51,7 @@ public class LogsTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
 
         var records = await ReadLogs(db, owner, min: V1.LogLevel.Warn);
         Assert.Contains(records, r => r is { Level: V1.LogLevel.Error, Reducer: "set_name", Message: "Names must not be empty" });
-        Assert.Contains(records, r => r.Level == V1.LogLevel.Error && r.Reducer == "send_message" && r.Message.StartsWith("send_message takes 1 argument"));
+        Assert.Contains(records, r => r.Level == V1.LogLevel.Error && r.Reducer == "send_message" && r.Message.StartsWith("send_message takes 1 argument", StringComparison.Ordinal));
         Assert.Contains(records, r => r.Level == V1.LogLevel.Warn && r.Message == $"Disconnect event for unknown user with identity {ghost}");
         Assert.DoesNotContain(records, r => r.Level < V1.LogLevel.Warn);
     }
@@ -105,7 +106,7 @@ public class LogsTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
             await writing; // throws what failed a writer, if one did
             var stored = await ReadLogs(db, owner);
             Assert.Fail($"The follower saw {seen.Count} of 200 records in 60 s (writers finished: {writing.IsCompleted}); the log holds " +
-                        $"{stored.Count(r => r.Message.StartsWith("writer "))}; last seen id {seen.LastOrDefault()?.Id}, ids stored after it: " +
+                        $"{stored.Count(r => r.Message.StartsWith("writer ", StringComparison.Ordinal))}; last seen id {seen.LastOrDefault()?.Id}, ids stored after it: " +
                         string.Join(",", stored.Where(r => r.Id > (seen.LastOrDefault()?.Id ?? 0)).Select(r => r.Id).Take(20)));
         }
         await writing;
@@ -115,7 +116,7 @@ public class LogsTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
         Assert.True(seen.Zip(seen.Skip(1)).All(p => p.First.Id < p.Second.Id), "records arrive in log order, none twice");
         for (var w = 0; w < 4; w++)
         {
-            var mine = seen.Where(r => r.Message.StartsWith($"writer {w} #")).Select(r => int.Parse(r.Message.Split('#')[1])).ToList();
+            var mine = seen.Where(r => r.Message.StartsWith($"writer {w} #", StringComparison.Ordinal)).Select(r => int.Parse(r.Message.Split('#')[1], CultureInfo.InvariantCulture)).ToList();
             Assert.Equal(Enumerable.Range(0, 50), mine);
         }
     }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using V1 = Chat.Api.V1;
@@ -75,7 +76,7 @@ public class ModuleLogTrustTests(GatewayFixture fixture) : IClassFixture<Gateway
             records = await ReadLogs(db, owner);
             written = records.Count(r => r.Reducer.StartsWith("stranger-", StringComparison.Ordinal));
             summed = records.Where(r => r.Level == V1.LogLevel.Warn && r.Message.Contains("by identities other than the owner suppressed"))
-                .Sum(r => int.Parse(r.Message.Split(' ')[0]));
+                .Sum(r => int.Parse(r.Message.Split(' ')[0], CultureInfo.InvariantCulture));
         } while ((written + summed < strangerCalls || records.Count(r => r.Reducer.StartsWith("owner-", StringComparison.Ordinal)) < ownerCalls) && polls < 1200);
 
         Assert.Equal(strangerCalls, written + summed);

@@ -36,7 +36,7 @@ public class PostgresOutageTests : IAsyncLifetime
                 var result = await chat.Send(bob, text);
                 if (result.IsCommitted) acknowledged.Add(result.Message!);
                 else Assert.Equal(ReducerStatus.Unavailable, result.Status);
-                if (result.Error?.StartsWith("Storage failed while committing: the message may or may not have been stored") == true)
+                if (result.Error?.StartsWith("Storage failed while committing: the message may or may not have been stored", StringComparison.Ordinal) == true)
                     outcomeUnknown.Add(text);
             }
         })).ToArray();
@@ -104,9 +104,10 @@ public class PostgresOutageTests : IAsyncLifetime
                     return true;
                 }
                 Assert.Equal(ReducerStatus.Unavailable, result.Status);
-                if (result.Error!.StartsWith("Storage failed while committing")) Interlocked.Increment(ref unknownOutcomes);
+                if (result.Error!.StartsWith("Storage failed while committing", StringComparison.Ordinal)) Interlocked.Increment(ref unknownOutcomes);
                 if (stop.IsCancellationRequested) return false;
-                await Task.Delay(20);
+                // Only paces the retries; stop is checked above, where returning false is the answer it wants (not an exception).
+                await Task.Delay(20, CancellationToken.None);
             }
         }
         var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>

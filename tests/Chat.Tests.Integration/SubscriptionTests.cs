@@ -38,7 +38,7 @@ public class SubscriptionTests(GatewayFixture fixture) : IClassFixture<GatewayFi
         }
     }
 
-    private Task Send(string database, string token, string text, TestGateway? via = null) =>
+    private Task<V1.ReducerResponse> Send(string database, string token, string text, TestGateway? via = null) =>
         (via ?? fixture.A).Chat.SendMessageAsync(new V1.SendMessageRequest { Database = database, Text = text }, TestGateway.Bearer(token)).ResponseAsync;
 
     [Fact]

@@ -250,7 +250,7 @@ public class DatabaseCatalogHealingTests
         Assert.True((await healed.Connect(owner, ConnectionId.New())).IsCommitted);
         var sent = await healed.Send(owner, "after the clear");
         Assert.True(sent.IsCommitted, sent.ToString());
-        Assert.Equal(new[] { "after the clear" }, (await TestPostgres.RowsAsync(connectionString,
-            "SELECT text FROM chat.message WHERE database_id = @id", ("id", newId))).Select(r => (string)r[0]!));
+        Assert.Equal("after the clear", (string)Assert.Single(await TestPostgres.RowsAsync(connectionString,
+            "SELECT text FROM chat.message WHERE database_id = @id", ("id", newId)))[0]!);
     }
 }

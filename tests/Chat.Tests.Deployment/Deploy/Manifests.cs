@@ -187,8 +187,10 @@ internal sealed class Container(Workload owner, YamlNode node)
         return null;
     }
 
+    private static readonly string[] ProbeKinds = ["startupProbe", "readinessProbe", "livenessProbe"];
+
     public IEnumerable<(string Kind, YamlNode Probe)> Probes =>
-        new[] { "startupProbe", "readinessProbe", "livenessProbe" }
+        ProbeKinds
             .Select(kind => (kind, Node.At(kind)))
             .Where(p => p.Item2 is not null)
             .Select(p => (p.kind, p.Item2!));

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Grpc.Net.Client;
 using Microsoft.Playwright;
 using V1 = Chat.Api.V1;
@@ -8,6 +9,8 @@ namespace Chat.Tests.Browser;
 /// The real stack in a process of its own, serving the web client on its HTTP port, and Debian's Chromium driven by
 /// Playwright (never a downloaded browser). Each test publishes its own database and opens its own browser contexts.
 /// </summary>
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix",
+    Justification = "A running chat stack with a browser on it, not a Stack<T> collection.")]
 public sealed class BrowserStack : IAsyncLifetime
 {
     /// <summary>Debian's chromium, as .ci/run installs it.</summary>

@@ -17,7 +17,7 @@ public class HttpLogsAndDatabasesTests(GatewayFixture fixture) : IClassFixture<G
         for (var i = 1; i <= 3; i++) Assert.Equal(HttpStatusCode.OK, (await http.CallAsync(db, "send_message", $"[\"line {i}\"]", owner)).Status);
 
         var all = HttpApi.LogLines(await http.LogsAsync(db, owner));
-        Assert.Contains(all, l => l.Message.StartsWith($"Database {db} published by"));
+        Assert.Contains(all, l => l.Message.StartsWith($"Database {db} published by", StringComparison.Ordinal));
         Assert.Equal(["line 1", "line 2", "line 3"], all.Where(l => l is { Level: "Info", Target: "send_message" }).Select(l => l.Message));
         var newest = HttpApi.LogLines(await http.LogsAsync(db, owner, "?num_lines=2&follow=false"));
         Assert.Equal(2, newest.Count);
@@ -120,7 +120,7 @@ public class HttpLogsAndDatabasesTests(GatewayFixture fixture) : IClassFixture<G
 
         var routes = Gateway.Services.GetServices<Microsoft.AspNetCore.Routing.EndpointDataSource>()
             .SelectMany(s => s.Endpoints).OfType<Microsoft.AspNetCore.Routing.RouteEndpoint>()
-            .Where(e => e.RoutePattern.RawText?.StartsWith("/v1") == true)
+            .Where(e => e.RoutePattern.RawText?.StartsWith("/v1", StringComparison.Ordinal) == true)
             .SelectMany(e => e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()!.HttpMethods
                 .Select(m => $"{m} {e.RoutePattern.RawText!.TrimEnd('/')}"))
             .ToList();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Chat.Frontend.Delivery;
 using System.Diagnostics;
 using System.Net;
@@ -39,8 +40,8 @@ public sealed class StackProcess : IDisposable
             ["Chat__Cluster__Certificate"] = TestClusterCredentials.File,
             ["Chat__ClusterId"] = clusterId,
             ["Chat__ServiceId"] = serviceId,
-            ["Chat__SiloPort"] = FreePort().ToString(),
-            ["Chat__GatewayPort"] = FreePort().ToString(),
+            ["Chat__SiloPort"] = FreePort().ToString(CultureInfo.InvariantCulture),
+            ["Chat__GatewayPort"] = FreePort().ToString(CultureInfo.InvariantCulture),
             ["Chat__Auth__SigningKey"] = TestGateway.SigningKey,
             ["Chat__Gateway__HeartbeatInterval"] = "00:00:01",
             ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
@@ -102,7 +103,7 @@ public sealed class StackProcess : IDisposable
     public async Task StopAsync(int seconds = 60)
     {
         if (_process.HasExited) return;
-        using (var signal = Process.Start("kill", ["-TERM", _process.Id.ToString()])) await signal.WaitForExitAsync();
+        using (var signal = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)])) await signal.WaitForExitAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
         try
         {

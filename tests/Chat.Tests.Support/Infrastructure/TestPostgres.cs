@@ -1,3 +1,4 @@
+using System.Globalization;
 using Chat.Development;
 using Chat.Storage;
 using Npgsql;
@@ -91,7 +92,7 @@ public static class TestPostgres
         await using var command = new NpgsqlCommand(sql, connection);
         foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value);
         var result = await command.ExecuteScalarAsync();
-        return (T)Convert.ChangeType(result!, typeof(T));
+        return (T)Convert.ChangeType(result!, typeof(T), CultureInfo.InvariantCulture);
     }
 
     public static async Task<List<object?[]>> RowsAsync(string connectionString, string sql, params (string Name, object Value)[] parameters)
