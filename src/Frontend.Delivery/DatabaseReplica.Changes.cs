@@ -69,7 +69,7 @@ public sealed partial class DatabaseReplica
     /// </summary>
     /// <param name="candidates">The sets the change may concern (<see cref="SubscriptionIndex"/>); the others cannot match.</param>
     /// <param name="match">For a set: whether it saw the old row (a delete) and whether it sees the new one (an insert).</param>
-    private void Deliver(ChangeEvent change, string table, UserRow? old, UserRow? @new, MessageRow? message,
+    private static void Deliver(ChangeEvent change, string table, UserRow? old, UserRow? @new, MessageRow? message,
         IEnumerable<SubscriptionSet> candidates, Func<SubscriptionSet, (bool Was, bool Is)> match)
     {
         var built = new Dictionary<(bool Was, bool Is, bool Own), ServerMessage>();

@@ -133,9 +133,9 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
         }
     }
 
-    private static Task SendChunk(ClientConnection connection, uint requestId, string table, IReadOnlyList<UserRow> users, IReadOnlyList<MessageRow> messages, bool last, CancellationToken cancellationToken)
+    private static Task SendChunk(ClientConnection connection, uint requestId, string table, UserRow[] users, IReadOnlyList<MessageRow> messages, bool last, CancellationToken cancellationToken)
     {
-        if (users.Count == 0 && messages.Count == 0) return Task.CompletedTask;
+        if (users.Length == 0 && messages.Count == 0) return Task.CompletedTask;
         var rows = new TableRows { Table = table };
         rows.Users.AddRange(users.Select(u => u.ToProto()));
         rows.Messages.AddRange(messages.Select(m => m.ToProto()));
