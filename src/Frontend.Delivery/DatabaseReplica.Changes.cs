@@ -11,8 +11,7 @@ public sealed partial class DatabaseReplica
     {
         if (batch.Epoch != _epoch || batch.FirstSequence > _nextSequence || batch.DatabaseId != _databaseId)
         {
-            _logger.LogInformation("Replica of {Database}: feed position {Epoch}/{Sequence} does not follow {OurEpoch}/{OurSequence}; resynchronising",
-                _database, batch.Epoch, batch.FirstSequence, _epoch, _nextSequence);
+            _logger.FeedOutOfStep(_database, batch.Epoch, batch.FirstSequence, _epoch, _nextSequence);
             await Resynchronise();
             return;
         }
