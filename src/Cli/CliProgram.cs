@@ -153,7 +153,7 @@ public static class CliProgram
         // A group or the root alone is a request for its help, not the library's "Required command was not provided".
         if (parse.Errors.Count > 0 && !(spec is null && parse.UnmatchedTokens.Count == 0 && symbol.Subcommands.Count > 0))
         {
-            var unmatched = parse.UnmatchedTokens.FirstOrDefault();
+            var unmatched = parse.UnmatchedTokens.Count > 0 ? parse.UnmatchedTokens[0] : null;
             if (unmatched is not null && spec is null && !ParsedArguments.LooksLikeOption(unmatched))
             {
                 var verbs = symbol.Subcommands.Where(c => !c.Hidden).Select(c => c.Name).ToList();

@@ -78,7 +78,7 @@ internal sealed class CommandTree
         foreach (var option in command.Options.Concat(Root.Options))
         {
             if (parse.GetResult(option) is not { Implicit: false } result || !_options.TryGetValue(option, out var spec)) continue;
-            parsed.Options[spec.Name] = spec.TakesValue ? result.Tokens.LastOrDefault()?.Value : null;
+            parsed.Options[spec.Name] = spec.TakesValue && result.Tokens.Count > 0 ? result.Tokens[^1].Value : null;
         }
         return parsed;
     }

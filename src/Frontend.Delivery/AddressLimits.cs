@@ -249,8 +249,7 @@ public sealed class AddressLimits(IOptions<GatewayOptions> options, ILogger<Addr
             .ToList();
         foreach (var group in victims) _entries.Remove(group);
         if (victims.Count > 0)
-            logger.LogWarning("Address limits: {Count} client addresses forgotten to stay within {Max} (Chat:Gateway:MaxTrackedAddresses)",
-                victims.Count, limits.MaxTrackedAddresses);
+            logger.AddressesForgotten(victims.Count, limits.MaxTrackedAddresses);
     }
 
     /// <summary>One line per address and minute at most, saying how many refusals went unlogged before it.</summary>
@@ -261,8 +260,7 @@ public sealed class AddressLimits(IOptions<GatewayOptions> options, ILogger<Addr
             entry.Unlogged++;
             return;
         }
-        logger.LogWarning("Refused client address {Address} ({Limit}): {Refusal} ({Unlogged} more refusals of this address since the last line; at most one line a minute per address)",
-            Describe(group), limit, refusal, entry.Unlogged);
+        logger.AddressRefused(Describe(group), limit, refusal, entry.Unlogged);
         (entry.LastLogged, entry.Unlogged) = (now, 0);
     }
 }

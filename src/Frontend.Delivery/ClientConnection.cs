@@ -14,10 +14,12 @@ namespace Chat.Frontend.Delivery;
 /// nothing beyond what it is given (<see cref="CallOrder"/> orders the calls, the replica the updates).
 /// </para>
 /// </summary>
-public sealed class ClientConnection
+public sealed class ClientConnection : IDisposable
 {
     private readonly Channel<ServerMessage> _outgoing;
     private readonly CancellationTokenSource _evicted = new();
+    private readonly Lock _ending = new();
+    private bool _disposed;
     private readonly int _capacity;
 
     public ClientConnection(Identity identity, ConnectionId id, string database, int capacity)
@@ -56,12 +58,27 @@ public sealed class ClientConnection
     /// <summary>Ends the connection: what is still queued is dropped, so the client's status follows only the message being written.</summary>
     public void End(StatusCode status, string reason)
     {
-        if (EvictedBecause is not null) return;
-        EndStatus = status;
-        EvictedBecause = reason;
-        _outgoing.Writer.TryComplete();
-        // Asynchronously: the caller is a replica delivering to many connections, not the place to run this one's ending.
-        _ = _evicted.CancelAsync();
+        // Replicas end connections from their own threads, possibly as the stream finishes: one ending wins, and none
+        // comes after Dispose (the stream is over by then, so there is nothing left to end).
+        lock (_ending)
+        {
+            if (EvictedBecause is not null || _disposed) return;
+            EndStatus = status;
+            EvictedBecause = reason;
+            _outgoing.Writer.TryComplete();
+            // Asynchronously: the caller is a replica delivering to many connections, not the place to run this one's ending.
+            _ = _evicted.CancelAsync();
+        }
+    }
+
+    /// <summary>The Connect call's, once its stream is over and nothing is linked to <see cref="Evicted"/> any more.</summary>
+    public void Dispose()
+    {
+        lock (_ending)
+        {
+            _disposed = true;
+            _evicted.Dispose();
+        }
     }
 
     public void Complete() => _outgoing.Writer.TryComplete();

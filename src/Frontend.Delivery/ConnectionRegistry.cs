@@ -71,7 +71,7 @@ public sealed class ConnectionRegistry(IGrainFactory grains, IOptions<GatewayOpt
     {
         var interval = options.Value.HeartbeatInterval;
         var registry = grains.GetGrain<IGatewayRegistryGrain>(0);
-        logger.LogInformation("Gateway {GatewayId} started", GatewayId);
+        logger.GatewayStarted(GatewayId);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -84,7 +84,7 @@ public sealed class ConnectionRegistry(IGrainFactory grains, IOptions<GatewayOpt
                 // Never let a failed heartbeat take the host down: readiness reports it, and it is retried.
                 if (stoppingToken.IsCancellationRequested) break;
                 _lastHeartbeatError = e.GetBaseException().Message;
-                logger.LogWarning("Gateway heartbeat failed ({Reason}); the cluster will end this gateway's connections if it persists", _lastHeartbeatError);
+                logger.HeartbeatFailed(_lastHeartbeatError);
             }
             try
             {
@@ -106,7 +106,7 @@ public sealed class ConnectionRegistry(IGrainFactory grains, IOptions<GatewayOpt
         }
         catch (Exception e)
         {
-            logger.LogWarning("Could not deregister gateway {GatewayId} ({Reason}); the cluster will forget it after its timeout", GatewayId, e.GetBaseException().Message);
+            logger.DeregisterFailed(GatewayId, e.GetBaseException().Message);
         }
     }
 

@@ -11,8 +11,7 @@ public sealed partial class DatabaseReplica
     {
         if (batch.Epoch != _epoch || batch.FirstSequence > _nextSequence || batch.DatabaseId != _databaseId)
         {
-            _logger.LogInformation("Replica of {Database}: feed position {Epoch}/{Sequence} does not follow {OurEpoch}/{OurSequence}; resynchronising",
-                _database, batch.Epoch, batch.FirstSequence, _epoch, _nextSequence);
+            _logger.FeedOutOfStep(_database, batch.Epoch, batch.FirstSequence, _epoch, _nextSequence);
             await Resynchronise();
             return;
         }
@@ -69,7 +68,7 @@ public sealed partial class DatabaseReplica
     /// </summary>
     /// <param name="candidates">The sets the change may concern (<see cref="SubscriptionIndex"/>); the others cannot match.</param>
     /// <param name="match">For a set: whether it saw the old row (a delete) and whether it sees the new one (an insert).</param>
-    private void Deliver(ChangeEvent change, string table, UserRow? old, UserRow? @new, MessageRow? message,
+    private static void Deliver(ChangeEvent change, string table, UserRow? old, UserRow? @new, MessageRow? message,
         IEnumerable<SubscriptionSet> candidates, Func<SubscriptionSet, (bool Was, bool Is)> match)
     {
         var built = new Dictionary<(bool Was, bool Is, bool Own), ServerMessage>();

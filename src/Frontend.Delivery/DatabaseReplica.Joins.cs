@@ -55,8 +55,7 @@ public sealed partial class DatabaseReplica
             }
             catch (Exception e)
             {
-                _logger.LogWarning("Replica of {Database}: a join subscription of connection {ConnectionId} could not follow a change: {Reason}",
-                    _database, set.Connection.Id, e.GetBaseException().Message);
+                _logger.JoinCouldNotFollow(_database, set.Connection.Id, e.GetBaseException().Message);
                 DropJoinSet(set, e is SqlQueryException ? e.Message : $"This join subscription could not follow a change ({e.GetBaseException().Message}); subscribe again.");
             }
         }

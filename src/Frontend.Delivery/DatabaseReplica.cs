@@ -51,7 +51,8 @@ public sealed partial class DatabaseReplica
     // Sets with join queries: every change is offered to each of them (they are not in the index).
     private readonly List<SubscriptionSet> _joinSets = [];
     private readonly SubscriptionIndex _index = new();
-    private readonly CancellationTokenSource _stopped = new();
+    // A task rather than a CancellationTokenSource: the replica ends itself and has no owner to dispose one.
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _unsubscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _claims;
@@ -112,7 +113,7 @@ public sealed partial class DatabaseReplica
         {
             Interlocked.Decrement(ref _queuedBatches);
             if (!_overflowed)
-                _logger.LogWarning("Replica of {Database} is {Count} feed batches behind; dropping them and resynchronising once it catches up", _database, MaxQueuedBatches);
+                _logger.ReplicaBehind(_database, MaxQueuedBatches);
             _overflowed = true;
             return;
         }
@@ -204,20 +205,21 @@ public sealed partial class DatabaseReplica
     /// <summary>On the work queue only, once the hub has forgotten this replica: later work fails or is skipped.</summary>
     private void Stop()
     {
-        if (_stopped.IsCancellationRequested) return;
-        _stopped.Cancel();
+        if (!_stopped.TrySetResult()) return;
         _work.Writer.TryComplete();
         _grains.GetChangeFeedGrain(_database).Unsubscribe(_observer)
             .ContinueWith(t => { _ = t.Exception; _unsubscribed.TrySetResult(); }, TaskScheduler.Default);
     }
+
+    private bool Stopped => _stopped.Task.IsCompleted;
 
     private static ObjectDisposedException StoppedError(string database) => new($"The replica of {database} has stopped; subscribe again.");
 
     /// <summary>Work that concerns a live replica only (feed batches, renewals): after a stop it is skipped, never run on stale state.</summary>
     private void Enqueue(Func<Task> work)
     {
-        if (!_work.Writer.TryWrite(() => _stopped.IsCancellationRequested ? Task.CompletedTask : work()) && !_stopped.IsCancellationRequested)
-            _logger.LogWarning("Replica of {Database} dropped work after stopping", _database);
+        if (!_work.Writer.TryWrite(() => Stopped ? Task.CompletedTask : work()) && !Stopped)
+            _logger.ReplicaDroppedWork(_database);
     }
 
     /// <summary>Work with a caller waiting: after a stop (even one that came while it was queued) the caller gets an ObjectDisposedException.</summary>
@@ -226,7 +228,7 @@ public sealed partial class DatabaseReplica
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         var queued = _work.Writer.TryWrite(async () =>
         {
-            if (_stopped.IsCancellationRequested)
+            if (Stopped)
             {
                 done.TrySetException(StoppedError(_database));
                 return;
@@ -251,8 +253,8 @@ public sealed partial class DatabaseReplica
             }
             catch (Exception e)
             {
-                _logger.LogWarning(e, "Replica of {Database}: an update failed; resynchronising", _database);
-                try { await Resynchronise(); } catch (Exception again) { _logger.LogError(again, "Replica of {Database} could not resynchronise", _database); }
+                _logger.ReplicaUpdateFailed(e, _database);
+                try { await Resynchronise(); } catch (Exception again) { _logger.ReplicaResyncFailed(again, _database); }
             }
         }
     }
@@ -260,31 +262,26 @@ public sealed partial class DatabaseReplica
     private async Task RenewAsync(TimeSpan every)
     {
         using var timer = new PeriodicTimer(every);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_stopped.Token))
-                Enqueue(async () =>
+        // A stop ends the wait at once; the tick still pending then ends with the timer.
+        while (await Task.WhenAny(timer.WaitForNextTickAsync().AsTask(), _stopped.Task) != _stopped.Task)
+            Enqueue(async () =>
+            {
+                var position = await _grains.GetChangeFeedGrain(_database).Subscribe(_observer);
+                // A deleted database publishes nothing more: only asking finds it gone. Gone at two renewals in a row, not
+                // one, so that a database deleted and published again at once (a redeploy) keeps its connections; their
+                // subscriptions then end with a SubscriptionError when the new database's first change arrives.
+                if (await _grains.GetDatabaseGrain(_database).Describe() is null)
                 {
-                    var position = await _grains.GetChangeFeedGrain(_database).Subscribe(_observer);
-                    // A deleted database publishes nothing more: only asking finds it gone. Gone at two renewals in a row, not
-                    // one, so that a database deleted and published again at once (a redeploy) keeps its connections; their
-                    // subscriptions then end with a SubscriptionError when the new database's first change arrives.
-                    if (await _grains.GetDatabaseGrain(_database).Describe() is null)
+                    if (_goneAtLastRenewal)
                     {
-                        if (_goneAtLastRenewal)
-                        {
-                            await Resynchronise(); // finds no snapshot, and ends the connections (see there)
-                            return;
-                        }
-                        _goneAtLastRenewal = true;
+                        await Resynchronise(); // finds no snapshot, and ends the connections (see there)
+                        return;
                     }
-                    else _goneAtLastRenewal = false;
-                    // A new epoch: the feed was reactivated and may have dropped batches meant for us; or we dropped some.
-                    if (position.Epoch != _epoch || _overflowed) await Resynchronise();
-                });
-        }
-        catch (OperationCanceledException)
-        {
-        }
+                    _goneAtLastRenewal = true;
+                }
+                else _goneAtLastRenewal = false;
+                // A new epoch: the feed was reactivated and may have dropped batches meant for us; or we dropped some.
+                if (position.Epoch != _epoch || _overflowed) await Resynchronise();
+            });
     }
 }

@@ -32,7 +32,7 @@ public sealed class LogFollowing(IGrainFactory grains, IOptions<GatewayOptions> 
             if (_followers >= limits.MaxLogFollowers)
             {
                 ChatMetrics.Refused(FollowersLimit);
-                _logger.LogWarning("Refused a log follower of {Database}: this gateway has {Count} (Chat:Gateway:MaxLogFollowers)", database, _followers);
+                _logger.LogFollowerRefused(database, _followers);
                 throw new RpcException(new Status(StatusCode.ResourceExhausted,
                     $"This gateway is following {_followers} logs, its limit. Read the log without follow, or try again later."));
             }

@@ -46,7 +46,8 @@ public sealed class LogTail : ILogObserver
     private readonly ILogger _logger;
     private readonly Channel<Func<Task>> _work = Channel.CreateUnbounded<Func<Task>>(new UnboundedChannelOptions { SingleReader = true });
     private readonly List<LogFollower> _followers = [];
-    private readonly CancellationTokenSource _stopped = new();
+    // A task rather than a CancellationTokenSource: the tail ends itself and has no owner to dispose one.
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ILogObserver _reference;
     private long? _last;
     private int _readQueued;
@@ -90,11 +91,11 @@ public sealed class LogTail : ILogObserver
     /// <summary>The hub's, once no follower is left: leaves the log grain.</summary>
     internal void Stop() => Enqueue(async () =>
     {
-        _stopped.Cancel();
+        _stopped.TrySetResult();
         _work.Writer.TryComplete();
         foreach (var follower in _followers) follower.End("The gateway stopped following this log; follow again.");
         try { await Log.Unfollow(_reference); }
-        catch (Exception e) { _logger.LogDebug("Could not unfollow the log of {Database}: {Reason}", _database, e.Message); }
+        catch (Exception e) { _logger.UnfollowFailed(_database, e.Message); }
         _grains.DeleteObjectReference<ILogObserver>(_reference);
     });
 
@@ -136,7 +137,7 @@ public sealed class LogTail : ILogObserver
             catch (Exception e)
             {
                 // The next notification or renewal reads again from where the tail is: nothing is skipped.
-                _logger.LogWarning("Following the log of {Database}: {Reason}", _database, e.GetBaseException().Message);
+                _logger.FollowingLogFailed(_database, e.GetBaseException().Message);
             }
         }
     }
@@ -144,16 +145,11 @@ public sealed class LogTail : ILogObserver
     private async Task RenewAsync(TimeSpan every)
     {
         using var timer = new PeriodicTimer(every);
-        try
+        // A stop ends the wait at once; the tick still pending then ends with the timer.
+        while (await Task.WhenAny(timer.WaitForNextTickAsync().AsTask(), _stopped.Task) != _stopped.Task)
         {
-            while (await timer.WaitForNextTickAsync(_stopped.Token))
-            {
-                Enqueue(Follow);
-                Enqueue(ReadNew);
-            }
-        }
-        catch (OperationCanceledException)
-        {
+            Enqueue(Follow);
+            Enqueue(ReadNew);
         }
     }
 }

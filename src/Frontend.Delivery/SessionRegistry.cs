@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Threading.Channels;
 using Grpc.Core;
 
 namespace Chat.Frontend.Delivery;
@@ -45,11 +46,20 @@ public sealed class SessionRegistry
 /// </summary>
 public sealed class OpenSession(ServedConnection live)
 {
-    private readonly SemaphoreSlim _turn = new(1, 1);
+    // The one turn, as the single item of a channel rather than a SemaphoreSlim: nothing to dispose, so a call still in
+    // flight when the session closes never meets a disposed lock.
+    private readonly Channel<bool> _turn = OneTurn();
     private readonly CallOrder _order = new();
     private int _waiting;
 
     public ServedConnection Live { get; } = live;
+
+    private static Channel<bool> OneTurn()
+    {
+        var turn = Channel.CreateBounded<bool>(1);
+        turn.Writer.TryWrite(true);
+        return turn;
+    }
 
     /// <summary>
     /// Runs the call after the session's earlier calls it must follow, and returns its answer; RESOURCE_EXHAUSTED when too
@@ -67,14 +77,14 @@ public sealed class OpenSession(ServedConnection live)
         {
             Task<T> running;
             using (var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Live.Ending))
-                await _turn.WaitAsync(either.Token);
+                await _turn.Reader.ReadAsync(either.Token);
             try
             {
                 running = await _order.StartAsync(isSend, start);
             }
             finally
             {
-                _turn.Release();
+                _turn.Writer.TryWrite(true);
             }
             return await running;
         }

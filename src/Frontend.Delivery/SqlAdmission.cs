@@ -77,7 +77,7 @@ public sealed class SqlAdmission(IOptions<GatewayOptions> options, ILogger<SqlAd
             _unlogged++;
             return;
         }
-        logger.LogWarning("Refused a SQL query ({Limit}): {Refusal} ({Unlogged} more SQL refusals since the last line; at most one line a minute)", limit, refusal, _unlogged);
+        logger.SqlQueryRefused(limit, refusal, _unlogged);
         (_lastLogged, _unlogged) = (now, 0);
     }
 

@@ -66,7 +66,7 @@ public sealed class SubscriptionHub : IChangeObserver, IReplicaOwner, IDisposabl
             }
             catch (ObjectDisposedException e) when (attempt < SubscribeAttempts)
             {
-                _logger.LogInformation("Replica of {Database} stopped under a subscriber ({Reason}); starting a fresh one", replica.Database, e.Message);
+                _logger.ReplicaStoppedUnderSubscriber(replica.Database, e.Message);
             }
         }
     }

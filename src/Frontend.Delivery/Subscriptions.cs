@@ -51,7 +51,7 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
         {
             connection.ReleaseSubscription(set);
             // This request fails, not the connection: its other subscriptions and calls carry on.
-            logger.LogWarning("Subscribe for {ConnectionId} to {Database} failed: {Reason}", connection.Id, connection.Database, e.GetBaseException().Message);
+            logger.SubscribeFailed(connection.Id, connection.Database, e.GetBaseException().Message);
             await Refuse(connection, request.RequestId, e is KeyNotFoundException or SqlQueryException or InvalidOperationException ? e.Message : $"The subscription could not be started; try again ({e.GetBaseException().Message}).", cancellationToken);
             return;
         }
@@ -133,9 +133,9 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
         }
     }
 
-    private static Task SendChunk(ClientConnection connection, uint requestId, string table, IReadOnlyList<UserRow> users, IReadOnlyList<MessageRow> messages, bool last, CancellationToken cancellationToken)
+    private static Task SendChunk(ClientConnection connection, uint requestId, string table, UserRow[] users, IReadOnlyList<MessageRow> messages, bool last, CancellationToken cancellationToken)
     {
-        if (users.Count == 0 && messages.Count == 0) return Task.CompletedTask;
+        if (users.Length == 0 && messages.Count == 0) return Task.CompletedTask;
         var rows = new TableRows { Table = table };
         rows.Users.AddRange(users.Select(u => u.ToProto()));
         rows.Messages.AddRange(messages.Select(m => m.ToProto()));
@@ -153,8 +153,7 @@ public sealed class Subscriptions(SubscriptionHub hub, IGrainFactory grains, IOp
             if (!connection.RefusalLogged)
             {
                 connection.RefusalLogged = true;
-                logger.LogWarning("Refused a subscription of connection {ConnectionId} (identity {Identity}, database {Database}): {Refusal} (later refusals of this connection are counted, not logged)",
-                    connection.Id, connection.Identity, connection.Database, error);
+                logger.SubscriptionRefused(connection.Id, connection.Identity, connection.Database, error);
             }
         }
         return connection.SendAsync(new ServerMessage { SubscriptionError = new SubscriptionError { RequestId = requestId, Error = error } }, cancellationToken);

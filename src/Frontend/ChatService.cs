@@ -97,7 +97,8 @@ public sealed partial class ChatService(
             addresses.TakeIdentity(peer, "A Connect without a token");
             token = tokens.Issue(identity.Value);
         }
-        var connection = new ClientConnection(identity.Value, ConnectionId.New(), database, options.Value.SendQueueCapacity);
+        // Disposed after the stream tokens linked to it below (using declarations end in reverse order).
+        using var connection = new ClientConnection(identity.Value, ConnectionId.New(), database, options.Value.SendQueueCapacity);
         var caller = new ReducerCaller(identity.Value, connection.Id);
         var user = grains.GetUserGrain(database, identity.Value);
         try
@@ -113,7 +114,7 @@ public sealed partial class ChatService(
             _ = ForgetConnectionAsync(user, caller);
             throw;
         }
-        logger.LogInformation("Connection {ConnectionId} opened: identity {Identity}, database {Database}", connection.Id, identity, database);
+        logger.ConnectionOpened(connection.Id, identity.Value, database);
 
         var reason = "the client closed the stream";
         // The stream also ends when the gateway shuts down, so that its users go offline properly, or when the client is evicted.
@@ -153,13 +154,12 @@ public sealed partial class ChatService(
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
-                    logger.LogWarning("identity_disconnected for {ConnectionId} failed ({Reason}); trying again in the background", connection.Id, e.Message);
+                    logger.DisconnectFailedOnClose(connection.Id, e.Message);
                 }
                 // Not ended (the cluster or its storage was away): the user would stay online under a connection nobody
                 // ends, since the janitor only ends the connections of dead gateways. Keep trying in the background.
                 if (disconnected is not { IsCommitted: true }) _ = ForgetConnectionAsync(user, caller);
-                logger.LogInformation("Connection {ConnectionId} closed: identity {Identity}, database {Database}, because {Reason} (identity_disconnected: {Result})",
-                    connection.Id, identity, database, reason, disconnected);
+                logger.ConnectionClosed(connection.Id, identity.Value, database, reason, disconnected);
             }
             finally
             {
@@ -181,15 +181,15 @@ public sealed partial class ChatService(
             {
                 var result = await user.IdentityDisconnected(caller).WaitAsync(DisconnectTimeout);
                 if (result.IsCommitted || result.Status == ReducerStatus.NotFound) return; // ended, or its database is gone
-                logger.LogWarning("identity_disconnected for connection {ConnectionId}: {Error}; trying again", caller.ConnectionId, result.Error);
+                logger.DisconnectRefused(caller.ConnectionId, result.Error);
             }
             catch (Exception e)
             {
-                logger.LogWarning("identity_disconnected for connection {ConnectionId} failed ({Reason}); trying again", caller.ConnectionId, e.Message);
+                logger.DisconnectFailed(caller.ConnectionId, e.Message);
             }
             await Task.Delay(TimeSpan.FromSeconds(1 << Math.Min(attempt, 4)));
         }
-        logger.LogError("Gave up ending connection {ConnectionId} of {Identity}; it stays in chat.connection until this gateway stops", caller.ConnectionId, caller.Identity);
+        logger.GaveUpEndingConnection(caller.ConnectionId, caller.Identity);
     }
 
     /// <summary>
@@ -205,7 +205,7 @@ public sealed partial class ChatService(
         }
         catch (TimeoutException)
         {
-            logger.LogWarning("Connection {ConnectionId} took nothing for {Grace}; aborting its call", connection.Id, options.Value.EvictionGrace);
+            logger.ConnectionNotReading(connection.Id, options.Value.EvictionGrace);
             _ = pump.ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
             writing.Cancel();
             context.GetHttpContext().Abort();
@@ -333,7 +333,10 @@ public sealed partial class ChatService(
     internal const string GrainReported = "chat-reported-by-grain";
 
     /// <summary>The reducer name and error are the caller's text: escaped and cut, so they cannot forge lines in the console.</summary>
-    private void LogFailure(string database, ReducerCaller caller, string reducer, StatusCode code, string? error) =>
-        logger.LogInformation("Reducer {Reducer} failed with {Code}: {Error} (identity {Identity}, connection {ConnectionId}, database {Database})",
-            LogText.ReducerName(reducer), code, LogText.Line(error ?? ""), caller.Identity, caller.ConnectionId?.ToString() ?? "none", database);
+    private void LogFailure(string database, ReducerCaller caller, string reducer, StatusCode code, string? error)
+    {
+        // Escaping and cutting the text costs more than the line is worth when nobody reads it.
+        if (logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Information))
+            logger.ReducerFailed(LogText.ReducerName(reducer), code, LogText.Line(error ?? ""), caller.Identity, caller.ConnectionId?.ToString() ?? "none", database);
+    }
 }

@@ -55,11 +55,11 @@ public sealed class ClusterFailureInterceptor(ILogger<ClusterFailureInterceptor>
         var identity = context.GetHttpContext().Items.TryGetValue(Authentication.IdentityItem, out var id) ? id : "anonymous";
         if (IsTransient(e))
         {
-            logger.LogWarning("{Method} for {Identity} failed: the cluster did not answer ({Reason})", context.Method, identity, e.GetBaseException().Message);
+            logger.ClusterDidNotAnswer(context.Method, identity, e.GetBaseException().Message);
             return new RpcException(new Status(StatusCode.Unavailable, $"The chat cluster did not answer in time; try again shortly ({e.GetBaseException().Message})."));
         }
         var reference = Guid.NewGuid().ToString("N")[..8];
-        logger.LogError(e, "{Method} for {Identity} failed unexpectedly (reference {Reference})", context.Method, identity, reference);
+        logger.CallFailedUnexpectedly(e, context.Method, identity, reference);
         return new RpcException(new Status(StatusCode.Internal, $"Internal error (reference {reference}); the gateway's log has the details."));
     }
 }

@@ -15,7 +15,7 @@ public sealed class DatabasesService(IGrainFactory grains, Authentication authen
         var name = Authentication.RequireDatabaseName(request.Database);
         var published = await grains.GetDatabaseGrain(name).Publish(owner, request.Clear, ToSettings(request.Settings));
         published.Result.OrThrow();
-        logger.LogInformation("Database {Database} published by {Identity} (created: {Created}, clear: {Clear})", name, owner, published.Created, request.Clear);
+        logger.DatabasePublished(name, owner, published.Created, request.Clear);
         return new PublishResponse { Database = ToInfo(published.Database!), Created = published.Created };
     }
 
@@ -24,7 +24,7 @@ public sealed class DatabasesService(IGrainFactory grains, Authentication authen
         var caller = await authentication.RequireAsync(context);
         var name = Authentication.RequireDatabaseName(request.Database);
         (await grains.GetDatabaseGrain(name).Delete(caller)).OrThrow();
-        logger.LogInformation("Database {Database} deleted by {Identity}", name, caller);
+        logger.DatabaseDeleted(name, caller);
         return new DeleteResponse();
     }
 

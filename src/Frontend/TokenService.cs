@@ -123,7 +123,7 @@ public sealed class TokenService
             // Another gateway on the same data folder generated it first: theirs is the key.
             return ReadKeyFile(file, logger);
         }
-        logger.LogInformation("Generated a token signing key in {File}; set Chat:Auth:SigningKey in production", file);
+        logger.SigningKeyGenerated(file);
         return key;
     }
 
@@ -134,7 +134,7 @@ public sealed class TokenService
         {
             // Keys written by earlier versions could be readable by every local user, who could then mint tokens.
             File.SetUnixFileMode(file, OwnerOnly);
-            logger.LogWarning("The token signing key {File} was readable by other users; it is now readable by its owner only", file);
+            logger.SigningKeyMadePrivate(file);
         }
         return Convert.FromBase64String(File.ReadAllText(file).Trim());
     }

@@ -22,14 +22,14 @@ public sealed record SqlColumnRef(string? Qualifier, string Name, SqlPosition Po
     public override string ToString() => Qualifier is null ? Name : $"{Qualifier}.{Name}";
 }
 
-public enum SqlLiteralKind { Integer, String, Bool, Identity }
+public enum SqlLiteralKind { Number, Text, Bool, Identity }
 
 /// <summary>A constant. <see cref="Value"/> is a <see cref="ulong"/>, <see cref="string"/>, <see cref="bool"/> or <see cref="Chat.Identity"/>.</summary>
 public sealed record SqlLiteral(SqlLiteralKind Kind, object Value, SqlPosition Position) : SqlExpr(Position)
 {
     public override string ToString() => Kind switch
     {
-        SqlLiteralKind.String => "'" + ((string)Value).Replace("'", "''") + "'",
+        SqlLiteralKind.Text => "'" + ((string)Value).Replace("'", "''") + "'",
         SqlLiteralKind.Bool => (bool)Value ? "true" : "false",
         SqlLiteralKind.Identity => "0x" + Value,
         _ => ((ulong)Value).ToString(CultureInfo.InvariantCulture),

@@ -176,8 +176,8 @@ internal static partial class Binder
         SqlColumnRef column => ResolveColumn(column, sources),
         SqlLiteral literal => literal.Kind switch
         {
-            SqlLiteralKind.Integer => new BoundConstant(SqlType.U64, literal.Value),
-            SqlLiteralKind.String => new BoundConstant(SqlType.String, literal.Value),
+            SqlLiteralKind.Number => new BoundConstant(SqlType.U64, literal.Value),
+            SqlLiteralKind.Text => new BoundConstant(SqlType.String, literal.Value),
             SqlLiteralKind.Bool => new BoundConstant(SqlType.Bool, literal.Value),
             _ => new BoundConstant(SqlType.Identity, literal.Value),
         },
@@ -190,19 +190,19 @@ internal static partial class Binder
         _ => throw new InvalidOperationException($"Unexpected syntax node {expr.GetType().Name}."),
     };
 
-    private static BoundExpr BindComparison(SqlComparison comparison, List<BoundSource> sources)
+    private static BoundComparison BindComparison(SqlComparison comparison, List<BoundSource> sources)
     {
         var left = Bind(comparison.Left, sources);
         var right = Bind(comparison.Right, sources);
         // A string compared with a timestamp is a timestamp written as text, as SpacetimeDB reads it.
-        if (left.Type == SqlType.Timestamp && comparison.Right is SqlLiteral { Kind: SqlLiteralKind.String } rightText)
+        if (left.Type == SqlType.Timestamp && comparison.Right is SqlLiteral { Kind: SqlLiteralKind.Text } rightText)
             right = TimestampLiteral(rightText);
-        if (right.Type == SqlType.Timestamp && comparison.Left is SqlLiteral { Kind: SqlLiteralKind.String } leftText)
+        if (right.Type == SqlType.Timestamp && comparison.Left is SqlLiteral { Kind: SqlLiteralKind.Text } leftText)
             left = TimestampLiteral(leftText);
         // Likewise an identity written as a string, the way SpacetimeDB's own tools print and paste them.
-        if (left.Type == SqlType.Identity && comparison.Right is SqlLiteral { Kind: SqlLiteralKind.String } rightHex)
+        if (left.Type == SqlType.Identity && comparison.Right is SqlLiteral { Kind: SqlLiteralKind.Text } rightHex)
             right = IdentityLiteral(rightHex);
-        if (right.Type == SqlType.Identity && comparison.Left is SqlLiteral { Kind: SqlLiteralKind.String } leftHex)
+        if (right.Type == SqlType.Identity && comparison.Left is SqlLiteral { Kind: SqlLiteralKind.Text } leftHex)
             left = IdentityLiteral(leftHex);
 
         if (left.Type != right.Type)

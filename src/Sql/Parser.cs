@@ -122,7 +122,7 @@ internal sealed class Parser
     }
 
     /// <summary>An identifier: any quoted word, or an unquoted word that is not reserved (<paramref name="allowOffset"/>: or is <c>offset</c>).</summary>
-    private bool IsName(Token token, bool allowOffset = false) =>
+    private static bool IsName(Token token, bool allowOffset = false) =>
         token.Kind == TokenKind.QuotedWord
         || (token.Kind == TokenKind.Word && (!Reserved.Contains(token.Text) || (allowOffset && token.IsWord("OFFSET"))));
 
@@ -456,13 +456,13 @@ internal sealed class Parser
                 if (Peek().Kind != TokenKind.Integer)
                     throw new SqlQueryException(
                         $"'+' at {token.Position} can only stand before a number, as in +1; arithmetic is not supported", token.Position);
-                return new SqlLiteral(SqlLiteralKind.Integer, Take().Value!, token.Position);
+                return new SqlLiteral(SqlLiteralKind.Number, Take().Value!, token.Position);
             case TokenKind.Integer:
                 Take();
-                return new SqlLiteral(SqlLiteralKind.Integer, token.Value!, token.Position);
+                return new SqlLiteral(SqlLiteralKind.Number, token.Value!, token.Position);
             case TokenKind.String:
                 Take();
-                return new SqlLiteral(SqlLiteralKind.String, token.Value!, token.Position);
+                return new SqlLiteral(SqlLiteralKind.Text, token.Value!, token.Position);
             case TokenKind.Identity:
                 Take();
                 return new SqlLiteral(SqlLiteralKind.Identity, token.Value!, token.Position);

@@ -25,7 +25,7 @@ public static class PostgresTranslator
         if (bound.IsCount)
             sql.Append("count(*)");
         else
-            sql.AppendJoin(", ", bound.Outputs.Select(o => writer.Column(o.Column!)));
+            sql.AppendJoin(", ", bound.Outputs.Select(o => Writer.Column(o.Column!)));
 
         sql.Append(" FROM ").Append(bound.Sources[0].Table.PostgresName).Append(" AS t0");
         for (var i = 1; i < bound.Sources.Count; i++)
@@ -78,7 +78,7 @@ public static class PostgresTranslator
             return "@" + name;
         }
 
-        public string Column(BoundColumn column) => $"t{column.Source}.{column.Column.PostgresName}";
+        public static string Column(BoundColumn column) => $"t{column.Source}.{column.Column.PostgresName}";
 
         /// <summary>Text is compared and sorted by code point (COLLATE "C"), whatever the database's default collation.</summary>
         public string Expr(BoundExpr expr, bool collate = false)

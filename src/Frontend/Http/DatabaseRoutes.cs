@@ -29,7 +29,7 @@ public sealed class DatabaseRoutes(IGrainFactory grains, HttpApiContext api, Add
             // SpacetimeDB's answer to publishing over someone else's database.
             return Results.Json(new { PermissionDenied = new { name } }, HttpApiContext.Json, statusCode: StatusCodes.Status401Unauthorized);
         published.Result.OrThrow();
-        logger.LogInformation("Database {Database} published over HTTP by {Identity} (created: {Created}, clear: {Clear})", name, owner, published.Created, clear);
+        logger.DatabasePublishedOverHttp(name, owner, published.Created, clear);
         return Results.Json(new { Success = new { domain = name, database_identity = name, op = published.Created ? "created" : "updated" } }, HttpApiContext.Json);
     }
 
@@ -62,7 +62,7 @@ public sealed class DatabaseRoutes(IGrainFactory grains, HttpApiContext api, Add
         var caller = await api.RequireIdentityAsync(http, "Deleting a database");
         addresses.TakeWrite(HttpApiContext.PeerOf(http));
         (await grains.GetDatabaseGrain(name).Delete(caller)).OrThrow();
-        logger.LogInformation("Database {Database} deleted over HTTP by {Identity}", name, caller);
+        logger.DatabaseDeletedOverHttp(name, caller);
         return Results.Ok();
     }
 

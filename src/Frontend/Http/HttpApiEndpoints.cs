@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Chat.Frontend.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -106,8 +107,8 @@ public static class HttpApiEndpoints
     public sealed record IdentityAndToken(string identity, string token);
     public sealed record OwnedDatabases(string[] identities);
     public sealed record PublishSuccess(PublishedDatabase Success);
-    public sealed record PublishedDatabase(string domain, string database_identity, string op);
-    public sealed record PublishSettings(
-        int? max_name_length, int? max_message_length, bool? unique_names, bool? require_name_to_send,
-        double? messages_per_second, int? message_burst, double? database_messages_per_second, int? database_message_burst);
+    public sealed record PublishedDatabase(
+        [property: JsonPropertyName("domain")] string Domain,
+        [property: JsonPropertyName("database_identity")] string DatabaseIdentity,
+        [property: JsonPropertyName("op")] string Op);
 }

@@ -34,14 +34,12 @@ public sealed class HttpApiErrors(ILogger<HttpApiErrors> logger) : IEndpointFilt
             var identity = http.Items.TryGetValue(Authentication.IdentityItem, out var id) ? id : "anonymous";
             if (ClusterFailureInterceptor.IsTransient(e))
             {
-                logger.LogWarning("HTTP {Method} {Path} for {Identity} failed: the cluster did not answer ({Reason})",
-                    http.Request.Method, http.Request.Path, identity, e.GetBaseException().Message);
+                logger.HttpClusterDidNotAnswer(http.Request.Method, http.Request.Path, identity, e.GetBaseException().Message);
                 return Refuse(http, StatusCodes.Status503ServiceUnavailable,
                     $"The chat cluster did not answer in time; try again shortly ({e.GetBaseException().Message}).");
             }
             var reference = Guid.NewGuid().ToString("N")[..8];
-            logger.LogError(e, "HTTP {Method} {Path} for {Identity} failed unexpectedly (reference {Reference})",
-                http.Request.Method, http.Request.Path, identity, reference);
+            logger.HttpCallFailedUnexpectedly(e, http.Request.Method, http.Request.Path, identity, reference);
             return Refuse(http, StatusCodes.Status500InternalServerError, $"Internal error (reference {reference}); the gateway's log has the details.");
         }
     }

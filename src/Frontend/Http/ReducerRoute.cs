@@ -84,8 +84,9 @@ public sealed class ReducerRoute(
             return HttpApiContext.Text(e.StatusCode == StatusCode.NotFound ? StatusCodes.Status404NotFound : StatusCodes.Status400BadRequest, e.Status.Detail);
         }
         if (result.IsCommitted) return Results.Ok();
-        logger.LogInformation("Reducer {Reducer} failed over HTTP with {Status}: {Error} (identity {Identity}, database {Database})",
-            LogText.ReducerName(reducer), result.Status, LogText.Line(result.Error ?? ""), caller.Identity, database);
+        // Escaping and cutting the caller's text costs more than the line is worth when nobody reads it.
+        if (logger.IsEnabled(LogLevel.Information))
+            logger.ReducerFailedOverHttp(LogText.ReducerName(reducer), result.Status, LogText.Line(result.Error ?? ""), caller.Identity, database);
         if (result.Status == ReducerStatus.NotFound) knownDatabases.Gone(database);
         return HttpApiContext.Text(result.Status switch
         {
@@ -109,7 +110,7 @@ public sealed class ReducerRoute(
             await Task.Delay(TimeSpan.FromSeconds(1 << Math.Min(attempt, 4)));
             if (await TryDisconnectAsync(user, caller)) return;
         }
-        logger.LogError("Gave up ending HTTP call connection {ConnectionId} of {Identity}; it stays in chat.connection until this gateway stops", caller.ConnectionId, caller.Identity);
+        logger.GaveUpEndingHttpConnection(caller.ConnectionId, caller.Identity);
     }
 
     private async Task<bool> TryDisconnectAsync(IUserGrain user, ReducerCaller caller)
@@ -118,11 +119,11 @@ public sealed class ReducerRoute(
         {
             var result = await user.IdentityDisconnected(caller).WaitAsync(DisconnectTimeout);
             if (result.IsCommitted || result.Status == ReducerStatus.NotFound) return true; // ended, or its database is gone
-            logger.LogWarning("identity_disconnected for HTTP call {ConnectionId}: {Error}; trying again", caller.ConnectionId, result.Error);
+            logger.HttpDisconnectRefused(caller.ConnectionId, result.Error);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            logger.LogWarning("identity_disconnected for HTTP call {ConnectionId} failed ({Reason}); trying again", caller.ConnectionId, e.Message);
+            logger.HttpDisconnectFailed(caller.ConnectionId, e.Message);
         }
         return false;
     }
