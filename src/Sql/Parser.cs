@@ -1,7 +1,9 @@
 namespace Chat.Sql;
 
 /// <summary>
-/// Recursive descent over the grammar below; see <see cref="SqlQuery"/> for what each part means.
+/// Recursive descent over the grammar below; see <see cref="SqlQuery"/> for what each part means. One file (about 490
+/// lines) on purpose: one method per grammar rule, read top to bottom beside the grammar, with the precedence levels
+/// next to each other.
 /// <code>
 /// query     := SELECT items FROM table join* [WHERE expr] [ORDER BY order (',' order)*]
 ///              ([LIMIT n] [OFFSET n] | OFFSET n LIMIT n) [';']
