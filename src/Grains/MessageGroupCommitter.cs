@@ -33,15 +33,17 @@ internal interface IMessageGroupOutcomes
 /// A group with nothing before it uncommitted is one autocommitted statement, a single round trip. Otherwise it is chained:
 /// its rows are inserted in an open transaction and its commit is sent at once, to wait inside PostgreSQL for the group
 /// before (see <see cref="MessageStore.PrepareMessagesAsync"/>), so up to <see cref="MaxGroupsInFlight"/> commits go to disk
-/// together.
+/// together. As things stand the chain never forms: the loop takes the next group only once this one's call returns, and
+/// the one-statement path returns after its commit, so every group finds nothing uncommitted before it (a test states
+/// it). Returning before that statement's answer would let commits overlap; that is issue 15's experiment to run.
 /// </remarks>
 internal sealed class MessageGroupCommitter
 {
     private sealed record Pending(QueuedMessage Message, TaskCompletionSource<ReducerResult> Done);
 
     /// <summary>
-    /// How many groups may be in PostgreSQL at once. Two, as before chaining: four measured no faster (the stack's CPU bounds
-    /// throughput, not the commit pipeline), and each extra group lengthens a failover. A silo cut off from PostgreSQL
+    /// How many groups may be in PostgreSQL at once, once chains form (see the remarks above; the "four measured no faster"
+    /// of the bench README measured the one-statement path only). Each extra group lengthens a failover. A silo cut off from PostgreSQL
     /// leaves its groups' transactions open, and each chained group behind a dead one holds its lock until the server's
     /// idle-in-transaction timeout (2 s) ends it, one after the other.
     /// </summary>
