@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Chat.Api.V1;
 using Grpc.Core;
 

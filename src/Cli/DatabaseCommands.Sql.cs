@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Chat.Api.V1;
-using Grpc.Core;
 
 namespace Chat.Cli;
 
